@@ -1,0 +1,327 @@
+//! Digests computed in one pass over a part's bytes, and the whole-object values derived from them.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use crc_fast::{CrcAlgorithm, Digest as CrcDigest};
+use md5::{Digest as _, Md5};
+use serde::{Deserialize, Serialize};
+use sha1::Sha1;
+use sha2::Sha256;
+
+/// Every digest ferry can compute over a stream of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DigestKind {
+    Md5,
+    Crc32,
+    Crc32c,
+    Crc64Nvme,
+    /// CRC-64/XZ (what OSS calls crc64ecma).
+    Crc64Xz,
+    Sha1,
+    Sha256,
+}
+
+impl fmt::Display for DigestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DigestKind::Md5 => "MD5",
+            DigestKind::Crc32 => "CRC32",
+            DigestKind::Crc32c => "CRC32C",
+            DigestKind::Crc64Nvme => "CRC64NVME",
+            DigestKind::Crc64Xz => "CRC64ECMA",
+            DigestKind::Sha1 => "SHA1",
+            DigestKind::Sha256 => "SHA256",
+        })
+    }
+}
+
+/// The algorithms a client may choose for S3-style flexible checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ChecksumAlgorithm {
+    Crc32,
+    Crc32c,
+    Crc64Nvme,
+    Sha1,
+    Sha256,
+}
+
+impl ChecksumAlgorithm {
+    pub const ALL: [ChecksumAlgorithm; 5] = [
+        ChecksumAlgorithm::Crc32,
+        ChecksumAlgorithm::Crc32c,
+        ChecksumAlgorithm::Crc64Nvme,
+        ChecksumAlgorithm::Sha1,
+        ChecksumAlgorithm::Sha256,
+    ];
+
+    /// Upper-case wire name: `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1`, `SHA256`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChecksumAlgorithm::Crc32 => "CRC32",
+            ChecksumAlgorithm::Crc32c => "CRC32C",
+            ChecksumAlgorithm::Crc64Nvme => "CRC64NVME",
+            ChecksumAlgorithm::Sha1 => "SHA1",
+            ChecksumAlgorithm::Sha256 => "SHA256",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(name))
+    }
+
+    pub fn digest_kind(self) -> DigestKind {
+        match self {
+            ChecksumAlgorithm::Crc32 => DigestKind::Crc32,
+            ChecksumAlgorithm::Crc32c => DigestKind::Crc32c,
+            ChecksumAlgorithm::Crc64Nvme => DigestKind::Crc64Nvme,
+            ChecksumAlgorithm::Sha1 => DigestKind::Sha1,
+            ChecksumAlgorithm::Sha256 => DigestKind::Sha256,
+        }
+    }
+
+    /// Whether a full-object value can be derived from part values (the CRC family only).
+    pub fn supports_full_object(self) -> bool {
+        matches!(self, ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c | ChecksumAlgorithm::Crc64Nvme)
+    }
+
+    pub fn supports_composite(self) -> bool {
+        self != ChecksumAlgorithm::Crc64Nvme
+    }
+}
+
+/// How a multipart object's checksum is formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChecksumType {
+    /// Checksum of the concatenated part checksums, suffixed `-N`.
+    Composite,
+    /// Checksum of the whole object's bytes.
+    FullObject,
+}
+
+impl ChecksumType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChecksumType::Composite => "COMPOSITE",
+            ChecksumType::FullObject => "FULL_OBJECT",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.to_ascii_uppercase().as_str() {
+            "COMPOSITE" => Some(ChecksumType::Composite),
+            "FULL_OBJECT" => Some(ChecksumType::FullObject),
+            _ => None,
+        }
+    }
+}
+
+/// The digests stored with every part. The CRCs and MD5 are always computed (they are cheap next
+/// to the network and needed for ETags and whole-object values); SHA-1/SHA-256 only on demand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Digests {
+    pub md5: [u8; 16],
+    pub crc32: u32,
+    pub crc32c: u32,
+    pub crc64nvme: u64,
+    pub crc64xz: u64,
+    pub sha1: Option<[u8; 20]>,
+    pub sha256: Option<[u8; 32]>,
+}
+
+impl Digests {
+    /// The raw big-endian bytes of one digest, if it was computed.
+    pub fn raw(&self, kind: DigestKind) -> Option<Vec<u8>> {
+        Some(match kind {
+            DigestKind::Md5 => self.md5.to_vec(),
+            DigestKind::Crc32 => self.crc32.to_be_bytes().to_vec(),
+            DigestKind::Crc32c => self.crc32c.to_be_bytes().to_vec(),
+            DigestKind::Crc64Nvme => self.crc64nvme.to_be_bytes().to_vec(),
+            DigestKind::Crc64Xz => self.crc64xz.to_be_bytes().to_vec(),
+            DigestKind::Sha1 => self.sha1?.to_vec(),
+            DigestKind::Sha256 => self.sha256?.to_vec(),
+        })
+    }
+
+    /// The base64 wire value of a flexible checksum (`x-amz-checksum-*`), if computed.
+    pub fn base64(&self, algorithm: ChecksumAlgorithm) -> Option<String> {
+        self.raw(algorithm.digest_kind()).map(|raw| B64.encode(raw))
+    }
+}
+
+/// Which optional digests to compute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wanted {
+    pub sha1: bool,
+    pub sha256: bool,
+}
+
+impl Wanted {
+    pub fn add(&mut self, kind: DigestKind) {
+        match kind {
+            DigestKind::Sha1 => self.sha1 = true,
+            DigestKind::Sha256 => self.sha256 = true,
+            _ => {}
+        }
+    }
+}
+
+/// Computes every digest in a single pass over the bytes fed to it.
+pub struct MultiHasher {
+    md5: Md5,
+    crc32: CrcDigest,
+    crc32c: CrcDigest,
+    crc64nvme: CrcDigest,
+    crc64xz: CrcDigest,
+    sha1: Option<Sha1>,
+    sha256: Option<Sha256>,
+}
+
+impl MultiHasher {
+    pub fn new(wanted: Wanted) -> Self {
+        MultiHasher {
+            md5: Md5::new(),
+            crc32: CrcDigest::new(CrcAlgorithm::Crc32IsoHdlc),
+            crc32c: CrcDigest::new(CrcAlgorithm::Crc32Iscsi),
+            crc64nvme: CrcDigest::new(CrcAlgorithm::Crc64Nvme),
+            crc64xz: CrcDigest::new(CrcAlgorithm::Crc64Xz),
+            sha1: wanted.sha1.then(Sha1::new),
+            sha256: wanted.sha256.then(Sha256::new),
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        self.md5.update(data);
+        self.crc32.update(data);
+        self.crc32c.update(data);
+        self.crc64nvme.update(data);
+        self.crc64xz.update(data);
+        if let Some(h) = &mut self.sha1 {
+            h.update(data);
+        }
+        if let Some(h) = &mut self.sha256 {
+            h.update(data);
+        }
+    }
+
+    pub fn finish(self) -> Digests {
+        Digests {
+            md5: self.md5.finalize().into(),
+            crc32: self.crc32.finalize() as u32,
+            crc32c: self.crc32c.finalize() as u32,
+            crc64nvme: self.crc64nvme.finalize(),
+            crc64xz: self.crc64xz.finalize(),
+            sha1: self.sha1.map(|h| h.finalize().into()),
+            sha256: self.sha256.map(|h| h.finalize().into()),
+        }
+    }
+}
+
+/// Combine two CRCs of adjacent byte ranges into the CRC of their concatenation, where `len_b`
+/// is the length of the second range. O(log len), no data read.
+pub fn crc_combine(kind: DigestKind, crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
+    let algorithm = match kind {
+        DigestKind::Crc32 => CrcAlgorithm::Crc32IsoHdlc,
+        DigestKind::Crc32c => CrcAlgorithm::Crc32Iscsi,
+        DigestKind::Crc64Nvme => CrcAlgorithm::Crc64Nvme,
+        DigestKind::Crc64Xz => CrcAlgorithm::Crc64Xz,
+        _ => return 0,
+    };
+    crc_fast::checksum_combine(algorithm, crc_a, crc_b, len_b)
+}
+
+/// The S3 multipart ETag (without quotes): hex MD5 of the concatenated raw part MD5s, `-N`.
+pub fn multipart_etag<'a>(part_md5s: impl ExactSizeIterator<Item = &'a [u8; 16]>) -> String {
+    let count = part_md5s.len();
+    let mut h = Md5::new();
+    for m in part_md5s {
+        h.update(m);
+    }
+    format!("{}-{}", hex::encode(h.finalize()), count)
+}
+
+/// The COMPOSITE checksum of a multipart object: the algorithm applied to the concatenated raw
+/// part checksums, base64, `-N`. `None` when a part lacks that digest.
+pub fn composite_checksum(algorithm: ChecksumAlgorithm, parts: &[Digests]) -> Option<String> {
+    let kind = algorithm.digest_kind();
+    let mut joined = Vec::with_capacity(parts.len() * 32);
+    for p in parts {
+        joined.extend_from_slice(&p.raw(kind)?);
+    }
+    let raw: Vec<u8> = match algorithm {
+        ChecksumAlgorithm::Crc32 => crc_fast::checksum(CrcAlgorithm::Crc32IsoHdlc, &joined).to_be_bytes()[4..].to_vec(),
+        ChecksumAlgorithm::Crc32c => crc_fast::checksum(CrcAlgorithm::Crc32Iscsi, &joined).to_be_bytes()[4..].to_vec(),
+        ChecksumAlgorithm::Crc64Nvme => crc_fast::checksum(CrcAlgorithm::Crc64Nvme, &joined).to_be_bytes().to_vec(),
+        ChecksumAlgorithm::Sha1 => Sha1::digest(&joined).to_vec(),
+        ChecksumAlgorithm::Sha256 => Sha256::digest(&joined).to_vec(),
+    };
+    Some(format!("{}-{}", B64.encode(raw), parts.len()))
+}
+
+/// Base64 of a raw digest, as checksum headers carry it.
+pub fn to_base64(raw: &[u8]) -> String {
+    B64.encode(raw)
+}
+
+/// Decode a base64 checksum header value; `None` when it is not valid base64.
+pub fn from_base64(value: &str) -> Option<Vec<u8>> {
+    B64.decode(value.trim()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_vectors() {
+        let mut h = MultiHasher::new(Wanted { sha1: true, sha256: true });
+        h.update(b"1234");
+        h.update(b"56789");
+        let d = h.finish();
+        assert_eq!(d.crc32, 0xCBF4_3926);
+        assert_eq!(d.crc32c, 0xE306_9283);
+        assert_eq!(d.crc64nvme, 0xAE8B_1486_0A79_9888);
+        assert_eq!(d.crc64xz, 0x995D_C9BB_DF19_39FA);
+        assert_eq!(hex::encode(d.md5), "25f9e794323b453885f5181f1b624d0b");
+        assert_eq!(
+            hex::encode(d.sha256.unwrap_or_default()),
+            "15e2b0d3c33891ebb0f1ef609ec419420c20e320ce94c65fbc8c3312448eb225"
+        );
+        // boto3's captured example: "hello world" has CRC32 DUoRhQ==.
+        let mut h = MultiHasher::new(Wanted::default());
+        h.update(b"hello world");
+        assert_eq!(h.finish().base64(ChecksumAlgorithm::Crc32).as_deref(), Some("DUoRhQ=="));
+    }
+
+    #[test]
+    fn combine_matches_whole() {
+        for kind in [DigestKind::Crc32, DigestKind::Crc32c, DigestKind::Crc64Nvme, DigestKind::Crc64Xz] {
+            let whole = digest_of(b"hello, wide world", kind);
+            let a = digest_of(b"hello, ", kind);
+            let b = digest_of(b"wide world", kind);
+            assert_eq!(crc_combine(kind, a, b, 10), whole, "{kind}");
+        }
+    }
+
+    fn digest_of(data: &[u8], kind: DigestKind) -> u64 {
+        let mut h = MultiHasher::new(Wanted::default());
+        h.update(data);
+        let d = h.finish();
+        match kind {
+            DigestKind::Crc32 => d.crc32 as u64,
+            DigestKind::Crc32c => d.crc32c as u64,
+            DigestKind::Crc64Nvme => d.crc64nvme,
+            _ => d.crc64xz,
+        }
+    }
+
+    #[test]
+    fn multipart_etag_shape() {
+        let a = [1u8; 16];
+        let b = [2u8; 16];
+        let etag = multipart_etag([&a, &b].into_iter());
+        assert!(etag.ends_with("-2"));
+        assert_eq!(etag.len(), 34);
+    }
+}

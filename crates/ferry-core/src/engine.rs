@@ -1,0 +1,861 @@
+//! The engine: upload sessions, parts, commit, objects, buckets, expiry and garbage collection.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use md5::{Digest as _, Md5};
+
+use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, DigestKind, Digests, MultiHasher, Wanted};
+use crate::error::{Error, Result};
+use crate::pipeline::{HashSink, Stage};
+use crate::store::{BlobStore, ByteStream, MetaStore};
+use crate::types::*;
+
+/// Limits and timings of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// How long a session may live from creation (default 24 h).
+    pub session_lifetime: Duration,
+    /// How long a session may go without a part before it expires (default 24 h).
+    pub idle_timeout: Duration,
+    /// How long garbage waits before deletion, so readers that opened a manifest just before an
+    /// overwrite can finish.
+    pub gc_grace: Duration,
+    /// A commit still `Closing` after this long is assumed dead (crash) and reset to `Normal`.
+    pub closing_timeout: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            session_lifetime: Duration::from_secs(24 * 3600),
+            idle_timeout: Duration::from_secs(24 * 3600),
+            gc_grace: Duration::from_secs(60),
+            closing_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// A body to store as a part or object, with what it is expected to hash to.
+pub struct PartInput {
+    pub body: ByteStream,
+    /// The length the client announced; a different length is an incomplete body.
+    pub expected_size: Option<u64>,
+    /// The front-end's size limit for one body.
+    pub max_size: u64,
+    /// Digests the client sent up front (Content-MD5, checksum headers, payload hash).
+    pub expected: Vec<Expected>,
+    /// Digests that arrive after the body (aws-chunked trailers); read once the body ended.
+    pub trailer: Option<TrailerSlot>,
+    /// Optional digests to compute although nothing is expected of them yet.
+    pub wanted: Wanted,
+}
+
+/// A digest value the body must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub kind: DigestKind,
+    pub value: Vec<u8>,
+}
+
+/// Where a body decoder puts the digests it found after the body.
+pub type TrailerSlot = Arc<Mutex<Vec<Expected>>>;
+
+/// One entry of a client's commit list.
+#[derive(Debug, Clone, Default)]
+pub struct CommitPart {
+    pub number: u32,
+    /// The ETag the client holds for the part, if the protocol sends one (quotes allowed).
+    pub etag: Option<String>,
+    /// Part checksums the client holds (base64 wire values).
+    pub checksums: Vec<(ChecksumAlgorithm, String)>,
+}
+
+/// The protocol's rules for a commit.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitRules {
+    /// Every part but the last must be at least this big.
+    pub min_part_size: u64,
+    pub max_parts: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct CommitRequest {
+    pub parts: Vec<CommitPart>,
+    pub rules: CommitRules,
+}
+
+/// A page of parts.
+#[derive(Debug, Clone)]
+pub struct PartListing {
+    pub parts: Vec<PartRecord>,
+    pub truncated: bool,
+}
+
+/// A page of an object listing, with keys rolled up under `delimiter` into common prefixes.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectListing {
+    pub objects: Vec<ObjectSummary>,
+    pub common_prefixes: Vec<String>,
+    pub truncated: bool,
+    /// Where the next page starts (the last key or common prefix returned).
+    pub next_marker: Option<String>,
+}
+
+/// An object being read: its record, the byte range served and the bytes.
+pub struct ObjectRead {
+    pub object: ObjectRecord,
+    /// Inclusive range when a range or part was asked for.
+    pub range: Option<(u64, u64)>,
+    pub body: ByteStream,
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub expired_sessions: u64,
+    pub deleted_blobs: u64,
+}
+
+/// A requested byte range, before it is resolved against an object's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeSpec {
+    /// `bytes=first-[last]`
+    From { first: u64, last: Option<u64> },
+    /// `bytes=-n`: the last n bytes.
+    Suffix(u64),
+}
+
+/// The greatest Unicode scalar; appended to a prefix it sorts after every key under that prefix.
+const MAX_CHAR: char = '\u{10FFFF}';
+
+/// The engine. Cheap to clone; all state lives in the stores.
+#[derive(Clone)]
+pub struct Engine {
+    meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+    config: EngineConfig,
+}
+
+impl Engine {
+    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, config: EngineConfig) -> Self {
+        Engine { meta, blobs, config }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    // ----- buckets -------------------------------------------------------------------------
+
+    pub async fn create_bucket(&self, name: &str) -> Result<()> {
+        validate_bucket_name(name)?;
+        self.meta.create_bucket(name, now_millis()).await
+    }
+
+    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
+        self.meta.delete_bucket(name, now_millis()).await
+    }
+
+    /// Errors with `NoSuchBucket` when absent.
+    pub async fn bucket(&self, name: &str) -> Result<BucketInfo> {
+        self.meta.get_bucket(name).await?.ok_or(Error::NoSuchBucket)
+    }
+
+    pub async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        self.meta.list_buckets().await
+    }
+
+    // ----- sessions ------------------------------------------------------------------------
+
+    /// Open an upload session publishing to `target`.
+    pub async fn create_session(
+        &self,
+        target: ObjectTarget,
+        meta: ObjectMeta,
+        checksum: Option<ChecksumRequest>,
+    ) -> Result<Session> {
+        validate_key(&target.key)?;
+        self.bucket(&target.bucket).await?;
+        let now = now_millis();
+        let session = Session {
+            id: random_id(),
+            target,
+            state: SessionState::Normal,
+            created: now,
+            last_activity: now,
+            expires: now + self.config.session_lifetime.as_millis() as Millis,
+            meta,
+            checksum,
+            commit: None,
+        };
+        self.meta.create_session(&session).await?;
+        Ok(session)
+    }
+
+    /// The session, in any state. Errors with `NoSuchUpload` when unknown.
+    pub async fn session(&self, id: &str) -> Result<Session> {
+        self.meta.get_session(id).await?.ok_or(Error::NoSuchUpload)
+    }
+
+    /// The session if it is accepting parts, else `NoSuchUpload` (or `Busy` while committing).
+    pub async fn live_session(&self, id: &str) -> Result<Session> {
+        let session = self.session(id).await?;
+        match session.state {
+            SessionState::Normal => Ok(session),
+            SessionState::Closing => Err(Error::Busy),
+            _ => Err(Error::NoSuchUpload),
+        }
+    }
+
+    /// Sessions accepting parts on `bucket`, ordered by key then age, after (key, id).
+    pub async fn list_sessions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<(Vec<Session>, bool)> {
+        self.bucket(bucket).await?;
+        let mut sessions = self.meta.list_sessions(bucket, prefix, after, limit + 1).await?;
+        let truncated = sessions.len() > limit;
+        sessions.truncate(limit);
+        Ok((sessions, truncated))
+    }
+
+    /// Store part `number` of a session from a stream, replacing any earlier copy atomically.
+    pub async fn put_part(&self, session_id: &str, number: u32, input: PartInput) -> Result<PartRecord> {
+        let session = self.live_session(session_id).await?;
+        let mut wanted = input.wanted;
+        if let Some(c) = session.checksum {
+            wanted.add(c.algorithm.digest_kind());
+        }
+        let (blob, size, digests) = self.ingest(input, wanted).await?;
+        let part = PartRecord { number, blob, size, digests, modified: now_millis() };
+        if let Err(e) = self.meta.put_part(session_id, &part).await {
+            self.discard(&part.blob).await;
+            return Err(e);
+        }
+        Ok(part)
+    }
+
+    /// Store part `number` from a range of an existing object (server-side, streamed).
+    pub async fn copy_part(
+        &self,
+        session_id: &str,
+        number: u32,
+        source: &ObjectTarget,
+        range: Option<RangeSpec>,
+        max_size: u64,
+    ) -> Result<PartRecord> {
+        self.live_session(session_id).await?;
+        let read = self.get_object(&source.bucket, &source.key, range, None).await?;
+        let size = match read.range {
+            Some((first, last)) => last - first + 1,
+            None => read.object.size,
+        };
+        let input = PartInput {
+            body: read.body,
+            expected_size: Some(size),
+            max_size,
+            expected: Vec::new(),
+            trailer: None,
+            wanted: Wanted::default(),
+        };
+        self.put_part(session_id, number, input).await
+    }
+
+    /// Parts with number > `after`, ascending, at most `limit`.
+    pub async fn list_parts(&self, session_id: &str, after: Option<u32>, limit: usize) -> Result<PartListing> {
+        let session = self.session(session_id).await?;
+        if !matches!(session.state, SessionState::Normal | SessionState::Closing) {
+            return Err(Error::NoSuchUpload);
+        }
+        let mut parts = self.meta.list_parts(session_id, after, limit + 1).await?;
+        let truncated = parts.len() > limit;
+        parts.truncate(limit);
+        Ok(PartListing { parts, truncated })
+    }
+
+    /// Verify the client's part list against what the server holds and publish the object by
+    /// metadata only. A retried commit of an already-published session with the same list
+    /// returns the same result.
+    pub async fn commit(&self, session_id: &str, request: CommitRequest) -> Result<ObjectRecord> {
+        let session = self.session(session_id).await?;
+        let fingerprint = commit_fingerprint(&request.parts);
+        match session.state {
+            SessionState::Normal => {}
+            SessionState::Closed => return self.replay_commit(&session, &fingerprint),
+            SessionState::Closing => return Err(Error::Busy),
+            _ => return Err(Error::NoSuchUpload),
+        }
+        check_part_list(&request)?;
+        if !self.meta.transition(session_id, &[SessionState::Normal], SessionState::Closing, now_millis()).await? {
+            // Another commit (or an abort) got there first; answer as for its outcome.
+            let session = self.session(session_id).await?;
+            return match session.state {
+                SessionState::Closed => self.replay_commit(&session, &fingerprint),
+                SessionState::Closing => Err(Error::Busy),
+                _ => Err(Error::NoSuchUpload),
+            };
+        }
+        let outcome = self.publish(&session, &request, fingerprint).await;
+        if outcome.is_err() {
+            // Verification failed: the session accepts parts again, as S3 and Tunnel expect.
+            self.meta
+                .transition(session_id, &[SessionState::Closing], SessionState::Normal, now_millis())
+                .await?;
+        }
+        outcome
+    }
+
+    fn replay_commit(&self, session: &Session, fingerprint: &str) -> Result<ObjectRecord> {
+        match &session.commit {
+            Some(done) if done.fingerprint == fingerprint => Ok(ObjectRecord {
+                bucket: session.target.bucket.clone(),
+                key: session.target.key.clone(),
+                size: done.size,
+                etag: done.etag.clone(),
+                modified: session.last_activity,
+                meta: session.meta.clone(),
+                checksum: done.checksum.clone(),
+                crc: WholeCrc::default(),
+                manifest: Vec::new(),
+            }),
+            _ => Err(Error::NoSuchUpload),
+        }
+    }
+
+    async fn publish(&self, session: &Session, request: &CommitRequest, fingerprint: String) -> Result<ObjectRecord> {
+        let held = self.all_parts(&session.id).await?;
+        let mut chosen: Vec<&PartRecord> = Vec::with_capacity(request.parts.len());
+        for wanted in &request.parts {
+            let part = held.get(&wanted.number).ok_or(Error::InvalidPart(wanted.number))?;
+            if let Some(etag) = &wanted.etag {
+                if !etag_matches(etag, &part.digests.md5) {
+                    return Err(Error::InvalidPart(wanted.number));
+                }
+            }
+            for (algorithm, value) in &wanted.checksums {
+                if part.digests.base64(*algorithm).as_deref() != Some(value.trim()) {
+                    return Err(Error::InvalidPart(wanted.number));
+                }
+            }
+            chosen.push(part);
+        }
+        if let Some((_, init)) = chosen.split_last() {
+            if let Some(small) = init.iter().find(|p| p.size < request.rules.min_part_size) {
+                return Err(Error::EntityTooSmall {
+                    number: small.number,
+                    size: small.size,
+                    min: request.rules.min_part_size,
+                });
+            }
+        }
+        let digests: Vec<Digests> = chosen.iter().map(|p| p.digests).collect();
+        let crc = combine_crcs(chosen.iter().map(|p| (&p.digests, p.size)));
+        let checksum = session.checksum.and_then(|c| object_checksum(c, &digests, &crc));
+        let mut manifest = Vec::with_capacity(chosen.len());
+        let mut offset = 0;
+        for p in &chosen {
+            manifest.push(ManifestEntry { blob: p.blob.clone(), offset, size: p.size });
+            offset += p.size;
+        }
+        let object = ObjectRecord {
+            bucket: session.target.bucket.clone(),
+            key: session.target.key.clone(),
+            size: offset,
+            etag: checksum::multipart_etag(chosen.iter().map(|p| &p.digests.md5)),
+            modified: now_millis(),
+            meta: session.meta.clone(),
+            checksum,
+            crc,
+            manifest,
+        };
+        let record =
+            CommitRecord { fingerprint, etag: object.etag.clone(), checksum: object.checksum.clone(), size: object.size };
+        self.meta.publish(&session.id, &object, &record).await?;
+        Ok(object)
+    }
+
+    async fn all_parts(&self, session_id: &str) -> Result<HashMap<u32, PartRecord>> {
+        let mut held = HashMap::new();
+        let mut after = None;
+        loop {
+            let page = self.meta.list_parts(session_id, after, 10_000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.number);
+            held.extend(page.into_iter().map(|p| (p.number, p)));
+        }
+        Ok(held)
+    }
+
+    /// Cancel a session; its parts become garbage. Errors with `NoSuchUpload` unless it was live.
+    pub async fn abort(&self, session_id: &str) -> Result<()> {
+        let moved = self
+            .meta
+            .transition(session_id, &[SessionState::Normal, SessionState::Unknown], SessionState::Aborted, now_millis())
+            .await?;
+        if moved {
+            Ok(())
+        } else {
+            match self.session(session_id).await?.state {
+                SessionState::Closing => Err(Error::Busy),
+                _ => Err(Error::NoSuchUpload),
+            }
+        }
+    }
+
+    // ----- objects -------------------------------------------------------------------------
+
+    /// Store a whole object in one request. `checksum` names the algorithm the client chose, so
+    /// the object records it as a full-object checksum.
+    pub async fn put_object(
+        &self,
+        target: ObjectTarget,
+        meta: ObjectMeta,
+        input: PartInput,
+        checksum: Option<ChecksumAlgorithm>,
+    ) -> Result<ObjectRecord> {
+        validate_key(&target.key)?;
+        self.bucket(&target.bucket).await?;
+        let mut wanted = input.wanted;
+        if let Some(a) = checksum {
+            wanted.add(a.digest_kind());
+        }
+        let (blob, size, digests) = self.ingest(input, wanted).await?;
+        let object = ObjectRecord {
+            bucket: target.bucket,
+            key: target.key,
+            size,
+            etag: hex::encode(digests.md5),
+            modified: now_millis(),
+            meta,
+            checksum: checksum.and_then(|algorithm| {
+                digests.base64(algorithm).map(|value| ObjectChecksum { algorithm, kind: ChecksumType::FullObject, value })
+            }),
+            crc: WholeCrc {
+                crc32: digests.crc32,
+                crc32c: digests.crc32c,
+                crc64nvme: digests.crc64nvme,
+                crc64xz: digests.crc64xz,
+            },
+            manifest: vec![ManifestEntry { blob: blob.clone(), offset: 0, size }],
+        };
+        if let Err(e) = self.meta.put_object(&object).await {
+            self.discard(&blob).await;
+            return Err(e);
+        }
+        Ok(object)
+    }
+
+    /// The object's record. Errors with `NoSuchBucket` or `NoSuchKey`.
+    pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
+        match self.meta.get_object(bucket, key).await? {
+            Some(o) => Ok(o),
+            None => {
+                self.bucket(bucket).await?;
+                Err(Error::NoSuchKey)
+            }
+        }
+    }
+
+    /// Read an object, a byte range of it, or one of its parts (1-based), streaming across its
+    /// manifest's blobs.
+    pub async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<RangeSpec>,
+        part_number: Option<u32>,
+    ) -> Result<ObjectRead> {
+        let object = self.head_object(bucket, key).await?;
+        let span = match (part_number, range) {
+            (Some(n), _) => {
+                let entry = usize::try_from(n)
+                    .ok()
+                    .and_then(|n| n.checked_sub(1))
+                    .and_then(|i| object.manifest.get(i))
+                    .ok_or(Error::InvalidRange { size: object.size })?;
+                if entry.size == 0 {
+                    None
+                } else {
+                    Some((entry.offset, entry.offset + entry.size - 1))
+                }
+            }
+            (None, Some(spec)) => Some(resolve_range(spec, object.size)?),
+            (None, None) => None,
+        };
+        let (first, end) = match span {
+            Some((a, b)) => (a, b + 1),
+            None => (0, object.size),
+        };
+        let body = self.read_span(&object.manifest, first, end);
+        Ok(ObjectRead { object, range: span, body })
+    }
+
+    /// Stream bytes [first, end) of a manifest, opening each blob only when reached.
+    fn read_span(&self, manifest: &[ManifestEntry], first: u64, end: u64) -> ByteStream {
+        let pieces: Vec<(BlobId, u64, u64)> = manifest
+            .iter()
+            .filter(|e| e.offset < end && e.offset + e.size > first && e.size > 0)
+            .map(|e| {
+                let from = first.max(e.offset) - e.offset;
+                let to = end.min(e.offset + e.size) - e.offset;
+                (e.blob.clone(), from, to - from)
+            })
+            .collect();
+        let blobs = self.blobs.clone();
+        Box::pin(
+            futures_util::stream::iter(pieces)
+                .then(move |(blob, offset, len)| {
+                    let blobs = blobs.clone();
+                    async move { blobs.read(&blob, offset, len).await.map_err(std::io::Error::other) }
+                })
+                .try_flatten(),
+        )
+    }
+
+    /// Delete an object; deleting a missing key succeeds. Errors with `NoSuchBucket`.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool> {
+        self.bucket(bucket).await?;
+        self.meta.delete_object(bucket, key).await
+    }
+
+    /// List keys under `prefix` after `after`, rolling keys that contain `delimiter` past the
+    /// prefix up into common prefixes; at most `limit` entries (objects + prefixes).
+    pub async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<ObjectListing> {
+        self.bucket(bucket).await?;
+        let mut listing = ObjectListing::default();
+        if limit == 0 {
+            return Ok(listing);
+        }
+        // A marker that is itself a common prefix continues after everything under it.
+        let mut cursor = if !delimiter.is_empty() && after.len() > prefix.len() && after.ends_with(delimiter) {
+            format!("{after}{MAX_CHAR}")
+        } else {
+            after.to_string()
+        };
+        'pages: loop {
+            let batch = self.meta.list_objects(bucket, prefix, &cursor, 1000).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for object in batch {
+                if listing.objects.len() + listing.common_prefixes.len() >= limit {
+                    listing.truncated = true;
+                    break 'pages;
+                }
+                let rest = object.key.get(prefix.len()..).unwrap_or("");
+                if let Some(at) = (!delimiter.is_empty()).then(|| rest.find(delimiter)).flatten() {
+                    let common = format!("{prefix}{}", &rest[..at + delimiter.len()]);
+                    cursor = format!("{common}{MAX_CHAR}");
+                    listing.next_marker = Some(common.clone());
+                    listing.common_prefixes.push(common);
+                    continue 'pages;
+                }
+                cursor = object.key.clone();
+                listing.next_marker = Some(object.key.clone());
+                listing.objects.push(object);
+            }
+        }
+        if !listing.truncated {
+            listing.next_marker = None;
+        }
+        Ok(listing)
+    }
+
+    // ----- expiry and garbage --------------------------------------------------------------
+
+    /// Expire stale sessions, reset stalled commits, and delete garbage older than the grace time.
+    pub async fn sweep(&self) -> Result<SweepReport> {
+        let now = now_millis();
+        let idle_before = now - self.config.idle_timeout.as_millis() as Millis;
+        let closing_before = now - self.config.closing_timeout.as_millis() as Millis;
+        let expired_sessions = self.meta.expire_sessions(now, idle_before, closing_before).await?;
+        let before = now - self.config.gc_grace.as_millis() as Millis;
+        let mut deleted_blobs = 0;
+        loop {
+            let batch = self.meta.garbage(before, 500).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for blob in &batch {
+                self.blobs.delete(blob).await?;
+            }
+            self.meta.forget_garbage(&batch).await?;
+            deleted_blobs += batch.len() as u64;
+        }
+        Ok(SweepReport { expired_sessions, deleted_blobs })
+    }
+
+    /// Delete blobs that no metadata references and that are older than `min_age` (left by a
+    /// crash between writing a blob and recording it). Returns how many were deleted.
+    pub async fn collect_orphans(&self, min_age: Duration) -> Result<u64> {
+        let before = now_millis() - min_age.as_millis() as Millis;
+        let mut deleted = 0;
+        for blob in self.blobs.list_older_than(before).await? {
+            if !self.meta.is_referenced(&blob).await? {
+                self.blobs.delete(&blob).await?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Start-up recovery: drop half-written blobs left by a crash.
+    pub async fn recover(&self) -> Result<()> {
+        self.blobs.clean_incomplete().await
+    }
+
+    // ----- ingest --------------------------------------------------------------------------
+
+    /// Stream a body into a new blob while hashing it on another thread; verify size and
+    /// expected digests; only then make the blob durable.
+    async fn ingest(&self, mut input: PartInput, mut wanted: Wanted) -> Result<(BlobId, u64, Digests)> {
+        for e in &input.expected {
+            wanted.add(e.kind);
+        }
+        let mut writer = self.blobs.create().await?;
+        let mut hasher = Stage::spawn(HashSink(MultiHasher::new(wanted)));
+        let mut size: u64 = 0;
+        let failure = loop {
+            let chunk: Bytes = match input.body.next().await {
+                None => break None,
+                Some(Ok(chunk)) => chunk,
+                Some(Err(e)) => break Some(Error::IncompleteBody(e.to_string())),
+            };
+            size += chunk.len() as u64;
+            if size > input.max_size {
+                break Some(Error::EntityTooLarge { max: input.max_size });
+            }
+            if let Err(e) = hasher.push(chunk.clone()).await {
+                break Some(Error::Blob(e));
+            }
+            if let Err(e) = writer.write(chunk).await {
+                break Some(e);
+            }
+        };
+        let result = match failure {
+            Some(e) => Err(e),
+            None => match hasher.finish().await {
+                Ok(digests) => verify(&input, size, &digests).map(|()| digests),
+                Err(e) => Err(Error::Blob(e)),
+            },
+        };
+        match result {
+            Ok(digests) => {
+                let id = writer.id().clone();
+                writer.finish().await?;
+                Ok((id, size, digests))
+            }
+            Err(e) => {
+                writer.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Delete a blob that was written but could not be recorded; queue it if deletion fails.
+    async fn discard(&self, blob: &BlobId) {
+        if self.blobs.delete(blob).await.is_err() {
+            if let Err(e) = self.meta.queue_garbage(std::slice::from_ref(blob), now_millis()).await {
+                tracing::warn!(%blob, error = %e, "could not delete or queue an unrecorded blob; the orphan scan will");
+            }
+        }
+    }
+}
+
+fn verify(input: &PartInput, size: u64, digests: &Digests) -> Result<()> {
+    if let Some(expected) = input.expected_size {
+        if expected != size {
+            return Err(Error::IncompleteBody(format!("received {size} of {expected} bytes")));
+        }
+    }
+    let trailer: Vec<Expected> = match &input.trailer {
+        Some(slot) => slot.lock().map(|v| v.clone()).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    for e in input.expected.iter().chain(trailer.iter()) {
+        let computed = digests.raw(e.kind).unwrap_or_default();
+        if computed != e.value {
+            return Err(Error::ChecksumMismatch { kind: e.kind, computed });
+        }
+    }
+    Ok(())
+}
+
+/// Structural checks of a commit list, before anything is locked.
+fn check_part_list(request: &CommitRequest) -> Result<()> {
+    if request.parts.is_empty() {
+        return Err(Error::InvalidArgument("the part list is empty".into()));
+    }
+    if request.parts.len() > request.rules.max_parts {
+        return Err(Error::InvalidArgument(format!("more than {} parts", request.rules.max_parts)));
+    }
+    if request.parts.windows(2).any(|w| w[0].number >= w[1].number) {
+        return Err(Error::InvalidPartOrder);
+    }
+    Ok(())
+}
+
+fn normalize_etag(etag: &str) -> String {
+    etag.trim().trim_matches('"').to_ascii_lowercase()
+}
+
+fn etag_matches(client: &str, md5: &[u8; 16]) -> bool {
+    normalize_etag(client) == hex::encode(md5)
+}
+
+/// Identifies a commit list, so a retry with the same list is recognised.
+fn commit_fingerprint(parts: &[CommitPart]) -> String {
+    let mut h = Md5::new();
+    for p in parts {
+        h.update(p.number.to_be_bytes());
+        h.update(normalize_etag(p.etag.as_deref().unwrap_or("")).as_bytes());
+        h.update(b";");
+    }
+    hex::encode(h.finalize())
+}
+
+fn combine_crcs<'a>(parts: impl Iterator<Item = (&'a Digests, u64)>) -> WholeCrc {
+    let mut whole = WholeCrc::default();
+    let mut first = true;
+    for (d, len) in parts {
+        if first {
+            whole = WholeCrc { crc32: d.crc32, crc32c: d.crc32c, crc64nvme: d.crc64nvme, crc64xz: d.crc64xz };
+            first = false;
+            continue;
+        }
+        whole.crc32 = checksum::crc_combine(DigestKind::Crc32, whole.crc32 as u64, d.crc32 as u64, len) as u32;
+        whole.crc32c = checksum::crc_combine(DigestKind::Crc32c, whole.crc32c as u64, d.crc32c as u64, len) as u32;
+        whole.crc64nvme = checksum::crc_combine(DigestKind::Crc64Nvme, whole.crc64nvme, d.crc64nvme, len);
+        whole.crc64xz = checksum::crc_combine(DigestKind::Crc64Xz, whole.crc64xz, d.crc64xz, len);
+    }
+    whole
+}
+
+fn object_checksum(request: ChecksumRequest, parts: &[Digests], crc: &WholeCrc) -> Option<ObjectChecksum> {
+    let value = match request.kind {
+        ChecksumType::Composite => checksum::composite_checksum(request.algorithm, parts)?,
+        ChecksumType::FullObject => {
+            let raw = match request.algorithm {
+                ChecksumAlgorithm::Crc32 => crc.crc32.to_be_bytes().to_vec(),
+                ChecksumAlgorithm::Crc32c => crc.crc32c.to_be_bytes().to_vec(),
+                ChecksumAlgorithm::Crc64Nvme => crc.crc64nvme.to_be_bytes().to_vec(),
+                ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256 => return None,
+            };
+            checksum::to_base64(&raw)
+        }
+    };
+    Some(ObjectChecksum { algorithm: request.algorithm, kind: request.kind, value })
+}
+
+/// Resolve a range against an object size: inclusive (first, last), end clamped.
+pub fn resolve_range(spec: RangeSpec, size: u64) -> Result<(u64, u64)> {
+    match spec {
+        RangeSpec::From { first, last } => {
+            if first >= size {
+                return Err(Error::InvalidRange { size });
+            }
+            let last = last.unwrap_or(u64::MAX).min(size - 1);
+            if last < first {
+                return Err(Error::InvalidRange { size });
+            }
+            Ok((first, last))
+        }
+        RangeSpec::Suffix(n) => {
+            if n == 0 || size == 0 {
+                return Err(Error::InvalidRange { size });
+            }
+            Ok((size - n.min(size), size - 1))
+        }
+    }
+}
+
+/// S3's bucket naming rules, which every dialect ferry speaks accepts.
+pub fn validate_bucket_name(name: &str) -> Result<()> {
+    let ok_len = (3..=63).contains(&name.len());
+    let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    let ok_ends = name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+    let ok_dots = !name.contains("..");
+    if ok_len && ok_chars && ok_ends && ok_dots {
+        Ok(())
+    } else {
+        Err(Error::InvalidBucketName(name.to_string()))
+    }
+}
+
+/// Object keys are opaque strings: any UTF-8 except NUL, 1..=1024 bytes. They never become
+/// file paths (blobs are addressed by random ids), so `..` or `/` carry no risk.
+pub fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::InvalidKey("the key is empty".into()));
+    }
+    if key.len() > 1024 {
+        return Err(Error::InvalidKey(format!("the key is {} bytes; the limit is 1024", key.len())));
+    }
+    if key.contains('\0') {
+        return Err(Error::InvalidKey("the key contains a NUL character".into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_resolve_like_s3() {
+        assert_eq!(resolve_range(RangeSpec::From { first: 0, last: Some(9) }, 100).ok(), Some((0, 9)));
+        assert_eq!(resolve_range(RangeSpec::From { first: 90, last: Some(500) }, 100).ok(), Some((90, 99)));
+        assert_eq!(resolve_range(RangeSpec::From { first: 10, last: None }, 100).ok(), Some((10, 99)));
+        assert_eq!(resolve_range(RangeSpec::Suffix(10), 100).ok(), Some((90, 99)));
+        assert_eq!(resolve_range(RangeSpec::Suffix(1000), 100).ok(), Some((0, 99)));
+        assert!(matches!(resolve_range(RangeSpec::From { first: 100, last: None }, 100), Err(Error::InvalidRange { .. })));
+        assert!(matches!(resolve_range(RangeSpec::From { first: 0, last: None }, 0), Err(Error::InvalidRange { .. })));
+    }
+
+    #[test]
+    fn bucket_names() {
+        for good in ["abc", "my-bucket.2", "a1b"] {
+            assert!(validate_bucket_name(good).is_ok(), "{good}");
+        }
+        for bad in ["ab", "Upper", "-x-", "a..b", "under_score", &"x".repeat(64)] {
+            assert!(validate_bucket_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys() {
+        assert!(validate_key("../../etc/passwd").is_ok());
+        assert!(validate_key("").is_err());
+        assert!(validate_key("a\0b").is_err());
+        assert!(validate_key(&"k".repeat(1025)).is_err());
+        assert!(validate_key(&"k".repeat(1024)).is_ok());
+    }
+
+    #[test]
+    fn part_list_order() {
+        let rules = CommitRules { min_part_size: 0, max_parts: 10_000 };
+        let parts = |ns: &[u32]| CommitRequest {
+            parts: ns.iter().map(|&number| CommitPart { number, ..Default::default() }).collect(),
+            rules,
+        };
+        assert!(check_part_list(&parts(&[1, 2, 5])).is_ok());
+        assert!(matches!(check_part_list(&parts(&[2, 1])), Err(Error::InvalidPartOrder)));
+        assert!(matches!(check_part_list(&parts(&[1, 1])), Err(Error::InvalidPartOrder)));
+        assert!(matches!(check_part_list(&parts(&[])), Err(Error::InvalidArgument(_))));
+    }
+}

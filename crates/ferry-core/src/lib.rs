@@ -1,0 +1,23 @@
+//! ferry's engine: the one idea underneath every protocol ferry speaks — the upload session.
+//!
+//! A front-end (S3, OSS, …) translates its wire format into calls on [`Engine`]; the engine stores
+//! metadata through a [`MetaStore`] and bytes through a [`BlobStore`]. Nothing here knows about HTTP,
+//! XML, signatures or SQL.
+
+pub mod checksum;
+pub mod credentials;
+mod engine;
+mod error;
+pub mod pipeline;
+pub mod store;
+mod types;
+
+pub use checksum::{DigestKind, Digests};
+pub use engine::{
+    resolve_range, validate_bucket_name, validate_key, Expected, PartInput, RangeSpec, TrailerSlot,
+    CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, ObjectListing, ObjectRead,
+    PartListing, SweepReport,
+};
+pub use error::{Error, Result};
+pub use store::{BlobStore, BlobWriter, MetaStore};
+pub use types::*;

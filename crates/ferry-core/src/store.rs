@@ -1,0 +1,107 @@
+//! The two storage contracts the engine runs on. Implementations: SQLite / local disk (embedded
+//! default) and, for scale-out, PostgreSQL / an S3-compatible object store. Every implementation
+//! must pass the conformance suite in `ferry-conformance`.
+
+use std::io;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+
+use crate::error::Result;
+use crate::types::*;
+
+/// A stream of bytes, as bodies arrive and as blobs are read.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// Durable metadata: buckets, sessions, parts, objects and the garbage queue.
+///
+/// Every mutating call is atomic and durable when it returns `Ok`. Calls that orphan blobs
+/// (replacing a part, expiring or aborting a session, overwriting or deleting an object)
+/// queue those blobs for collection in the same transaction, so no blob is lost track of.
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    /// Errors with `BucketAlreadyExists` when present.
+    async fn create_bucket(&self, name: &str, now: Millis) -> Result<()>;
+    /// Errors with `NoSuchBucket`, or `BucketNotEmpty` while it holds objects. Live sessions
+    /// on the bucket are aborted with it.
+    async fn delete_bucket(&self, name: &str, now: Millis) -> Result<()>;
+    async fn get_bucket(&self, name: &str) -> Result<Option<BucketInfo>>;
+    /// All buckets by name.
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>>;
+
+    /// Store a new session. Errors with `NoSuchBucket` when its bucket is missing.
+    async fn create_session(&self, session: &Session) -> Result<()>;
+    async fn get_session(&self, id: &str) -> Result<Option<Session>>;
+    /// Sessions in `Normal` state on `bucket` whose key starts with `prefix`, ordered by
+    /// (key, created, id), strictly after `after` = (key, id) when given; at most `limit`.
+    async fn list_sessions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<Session>>;
+    /// Compare-and-set the state: `Ok(true)` when the session was in one of `from` and is now `to`.
+    async fn transition(&self, id: &str, from: &[SessionState], to: SessionState, now: Millis) -> Result<bool>;
+
+    /// Record a part while the session is `Normal`, replacing any part with the same number
+    /// (its blob is queued as garbage). Errors with `NoSuchUpload` when the session is missing
+    /// or not `Normal` (the caller then owns `part.blob` and must delete it).
+    async fn put_part(&self, session: &str, part: &PartRecord) -> Result<()>;
+    /// Parts with number > `after`, ascending, at most `limit`.
+    async fn list_parts(&self, session: &str, after: Option<u32>, limit: usize) -> Result<Vec<PartRecord>>;
+
+    /// Publish `object` for a `Closing` session, moving it to `Closed` with `commit` recorded;
+    /// the session's parts not in the manifest and any object replaced are queued as garbage.
+    /// Errors with `NoSuchUpload` when the session is not `Closing`.
+    async fn publish(&self, session: &str, object: &ObjectRecord, commit: &CommitRecord) -> Result<()>;
+    /// Expire `Normal` sessions past `expires` or idle since `idle_before`, and reset
+    /// `Closing` sessions whose commit stalled since `closing_before` back to `Normal`.
+    /// Returns how many sessions expired.
+    async fn expire_sessions(&self, now: Millis, idle_before: Millis, closing_before: Millis) -> Result<u64>;
+
+    /// Publish an object without a session (single-shot put), replacing any existing one.
+    async fn put_object(&self, object: &ObjectRecord) -> Result<()>;
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
+    /// `Ok(false)` when there was nothing to delete.
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool>;
+    /// Objects with keys starting with `prefix` and greater than `after`, in byte order.
+    async fn list_objects(&self, bucket: &str, prefix: &str, after: &str, limit: usize) -> Result<Vec<ObjectSummary>>;
+
+    /// Queue blobs as garbage (for blobs the caller wrote but never recorded).
+    async fn queue_garbage(&self, blobs: &[BlobId], now: Millis) -> Result<()>;
+    /// Garbage queued before `before`, at most `limit`.
+    async fn garbage(&self, before: Millis, limit: usize) -> Result<Vec<BlobId>>;
+    /// Remove collected blobs from the queue.
+    async fn forget_garbage(&self, blobs: &[BlobId]) -> Result<()>;
+    /// Whether any part or manifest references the blob (for the orphan scan).
+    async fn is_referenced(&self, blob: &BlobId) -> Result<bool>;
+}
+
+/// Bytes, written once and read many times, addressed by [`BlobId`].
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Start writing a new blob. Nothing is visible until [`BlobWriter::finish`].
+    async fn create(&self) -> Result<Box<dyn BlobWriter>>;
+    /// Read `len` bytes from `offset` (the range must lie inside the blob).
+    async fn read(&self, blob: &BlobId, offset: u64, len: u64) -> Result<ByteStream>;
+    /// Idempotent: deleting a missing blob is `Ok`.
+    async fn delete(&self, blob: &BlobId) -> Result<()>;
+    /// Blobs written (finished) before `before`, for the orphan scan.
+    async fn list_older_than(&self, before: Millis) -> Result<Vec<BlobId>>;
+    /// Remove leftovers of writes that never finished (after a crash). Called at start-up.
+    async fn clean_incomplete(&self) -> Result<()>;
+}
+
+/// One blob being written.
+#[async_trait]
+pub trait BlobWriter: Send {
+    fn id(&self) -> &BlobId;
+    async fn write(&mut self, chunk: Bytes) -> Result<()>;
+    /// Make the blob durable and visible; returns its size.
+    async fn finish(self: Box<Self>) -> Result<u64>;
+    /// Discard everything written.
+    async fn abort(self: Box<Self>);
+}
