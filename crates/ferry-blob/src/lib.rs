@@ -1,0 +1,5 @@
+//! Blob stores for ferry. [`LocalBlobStore`] keeps blobs as files in a data directory.
+
+mod local;
+
+pub use local::LocalBlobStore;

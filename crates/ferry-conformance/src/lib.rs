@@ -1,0 +1,242 @@
+//! Conformance suites for the storage contracts. Each implementation's tests call
+//! [`meta_store_suite`] or [`blob_store_suite`] with a fresh, empty store; a new backend
+//! (PostgreSQL, an S3-compatible store) is correct when it passes the same suite.
+//!
+//! The suites panic with a message naming the broken guarantee, as test assertions do.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ferry_core::{
+    BlobId, BlobStore, CommitRecord, Digests, Error, ManifestEntry, MetaStore, ObjectMeta, ObjectRecord,
+    ObjectTarget, PartRecord, Session, SessionState, WholeCrc, now_millis, random_id,
+};
+use futures_util::TryStreamExt;
+
+/// Every guarantee of [`MetaStore`], on an empty store.
+pub async fn meta_store_suite(store: Arc<dyn MetaStore>) {
+    buckets(&*store).await;
+    sessions_and_parts(&*store).await;
+    publish_and_objects(&*store).await;
+    expiry(&*store).await;
+}
+
+async fn buckets(store: &dyn MetaStore) {
+    let now = now_millis();
+    store.create_bucket("alpha", now).await.unwrap();
+    store.create_bucket("beta", now).await.unwrap();
+    assert!(matches!(store.create_bucket("alpha", now).await, Err(Error::BucketAlreadyExists)));
+    let names: Vec<String> = store.list_buckets().await.unwrap().into_iter().map(|b| b.name).collect();
+    assert_eq!(names, ["alpha", "beta"], "buckets are listed by name");
+    assert!(store.get_bucket("alpha").await.unwrap().is_some());
+    assert!(store.get_bucket("gamma").await.unwrap().is_none());
+    store.delete_bucket("beta", now).await.unwrap();
+    assert!(matches!(store.delete_bucket("beta", now).await, Err(Error::NoSuchBucket)));
+}
+
+fn session(bucket: &str, key: &str) -> Session {
+    let now = now_millis();
+    Session {
+        id: random_id(),
+        target: ObjectTarget { bucket: bucket.into(), key: key.into() },
+        state: SessionState::Normal,
+        created: now,
+        last_activity: now,
+        expires: now + 3_600_000,
+        meta: ObjectMeta { content_type: Some("text/plain".into()), user: vec![("a".into(), "b".into())], ..Default::default() },
+        checksum: None,
+        commit: None,
+    }
+}
+
+fn part(number: u32, size: u64) -> PartRecord {
+    let mut digests = Digests { crc64nvme: u64::MAX - number as u64, ..Default::default() };
+    digests.md5[0] = number as u8;
+    digests.sha256 = Some([7; 32]);
+    PartRecord { number, blob: BlobId::random(), size, digests, modified: now_millis() }
+}
+
+async fn sessions_and_parts(store: &dyn MetaStore) {
+    assert!(matches!(store.create_session(&session("nope", "k")).await, Err(Error::NoSuchBucket)));
+    let s = session("alpha", "dir/file");
+    store.create_session(&s).await.unwrap();
+    assert_eq!(store.get_session(&s.id).await.unwrap().as_ref(), Some(&s), "a session reads back as stored");
+    assert!(store.get_session("missing").await.unwrap().is_none());
+
+    // Parts: any order, replace on re-send, the old blob queued as garbage.
+    let p3 = part(3, 30);
+    let p1 = part(1, 10);
+    store.put_part(&s.id, &p3).await.unwrap();
+    store.put_part(&s.id, &p1).await.unwrap();
+    let p1b = part(1, 11);
+    store.put_part(&s.id, &p1b).await.unwrap();
+    let parts = store.list_parts(&s.id, None, 100).await.unwrap();
+    assert_eq!(parts, vec![p1b.clone(), p3.clone()], "parts list ascending, the re-sent part replaced");
+    assert_eq!(store.list_parts(&s.id, Some(1), 100).await.unwrap(), vec![p3.clone()], "after is exclusive");
+    assert_eq!(store.list_parts(&s.id, None, 1).await.unwrap().len(), 1, "limit applies");
+    let future = now_millis() + 1_000_000;
+    assert!(store.garbage(future, 100).await.unwrap().contains(&p1.blob), "a replaced part's blob is garbage");
+    assert!(store.is_referenced(&p1b.blob).await.unwrap());
+    assert!(!store.is_referenced(&p1.blob).await.unwrap());
+
+    // Listing live sessions.
+    let other = session("alpha", "dir/other");
+    store.create_session(&other).await.unwrap();
+    let listed = store.list_sessions("alpha", "dir/", None, 10).await.unwrap();
+    assert_eq!(listed.iter().map(|x| x.target.key.as_str()).collect::<Vec<_>>(), ["dir/file", "dir/other"]);
+    let after = store.list_sessions("alpha", "", Some(("dir/file", &s.id)), 10).await.unwrap();
+    assert_eq!(after.len(), 1, "listing after (key, id) is exclusive");
+
+    // Abort: CAS, parts become garbage, parts refused afterwards.
+    assert!(store.transition(&other.id, &[SessionState::Normal], SessionState::Aborted, now_millis()).await.unwrap());
+    assert!(!store.transition(&other.id, &[SessionState::Normal], SessionState::Aborted, now_millis()).await.unwrap());
+    assert!(matches!(store.put_part(&other.id, &part(1, 1)).await, Err(Error::NoSuchUpload)));
+    assert!(store.list_sessions("alpha", "dir/other", None, 10).await.unwrap().is_empty(), "aborted is not live");
+}
+
+async fn publish_and_objects(store: &dyn MetaStore) {
+    let s = session("alpha", "big");
+    store.create_session(&s).await.unwrap();
+    let parts: Vec<PartRecord> = (1..=3).map(|n| part(n, 100)).collect();
+    for p in &parts {
+        store.put_part(&s.id, p).await.unwrap();
+    }
+    let object = ObjectRecord {
+        bucket: "alpha".into(),
+        key: "big".into(),
+        size: 200,
+        etag: "abc-2".into(),
+        modified: now_millis(),
+        meta: s.meta.clone(),
+        checksum: None,
+        crc: WholeCrc { crc64nvme: u64::MAX, ..Default::default() },
+        manifest: vec![
+            ManifestEntry { blob: parts[0].blob.clone(), offset: 0, size: 100 },
+            ManifestEntry { blob: parts[2].blob.clone(), offset: 100, size: 100 },
+        ],
+    };
+    let record = CommitRecord { fingerprint: "f".into(), etag: "abc-2".into(), checksum: None, size: 200 };
+    assert!(matches!(store.publish(&s.id, &object, &record).await, Err(Error::NoSuchUpload)), "publish needs Closing");
+    assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, now_millis()).await.unwrap());
+    assert!(matches!(store.put_part(&s.id, &part(9, 1)).await, Err(Error::Busy)), "no parts while closing");
+    store.publish(&s.id, &object, &record).await.unwrap();
+    let closed = store.get_session(&s.id).await.unwrap().unwrap();
+    assert_eq!(closed.state, SessionState::Closed);
+    assert_eq!(closed.commit.as_ref(), Some(&record), "the commit record is kept for retries");
+    let read = store.get_object("alpha", "big").await.unwrap().unwrap();
+    assert_eq!(read.manifest, object.manifest, "the manifest reads back in order");
+    assert_eq!(read.crc, object.crc);
+    let future = now_millis() + 1_000_000;
+    let garbage = store.garbage(future, 1000).await.unwrap();
+    assert!(garbage.contains(&parts[1].blob), "an unlisted part is garbage after publish");
+    assert!(!garbage.contains(&parts[0].blob), "a published blob is never garbage");
+    assert!(store.is_referenced(&parts[0].blob).await.unwrap());
+
+    // Overwrite with a single-shot object: the old manifest becomes garbage.
+    let single = ObjectRecord {
+        size: 5,
+        etag: "e".into(),
+        manifest: vec![ManifestEntry { blob: BlobId::random(), offset: 0, size: 5 }],
+        ..object.clone()
+    };
+    store.put_object(&single).await.unwrap();
+    assert_eq!(store.get_object("alpha", "big").await.unwrap().unwrap().size, 5);
+    assert!(store.garbage(future, 1000).await.unwrap().contains(&parts[0].blob), "overwritten blobs are garbage");
+    assert!(matches!(store.put_object(&ObjectRecord { bucket: "nope".into(), ..single.clone() }).await, Err(Error::NoSuchBucket)));
+
+    // Listing in byte order, with prefix and after.
+    for key in ["a/1", "a/2", "b", "a/\u{e9}", "ab"] {
+        store.put_object(&ObjectRecord { key: key.into(), ..single.clone() }).await.unwrap();
+    }
+    let keys = |v: Vec<ferry_core::ObjectSummary>| v.into_iter().map(|o| o.key).collect::<Vec<_>>();
+    assert_eq!(keys(store.list_objects("alpha", "", "", 100).await.unwrap()), ["a/1", "a/2", "a/\u{e9}", "ab", "b", "big"]);
+    assert_eq!(keys(store.list_objects("alpha", "a/", "", 100).await.unwrap()), ["a/1", "a/2", "a/\u{e9}"]);
+    assert_eq!(keys(store.list_objects("alpha", "a/", "a/1", 1).await.unwrap()), ["a/2"]);
+    assert!(matches!(store.delete_bucket("alpha", now_millis()).await, Err(Error::BucketNotEmpty)));
+    assert!(store.delete_object("alpha", "b").await.unwrap());
+    assert!(!store.delete_object("alpha", "b").await.unwrap());
+    assert!(store.get_object("alpha", "b").await.unwrap().is_none());
+
+    // Garbage can be forgotten once collected.
+    let all = store.garbage(future, 1000).await.unwrap();
+    store.forget_garbage(&all).await.unwrap();
+    assert!(store.garbage(future, 1000).await.unwrap().is_empty());
+    let orphan = BlobId::random();
+    store.queue_garbage(std::slice::from_ref(&orphan), now_millis()).await.unwrap();
+    assert_eq!(store.garbage(future, 1000).await.unwrap(), vec![orphan]);
+    assert!(store.garbage(0, 1000).await.unwrap().is_empty(), "garbage younger than the cut-off waits");
+}
+
+async fn expiry(store: &dyn MetaStore) {
+    let now = now_millis();
+    let mut old = session("alpha", "old");
+    old.expires = now - 1;
+    store.create_session(&old).await.unwrap();
+    let p = part(1, 1);
+    store.put_part(&old.id, &p).await.unwrap();
+    let mut idle = session("alpha", "idle");
+    idle.last_activity = now - 10_000;
+    store.create_session(&idle).await.unwrap();
+    let fresh = session("alpha", "fresh");
+    store.create_session(&fresh).await.unwrap();
+    let expired = store.expire_sessions(now, now - 5_000, now - 5_000).await.unwrap();
+    assert!(expired >= 2, "past-lifetime and idle sessions expire");
+    assert_eq!(store.get_session(&old.id).await.unwrap().unwrap().state, SessionState::Expired);
+    assert_eq!(store.get_session(&idle.id).await.unwrap().unwrap().state, SessionState::Expired);
+    assert_eq!(store.get_session(&fresh.id).await.unwrap().unwrap().state, SessionState::Normal);
+    assert!(store.garbage(now + 1_000_000, 1000).await.unwrap().contains(&p.blob), "expired parts are garbage");
+}
+
+async fn write_blob(store: &dyn BlobStore, chunks: &[&[u8]]) -> BlobId {
+    let mut w = store.create().await.unwrap();
+    let id = w.id().clone();
+    for c in chunks {
+        w.write(Bytes::copy_from_slice(c)).await.unwrap();
+    }
+    let size = w.finish().await.unwrap();
+    assert_eq!(size, chunks.iter().map(|c| c.len() as u64).sum::<u64>());
+    id
+}
+
+async fn read_all(store: &dyn BlobStore, id: &BlobId, offset: u64, len: u64) -> Vec<u8> {
+    let stream = store.read(id, offset, len).await.unwrap();
+    let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
+    chunks.concat()
+}
+
+/// Every guarantee of [`BlobStore`], on an empty store.
+pub async fn blob_store_suite(store: Arc<dyn BlobStore>) {
+    let store = &*store;
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let id = write_blob(store, &[b"hello ", b"world", &big]).await;
+    assert_eq!(read_all(store, &id, 0, 11).await, b"hello world");
+    assert_eq!(read_all(store, &id, 6, 5).await, b"world");
+    assert_eq!(read_all(store, &id, 11, big.len() as u64).await, big, "large reads stream intact");
+    assert!(read_all(store, &id, 11, 0).await.is_empty());
+
+    // Aborted and dropped writers leave nothing behind.
+    let mut w = store.create().await.unwrap();
+    let aborted = w.id().clone();
+    w.write(Bytes::from_static(b"partial")).await.unwrap();
+    w.abort().await;
+    assert!(store.read(&aborted, 0, 1).await.is_err() || read_err(store, &aborted).await, "aborted blob invisible");
+    let listed = store.list_older_than(now_millis() + 60_000).await.unwrap();
+    assert!(listed.contains(&id), "finished blobs are listed");
+    assert!(!listed.contains(&aborted), "aborted blobs are not");
+    assert!(!store.list_older_than(0).await.unwrap().contains(&id), "young blobs are not listed as old");
+
+    store.delete(&id).await.unwrap();
+    store.delete(&id).await.unwrap();
+    assert!(store.read(&id, 0, 1).await.is_err() || read_err(store, &id).await, "deleted blob unreadable");
+    let empty = write_blob(store, &[]).await;
+    assert!(read_all(store, &empty, 0, 0).await.is_empty());
+    store.clean_incomplete().await.unwrap();
+}
+
+async fn read_err(store: &dyn BlobStore, id: &BlobId) -> bool {
+    match store.read(id, 0, 1).await {
+        Err(_) => true,
+        Ok(stream) => stream.try_collect::<Vec<Bytes>>().await.is_err(),
+    }
+}

@@ -1,0 +1,715 @@
+//! The embedded metadata store: one SQLite file in WAL mode with `synchronous=FULL`, so every
+//! acknowledged write has been fsynced.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use ferry_core::{
+    BlobId, BucketInfo, CommitRecord, Digests, Error, ManifestEntry, MetaStore, Millis, ObjectRecord, ObjectSummary,
+    ObjectTarget, PartRecord, Result, Session, SessionState, random_id,
+};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE buckets (
+    name    TEXT PRIMARY KEY,
+    created INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    id            TEXT PRIMARY KEY,
+    bucket        TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    created       INTEGER NOT NULL,
+    last_activity INTEGER NOT NULL,
+    expires       INTEGER NOT NULL,
+    meta          TEXT NOT NULL,
+    checksum      TEXT,
+    commit_record TEXT
+);
+CREATE INDEX sessions_by_key ON sessions (bucket, key, created, id);
+CREATE INDEX sessions_by_state ON sessions (state, expires);
+CREATE TABLE parts (
+    session   TEXT NOT NULL,
+    number    INTEGER NOT NULL,
+    blob      TEXT NOT NULL,
+    size      INTEGER NOT NULL,
+    md5       BLOB NOT NULL,
+    crc32     INTEGER NOT NULL,
+    crc32c    INTEGER NOT NULL,
+    crc64nvme INTEGER NOT NULL,
+    crc64xz   INTEGER NOT NULL,
+    sha1      BLOB,
+    sha256    BLOB,
+    modified  INTEGER NOT NULL,
+    PRIMARY KEY (session, number)
+) WITHOUT ROWID;
+CREATE INDEX parts_by_blob ON parts (blob);
+CREATE TABLE objects (
+    bucket   TEXT NOT NULL,
+    key      TEXT NOT NULL,
+    id       TEXT NOT NULL UNIQUE,
+    size     INTEGER NOT NULL,
+    etag     TEXT NOT NULL,
+    modified INTEGER NOT NULL,
+    meta     TEXT NOT NULL,
+    checksum TEXT,
+    crc      TEXT NOT NULL,
+    PRIMARY KEY (bucket, key)
+);
+CREATE TABLE manifests (
+    object TEXT NOT NULL,
+    idx    INTEGER NOT NULL,
+    blob   TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    size   INTEGER NOT NULL,
+    PRIMARY KEY (object, idx)
+) WITHOUT ROWID;
+CREATE INDEX manifests_by_blob ON manifests (blob);
+CREATE TABLE garbage (
+    blob   TEXT PRIMARY KEY,
+    queued INTEGER NOT NULL
+) WITHOUT ROWID;
+"#];
+
+/// Metadata in one SQLite database file.
+#[derive(Clone)]
+pub struct SqliteMetaStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteMetaStore {
+    /// Open (creating and migrating if needed) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let mut conn = Connection::open(path).map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+        // FULL: the WAL is fsynced at every commit, so an acknowledged write survives power loss.
+        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
+        migrate(&mut conn)?;
+        Ok(SqliteMetaStore { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Run `f` with the connection on a blocking thread.
+    async fn with<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| Error::Meta("connection lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| Error::Meta(format!("metadata task failed: {e}")))?
+    }
+
+    /// Run `f` inside one immediate (write-locking) transaction, committed when it returns `Ok`.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(db)?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(db)?;
+    if version > MIGRATIONS.len() {
+        return Err(Error::Meta(format!(
+            "the database schema is version {version}, newer than this ferry understands ({}); upgrade ferry",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute_batch(sql).map_err(db)?;
+        tx.pragma_update(None, "user_version", i + 1).map_err(db)?;
+        tx.commit().map_err(db)?;
+    }
+    Ok(())
+}
+
+fn db(e: rusqlite::Error) -> Error {
+    Error::Meta(e.to_string())
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Meta(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+/// SQLite integers are signed; u64 CRCs and sizes are stored by bit pattern.
+fn to_i64(v: u64) -> i64 {
+    v as i64
+}
+
+fn fixed<const N: usize>(bytes: Vec<u8>) -> rusqlite::Result<[u8; N]> {
+    bytes.try_into().map_err(|_| rusqlite::Error::InvalidColumnType(0, "digest".into(), rusqlite::types::Type::Blob))
+}
+
+const SESSION_COLUMNS: &str = "id, bucket, key, state, created, last_activity, expires, meta, checksum, commit_record";
+
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+    let state: String = row.get(3)?;
+    let checksum: Option<String> = row.get(8)?;
+    let commit: Option<String> = row.get(9)?;
+    Ok(Session {
+        id: row.get(0)?,
+        target: ObjectTarget { bucket: row.get(1)?, key: row.get(2)? },
+        state: SessionState::parse(&state).unwrap_or(SessionState::Critical),
+        created: row.get(4)?,
+        last_activity: row.get(5)?,
+        expires: row.get(6)?,
+        meta: from_json(&row.get::<_, String>(7)?)?,
+        checksum: checksum.as_deref().map(from_json).transpose()?,
+        commit: commit.as_deref().map(from_json).transpose()?,
+    })
+}
+
+const PART_COLUMNS: &str = "number, blob, size, md5, crc32, crc32c, crc64nvme, crc64xz, sha1, sha256, modified";
+
+fn part_from_row(row: &Row<'_>) -> rusqlite::Result<PartRecord> {
+    let sha1: Option<Vec<u8>> = row.get(8)?;
+    let sha256: Option<Vec<u8>> = row.get(9)?;
+    Ok(PartRecord {
+        number: row.get(0)?,
+        blob: BlobId(row.get(1)?),
+        size: row.get::<_, i64>(2)? as u64,
+        digests: Digests {
+            md5: fixed(row.get(3)?)?,
+            crc32: row.get::<_, i64>(4)? as u32,
+            crc32c: row.get::<_, i64>(5)? as u32,
+            crc64nvme: row.get::<_, i64>(6)? as u64,
+            crc64xz: row.get::<_, i64>(7)? as u64,
+            sha1: sha1.map(fixed).transpose()?,
+            sha256: sha256.map(fixed).transpose()?,
+        },
+        modified: row.get(10)?,
+    })
+}
+
+fn bucket_exists(tx: &Transaction<'_>, bucket: &str) -> Result<bool> {
+    tx.query_row("SELECT 1 FROM buckets WHERE name = ?1", [bucket], |_| Ok(()))
+        .optional()
+        .map(|r| r.is_some())
+        .map_err(db)
+}
+
+fn queue(tx: &Transaction<'_>, blob: &str, now: Millis) -> Result<()> {
+    tx.execute("INSERT OR IGNORE INTO garbage (blob, queued) VALUES (?1, ?2)", params![blob, now]).map_err(db)?;
+    Ok(())
+}
+
+/// Queue every part blob of a session and drop its part rows.
+fn discard_parts(tx: &Transaction<'_>, session: &str, now: Millis) -> Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO garbage (blob, queued) SELECT blob, ?2 FROM parts WHERE session = ?1",
+        params![session, now],
+    )
+    .map_err(db)?;
+    tx.execute("DELETE FROM parts WHERE session = ?1", [session]).map_err(db)?;
+    Ok(())
+}
+
+/// Remove the object at (bucket, key), queueing its blobs. Returns whether one existed.
+fn remove_object(tx: &Transaction<'_>, bucket: &str, key: &str, now: Millis) -> Result<bool> {
+    let id: Option<String> = tx
+        .query_row("SELECT id FROM objects WHERE bucket = ?1 AND key = ?2", [bucket, key], |r| r.get(0))
+        .optional()
+        .map_err(db)?;
+    let Some(id) = id else { return Ok(false) };
+    tx.execute(
+        "INSERT OR IGNORE INTO garbage (blob, queued) SELECT blob, ?2 FROM manifests WHERE object = ?1",
+        params![id, now],
+    )
+    .map_err(db)?;
+    tx.execute("DELETE FROM manifests WHERE object = ?1", [&id]).map_err(db)?;
+    tx.execute("DELETE FROM objects WHERE id = ?1", [&id]).map_err(db)?;
+    Ok(true)
+}
+
+/// Insert `object`, replacing any object at its key.
+fn insert_object(tx: &Transaction<'_>, object: &ObjectRecord) -> Result<()> {
+    if !bucket_exists(tx, &object.bucket)? {
+        return Err(Error::NoSuchBucket);
+    }
+    remove_object(tx, &object.bucket, &object.key, object.modified)?;
+    let id = random_id();
+    tx.execute(
+        "INSERT INTO objects (bucket, key, id, size, etag, modified, meta, checksum, crc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            object.bucket,
+            object.key,
+            id,
+            to_i64(object.size),
+            object.etag,
+            object.modified,
+            json(&object.meta)?,
+            object.checksum.as_ref().map(json).transpose()?,
+            json(&object.crc)?,
+        ],
+    )
+    .map_err(db)?;
+    let mut stmt = tx
+        .prepare_cached("INSERT INTO manifests (object, idx, blob, offset, size) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .map_err(db)?;
+    for (idx, entry) in object.manifest.iter().enumerate() {
+        stmt.execute(params![id, idx as i64, entry.blob.0, to_i64(entry.offset), to_i64(entry.size)]).map_err(db)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MetaStore for SqliteMetaStore {
+    async fn create_bucket(&self, name: &str, now: Millis) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            if bucket_exists(tx, &name)? {
+                return Err(Error::BucketAlreadyExists);
+            }
+            tx.execute("INSERT INTO buckets (name, created) VALUES (?1, ?2)", params![name, now]).map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_bucket(&self, name: &str, now: Millis) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            if !bucket_exists(tx, &name)? {
+                return Err(Error::NoSuchBucket);
+            }
+            let has_objects = tx
+                .query_row("SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1", [&name], |_| Ok(()))
+                .optional()
+                .map_err(db)?
+                .is_some();
+            if has_objects {
+                return Err(Error::BucketNotEmpty);
+            }
+            let live: Vec<String> = {
+                let mut stmt = tx
+                    .prepare("SELECT id FROM sessions WHERE bucket = ?1 AND state IN ('NORMAL', 'UNKNOWN', 'CLOSING')")
+                    .map_err(db)?;
+                let rows = stmt.query_map([&name], |r| r.get(0)).map_err(db)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(db)?
+            };
+            for id in live {
+                discard_parts(tx, &id, now)?;
+                tx.execute("UPDATE sessions SET state = 'ABORTED', last_activity = ?2 WHERE id = ?1", params![id, now])
+                    .map_err(db)?;
+            }
+            tx.execute("DELETE FROM buckets WHERE name = ?1", [&name]).map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_bucket(&self, name: &str) -> Result<Option<BucketInfo>> {
+        let name = name.to_string();
+        self.with(move |conn| {
+            conn.query_row("SELECT name, created FROM buckets WHERE name = ?1", [name], |r| {
+                Ok(BucketInfo { name: r.get(0)?, created: r.get(1)? })
+            })
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare("SELECT name, created FROM buckets ORDER BY name").map_err(db)?;
+            let rows = stmt.query_map([], |r| Ok(BucketInfo { name: r.get(0)?, created: r.get(1)? })).map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<()> {
+        let s = session.clone();
+        self.write(move |tx| {
+            if !bucket_exists(tx, &s.target.bucket)? {
+                return Err(Error::NoSuchBucket);
+            }
+            tx.execute(
+                &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params![
+                    s.id,
+                    s.target.bucket,
+                    s.target.key,
+                    s.state.as_str(),
+                    s.created,
+                    s.last_activity,
+                    s.expires,
+                    json(&s.meta)?,
+                    s.checksum.as_ref().map(json).transpose()?,
+                    s.commit.as_ref().map(json).transpose()?,
+                ],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<Session>> {
+        let id = id.to_string();
+        self.with(move |conn| {
+            conn.query_row(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"), [id], session_from_row)
+                .optional()
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn list_sessions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<Session>> {
+        let bucket = bucket.to_string();
+        let prefix = prefix.to_string();
+        let (after_key, after_id) = after.map(|(k, i)| (k.to_string(), i.to_string())).unwrap_or_default();
+        let has_after = after.is_some();
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions
+                     WHERE bucket = ?1 AND state = 'NORMAL' AND substr(key, 1, length(?2)) = ?2
+                       AND (?3 = 0 OR key > ?4 OR (key = ?4 AND id > ?5))
+                     ORDER BY key, created, id LIMIT ?6"
+                ))
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![bucket, prefix, has_after, after_key, after_id, limit as i64], session_from_row)
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn transition(&self, id: &str, from: &[SessionState], to: SessionState, now: Millis) -> Result<bool> {
+        let id = id.to_string();
+        let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
+        self.write(move |tx| {
+            let state: Option<String> = tx
+                .query_row("SELECT state FROM sessions WHERE id = ?1", [&id], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            match state {
+                Some(state) if from.contains(&state.as_str()) => {
+                    tx.execute(
+                        "UPDATE sessions SET state = ?2, last_activity = ?3 WHERE id = ?1",
+                        params![id, to.as_str(), now],
+                    )
+                    .map_err(db)?;
+                    if matches!(to, SessionState::Aborted | SessionState::Expired) {
+                        discard_parts(tx, &id, now)?;
+                    }
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+        .await
+    }
+
+    async fn put_part(&self, session: &str, part: &PartRecord) -> Result<()> {
+        let session = session.to_string();
+        let p = part.clone();
+        self.write(move |tx| {
+            let state: Option<String> = tx
+                .query_row("SELECT state FROM sessions WHERE id = ?1", [&session], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            match state.as_deref() {
+                Some("NORMAL") => {}
+                Some("CLOSING") => return Err(Error::Busy),
+                _ => return Err(Error::NoSuchUpload),
+            }
+            let old: Option<String> = tx
+                .query_row("SELECT blob FROM parts WHERE session = ?1 AND number = ?2", params![session, p.number], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db)?;
+            if let Some(old) = old {
+                queue(tx, &old, p.modified)?;
+            }
+            let d = &p.digests;
+            tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO parts (session, {PART_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            ))
+            .map_err(db)?
+            .execute(params![
+                session,
+                p.number,
+                p.blob.0,
+                to_i64(p.size),
+                d.md5.as_slice(),
+                d.crc32 as i64,
+                d.crc32c as i64,
+                to_i64(d.crc64nvme),
+                to_i64(d.crc64xz),
+                d.sha1.as_ref().map(|v| v.as_slice()),
+                d.sha256.as_ref().map(|v| v.as_slice()),
+                p.modified,
+            ])
+            .map_err(db)?;
+            tx.execute("UPDATE sessions SET last_activity = ?2 WHERE id = ?1", params![session, p.modified])
+                .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_parts(&self, session: &str, after: Option<u32>, limit: usize) -> Result<Vec<PartRecord>> {
+        let session = session.to_string();
+        let after = after.map(i64::from).unwrap_or(-1);
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {PART_COLUMNS} FROM parts WHERE session = ?1 AND number > ?2 ORDER BY number LIMIT ?3"
+                ))
+                .map_err(db)?;
+            let rows = stmt.query_map(params![session, after, limit as i64], part_from_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn publish(&self, session: &str, object: &ObjectRecord, commit: &CommitRecord) -> Result<()> {
+        let session = session.to_string();
+        let object = object.clone();
+        let commit = commit.clone();
+        self.write(move |tx| {
+            let state: Option<String> = tx
+                .query_row("SELECT state FROM sessions WHERE id = ?1", [&session], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            if state.as_deref() != Some("CLOSING") {
+                return Err(Error::NoSuchUpload);
+            }
+            insert_object(tx, &object)?;
+            // Parts the manifest now references leave the parts table; the rest become garbage.
+            let mut unref = tx.prepare_cached("DELETE FROM parts WHERE session = ?1 AND blob = ?2").map_err(db)?;
+            for entry in &object.manifest {
+                unref.execute(params![session, entry.blob.0]).map_err(db)?;
+            }
+            discard_parts(tx, &session, object.modified)?;
+            tx.execute(
+                "UPDATE sessions SET state = 'CLOSED', last_activity = ?2, commit_record = ?3 WHERE id = ?1",
+                params![session, object.modified, json(&commit)?],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn expire_sessions(&self, now: Millis, idle_before: Millis, closing_before: Millis) -> Result<u64> {
+        self.write(move |tx| {
+            let stale: Vec<String> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT id FROM sessions WHERE state IN ('NORMAL', 'UNKNOWN')
+                         AND (expires <= ?1 OR last_activity <= ?2)",
+                    )
+                    .map_err(db)?;
+                let rows = stmt.query_map(params![now, idle_before], |r| r.get(0)).map_err(db)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(db)?
+            };
+            for id in &stale {
+                discard_parts(tx, id, now)?;
+                tx.execute("UPDATE sessions SET state = 'EXPIRED' WHERE id = ?1", [id]).map_err(db)?;
+            }
+            tx.execute(
+                "UPDATE sessions SET state = 'NORMAL' WHERE state = 'CLOSING' AND last_activity <= ?1",
+                [closing_before],
+            )
+            .map_err(db)?;
+            Ok(stale.len() as u64)
+        })
+        .await
+    }
+
+    async fn put_object(&self, object: &ObjectRecord) -> Result<()> {
+        let object = object.clone();
+        self.write(move |tx| insert_object(tx, &object)).await
+    }
+
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+        let bucket = bucket.to_string();
+        let key = key.to_string();
+        self.with(move |conn| {
+            let found = conn
+                .query_row(
+                    "SELECT id, size, etag, modified, meta, checksum, crc FROM objects WHERE bucket = ?1 AND key = ?2",
+                    [&bucket, &key],
+                    |r| {
+                        let checksum: Option<String> = r.get(5)?;
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            ObjectRecord {
+                                bucket: bucket.clone(),
+                                key: key.clone(),
+                                size: r.get::<_, i64>(1)? as u64,
+                                etag: r.get(2)?,
+                                modified: r.get(3)?,
+                                meta: from_json(&r.get::<_, String>(4)?)?,
+                                checksum: checksum.as_deref().map(from_json).transpose()?,
+                                crc: from_json(&r.get::<_, String>(6)?)?,
+                                manifest: Vec::new(),
+                            },
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(db)?;
+            let Some((id, mut object)) = found else { return Ok(None) };
+            let mut stmt = conn
+                .prepare_cached("SELECT blob, offset, size FROM manifests WHERE object = ?1 ORDER BY idx")
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([id], |r| {
+                    Ok(ManifestEntry {
+                        blob: BlobId(r.get(0)?),
+                        offset: r.get::<_, i64>(1)? as u64,
+                        size: r.get::<_, i64>(2)? as u64,
+                    })
+                })
+                .map_err(db)?;
+            object.manifest = rows.collect::<rusqlite::Result<_>>().map_err(db)?;
+            Ok(Some(object))
+        })
+        .await
+    }
+
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool> {
+        let bucket = bucket.to_string();
+        let key = key.to_string();
+        self.write(move |tx| remove_object(tx, &bucket, &key, ferry_core::now_millis())).await
+    }
+
+    async fn list_objects(&self, bucket: &str, prefix: &str, after: &str, limit: usize) -> Result<Vec<ObjectSummary>> {
+        let bucket = bucket.to_string();
+        let prefix = prefix.to_string();
+        let after = after.to_string();
+        // Keys under a prefix sort before prefix + U+10FFFF; bounding the scan keeps it an index range.
+        let upper = format!("{prefix}\u{10FFFF}");
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT key, size, etag, modified FROM objects
+                     WHERE bucket = ?1 AND key >= ?2 AND key > ?3 AND (?2 = '' OR key < ?4)
+                       AND substr(key, 1, length(?2)) = ?2
+                     ORDER BY key LIMIT ?5",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![bucket, prefix, after, upper, limit as i64], |r| {
+                    Ok(ObjectSummary {
+                        key: r.get(0)?,
+                        size: r.get::<_, i64>(1)? as u64,
+                        etag: r.get(2)?,
+                        modified: r.get(3)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn queue_garbage(&self, blobs: &[BlobId], now: Millis) -> Result<()> {
+        let blobs = blobs.to_vec();
+        self.write(move |tx| {
+            for b in &blobs {
+                queue(tx, &b.0, now)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn garbage(&self, before: Millis, limit: usize) -> Result<Vec<BlobId>> {
+        self.with(move |conn| {
+            // A blob referenced again (should never happen) is skipped rather than deleted.
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT blob FROM garbage g WHERE queued < ?1
+                       AND NOT EXISTS (SELECT 1 FROM parts p WHERE p.blob = g.blob)
+                       AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.blob = g.blob)
+                     ORDER BY queued LIMIT ?2",
+                )
+                .map_err(db)?;
+            let rows = stmt.query_map(params![before, limit as i64], |r| Ok(BlobId(r.get(0)?))).map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn forget_garbage(&self, blobs: &[BlobId]) -> Result<()> {
+        let blobs = blobs.to_vec();
+        self.write(move |tx| {
+            let mut stmt = tx.prepare_cached("DELETE FROM garbage WHERE blob = ?1").map_err(db)?;
+            for b in &blobs {
+                stmt.execute([&b.0]).map_err(db)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn is_referenced(&self, blob: &BlobId) -> Result<bool> {
+        let blob = blob.0.clone();
+        self.with(move |conn| {
+            conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM parts WHERE blob = ?1) OR EXISTS (SELECT 1 FROM manifests WHERE blob = ?1)",
+                [blob],
+                |r| r.get(0),
+            )
+            .map_err(db)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn conformance() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteMetaStore::open(dir.path().join("meta.db")).expect("open");
+        ferry_conformance::meta_store_suite(Arc::new(store)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn reopen_keeps_data_and_schema() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("meta.db");
+        SqliteMetaStore::open(&path).expect("open").create_bucket("kept", 1).await.expect("create");
+        let again = SqliteMetaStore::open(&path).expect("reopen");
+        assert!(again.get_bucket("kept").await.expect("get").is_some());
+    }
+}
