@@ -452,6 +452,28 @@ impl Engine {
         Ok(object)
     }
 
+    /// Copy an object by metadata only: the new object shares the source's blobs. `meta`
+    /// replaces the source's metadata when given.
+    pub async fn copy_object(
+        &self,
+        source: &ObjectTarget,
+        target: ObjectTarget,
+        meta: Option<ObjectMeta>,
+    ) -> Result<ObjectRecord> {
+        validate_key(&target.key)?;
+        let src = self.head_object(&source.bucket, &source.key).await?;
+        self.bucket(&target.bucket).await?;
+        let object = ObjectRecord {
+            bucket: target.bucket,
+            key: target.key,
+            modified: now_millis(),
+            meta: meta.unwrap_or(src.meta),
+            ..src
+        };
+        self.meta.put_object(&object).await?;
+        Ok(object)
+    }
+
     /// The object's record. Errors with `NoSuchBucket` or `NoSuchKey`.
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
         match self.meta.get_object(bucket, key).await? {

@@ -1,0 +1,59 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::{Request, Response};
+
+/// One protocol dialect served on the shared listen address.
+#[async_trait]
+pub trait Frontend: Send + Sync + 'static {
+    /// Short name for logs and metrics ("s3", "oss", ...).
+    fn name(&self) -> &'static str;
+    /// Whether this front-end owns the request, judged by its signature scheme (Authorization
+    /// header prefix or presigned query parameters). Must not read the body.
+    fn claims(&self, request: &http::request::Parts) -> bool;
+    /// Serve the request. Never panics; every failure becomes a response in the dialect's format.
+    async fn handle(&self, request: Request) -> Response;
+}
+
+/// Routes each request to the first front-end that claims it, else to the fallback (S3, which
+/// also answers anonymous requests with its own AccessDenied).
+#[derive(Clone)]
+pub struct Router {
+    frontends: Vec<Arc<dyn Frontend>>,
+    fallback: Arc<dyn Frontend>,
+}
+
+impl Router {
+    pub fn new(fallback: Arc<dyn Frontend>) -> Self {
+        Router { frontends: Vec::new(), fallback }
+    }
+
+    /// Add a front-end, consulted before the fallback in the order added.
+    pub fn with(mut self, frontend: Arc<dyn Frontend>) -> Self {
+        self.frontends.push(frontend);
+        self
+    }
+
+    pub fn pick(&self, parts: &http::request::Parts) -> &Arc<dyn Frontend> {
+        self.frontends.iter().find(|f| f.claims(parts)).unwrap_or(&self.fallback)
+    }
+
+    pub async fn route(&self, request: Request) -> Response {
+        let (parts, body) = request.into_parts();
+        let frontend = self.pick(&parts).clone();
+        let method = parts.method.clone();
+        let path = parts.uri.path().to_string();
+        let started = std::time::Instant::now();
+        let response = frontend.handle(Request::from_parts(parts, body)).await;
+        tracing::debug!(
+            dialect = frontend.name(),
+            %method,
+            path,
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+        response
+    }
+}

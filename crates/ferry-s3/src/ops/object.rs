@@ -1,0 +1,230 @@
+//! PutObject, GetObject/HeadObject, DeleteObject, DeleteObjects, CopyObject.
+
+use ferry_core::checksum::ChecksumType;
+use ferry_core::{ObjectRecord, ObjectTarget, RangeSpec};
+use ferry_http::{Body, Response};
+use http::{Method, StatusCode};
+
+use crate::Ctx;
+use crate::error::{S3Error, S3Result};
+use crate::request::header;
+use crate::response::{self, http_date, iso8601, quoted, set, xml};
+use crate::upload_body::{self, UploadBody, object_meta, read_small};
+use crate::xml::{XmlWriter, parse_delete};
+
+pub async fn put_object(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
+    let meta = object_meta(ctx.parts)?;
+    let UploadBody { input, algorithm, errors } =
+        upload_body::prepare(ctx.parts, &ctx.payload, body, ctx.s3.config.max_object_size)?;
+    let target = ObjectTarget { bucket: ctx.bucket.clone(), key: ctx.key.clone() };
+    let object = ctx.s3.engine.put_object(target, meta, input, algorithm).await.map_err(|e| errors.map(e))?;
+    let mut r = response::status_only(StatusCode::OK);
+    set(&mut r, "etag", quoted(&object.etag));
+    if let Some(c) = &object.checksum {
+        set(&mut r, checksum_header(c.algorithm), &c.value);
+        set(&mut r, "x-amz-checksum-type", c.kind.name());
+    }
+    Ok(r)
+}
+
+pub fn checksum_header(algorithm: ferry_core::checksum::ChecksumAlgorithm) -> &'static str {
+    use ferry_core::checksum::ChecksumAlgorithm::*;
+    match algorithm {
+        Crc32 => "x-amz-checksum-crc32",
+        Crc32c => "x-amz-checksum-crc32c",
+        Crc64Nvme => "x-amz-checksum-crc64nvme",
+        Sha1 => "x-amz-checksum-sha1",
+        Sha256 => "x-amz-checksum-sha256",
+    }
+}
+
+/// `bytes=a-b`, `bytes=a-`, `bytes=-n`. Anything else (including multiple ranges) is ignored
+/// and the whole object served, as S3 does.
+pub fn parse_range(value: &str) -> Option<RangeSpec> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.split_once('-')?;
+    match (first.trim(), last.trim()) {
+        ("", "") => None,
+        ("", n) => n.parse().ok().map(RangeSpec::Suffix),
+        (a, "") => a.parse().ok().map(|first| RangeSpec::From { first, last: None }),
+        (a, b) => {
+            let (first, last) = (a.parse().ok()?, b.parse().ok()?);
+            (first <= last).then_some(RangeSpec::From { first, last: Some(last) })
+        }
+    }
+}
+
+/// Evaluate If-Match / If-None-Match / If-(Un)Modified-Since: `Some(status)` stops the request.
+fn preconditions(ctx: &Ctx<'_>, object: &ObjectRecord) -> Option<StatusCode> {
+    let etag_in = |list: &str| list.split(',').any(|t| t.trim() == "*" || t.trim().trim_matches('"') == object.etag);
+    let modified_secs = object.modified / 1000;
+    let date = |name: &str| {
+        header(ctx.parts, name)
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64)
+    };
+    if let Some(list) = header(ctx.parts, "if-match") {
+        if !etag_in(list) {
+            return Some(StatusCode::PRECONDITION_FAILED);
+        }
+    } else if date("if-unmodified-since").is_some_and(|since| modified_secs > since) {
+        return Some(StatusCode::PRECONDITION_FAILED);
+    }
+    if let Some(list) = header(ctx.parts, "if-none-match") {
+        if etag_in(list) {
+            return Some(StatusCode::NOT_MODIFIED);
+        }
+    } else if date("if-modified-since").is_some_and(|since| modified_secs <= since) {
+        return Some(StatusCode::NOT_MODIFIED);
+    }
+    None
+}
+
+pub async fn get_object(ctx: &Ctx<'_>) -> S3Result<Response> {
+    let head = ctx.parts.method == Method::HEAD;
+    let part_number = ctx.query.number::<u32>("partNumber")?;
+    if part_number.is_some_and(|n| !(1..=10_000).contains(&n)) {
+        return Err(S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive"));
+    }
+    let range = header(ctx.parts, "range").and_then(parse_range);
+    let engine = &ctx.s3.engine;
+    let object = engine.head_object(&ctx.bucket, &ctx.key).await?;
+    if let Some(status) = preconditions(ctx, &object) {
+        if status == StatusCode::PRECONDITION_FAILED {
+            return Err(S3Error::precondition_failed("At least one of the pre-conditions you specified did not hold"));
+        }
+        let mut r = response::status_only(status);
+        set(&mut r, "etag", quoted(&object.etag));
+        set(&mut r, "last-modified", http_date(object.modified));
+        return Ok(r);
+    }
+    let read = if head {
+        // HEAD reads no bytes but resolves the range exactly as GET would.
+        let span = match (part_number, range) {
+            (Some(_), _) | (None, None) => None,
+            (None, Some(spec)) => Some(ferry_core::resolve_range(spec, object.size)?),
+        };
+        ferry_core::ObjectRead { object, range: span, body: Box::pin(futures_util::stream::empty()) }
+    } else {
+        engine.get_object(&ctx.bucket, &ctx.key, range, part_number).await?
+    };
+    let (status, length) = match read.range {
+        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, b - a + 1),
+        None if part_number.is_some() && !head => (StatusCode::PARTIAL_CONTENT, 0),
+        None => (StatusCode::OK, read.object.size),
+    };
+    let object = &read.object;
+    let mut r = if head { response::status_only(status) } else { Response::new(ferry_http::stream(read.body)) };
+    *r.status_mut() = status;
+    response::object_meta_headers(&mut r, &object.meta);
+    set(&mut r, "content-length", length.to_string());
+    set(&mut r, "etag", quoted(&object.etag));
+    set(&mut r, "last-modified", http_date(object.modified));
+    set(&mut r, "accept-ranges", "bytes");
+    if let Some((a, b)) = read.range {
+        set(&mut r, "content-range", format!("bytes {a}-{b}/{}", object.size));
+    }
+    if part_number.is_some() {
+        set(&mut r, "x-amz-mp-parts-count", object.manifest.len().to_string());
+    }
+    // A checksum is only meaningful for the whole object; clients validate what they receive.
+    let whole = read.range.is_none() && part_number.is_none();
+    if whole && header(ctx.parts, "x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("enabled")) {
+        if let Some(c) = &object.checksum {
+            set(&mut r, checksum_header(c.algorithm), &c.value);
+            set(&mut r, "x-amz-checksum-type", c.kind.name());
+        }
+    }
+    for (param, name) in [
+        ("response-content-type", "content-type"),
+        ("response-content-language", "content-language"),
+        ("response-expires", "expires"),
+        ("response-cache-control", "cache-control"),
+        ("response-content-disposition", "content-disposition"),
+        ("response-content-encoding", "content-encoding"),
+    ] {
+        if let Some(v) = ctx.query.get(param) {
+            set(&mut r, name, v);
+        }
+    }
+    Ok(r)
+}
+
+pub async fn delete_object(ctx: &Ctx<'_>) -> S3Result<Response> {
+    ctx.s3.engine.delete_object(&ctx.bucket, &ctx.key).await?;
+    Ok(response::no_content())
+}
+
+pub async fn delete_objects(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
+    let bytes = read_small(ctx.parts, &ctx.payload, body, 2 * 1024 * 1024).await?;
+    let (quiet, keys) = parse_delete(&bytes)?;
+    ctx.s3.engine.bucket(&ctx.bucket).await?;
+    let mut w = XmlWriter::new("DeleteResult");
+    for key in keys {
+        match ctx.s3.engine.delete_object(&ctx.bucket, &key).await {
+            Ok(_) => {
+                if !quiet {
+                    w.open("Deleted").elem("Key", &key).close("Deleted");
+                }
+            }
+            Err(e) => {
+                let e = S3Error::from(e);
+                w.open("Error").elem("Key", &key).elem("Code", e.code).elem("Message", &e.message).close("Error");
+            }
+        }
+    }
+    Ok(xml(StatusCode::OK, w.finish("DeleteResult")))
+}
+
+/// Parse `x-amz-copy-source`: `[/]bucket/url-encoded-key[?versionId=…]`.
+pub fn copy_source(ctx: &Ctx<'_>) -> S3Result<ObjectTarget> {
+    let raw = header(ctx.parts, "x-amz-copy-source").unwrap_or("");
+    let path = raw.split_once('?').map_or(raw, |(p, _)| p);
+    let decoded = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
+        .decode_utf8()
+        .map_err(|_| S3Error::invalid_argument("Invalid copy source encoding"))?;
+    match decoded.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+            Ok(ObjectTarget { bucket: bucket.to_string(), key: key.to_string() })
+        }
+        _ => Err(S3Error::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey")),
+    }
+}
+
+pub async fn copy_object(ctx: &Ctx<'_>) -> S3Result<Response> {
+    let source = copy_source(ctx)?;
+    let replace = header(ctx.parts, "x-amz-metadata-directive").is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
+    let target = ObjectTarget { bucket: ctx.bucket.clone(), key: ctx.key.clone() };
+    if source == target && !replace {
+        return Err(S3Error::invalid_request(
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.",
+        ));
+    }
+    let meta = if replace { Some(object_meta(ctx.parts)?) } else { None };
+    let object = ctx.s3.engine.copy_object(&source, target, meta).await?;
+    let mut w = XmlWriter::new("CopyObjectResult");
+    w.elem("LastModified", iso8601(object.modified)).elem("ETag", quoted(&object.etag));
+    if let Some(c) = object.checksum.as_ref().filter(|c| c.kind == ChecksumType::FullObject) {
+        w.elem(&format!("Checksum{}", c.algorithm.name()), &c.value);
+    }
+    Ok(xml(StatusCode::OK, w.finish("CopyObjectResult")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9"), Some(RangeSpec::From { first: 0, last: Some(9) }));
+        assert_eq!(parse_range("bytes=5-"), Some(RangeSpec::From { first: 5, last: None }));
+        assert_eq!(parse_range("bytes=-3"), Some(RangeSpec::Suffix(3)));
+        assert_eq!(parse_range("bytes=0-1,4-5"), None);
+        assert_eq!(parse_range("bytes=9-1"), None);
+        assert_eq!(parse_range("items=0-1"), None);
+    }
+}

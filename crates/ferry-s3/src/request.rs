@@ -1,0 +1,103 @@
+//! Addressing (path-style and virtual-host style) and query parsing.
+
+use http::request::Parts;
+
+use crate::error::{S3Error, S3Result};
+
+/// Decoded query parameters in the order sent. Valueless keys (`?uploads`) have value "".
+#[derive(Debug, Clone, Default)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Self {
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        Query(
+            raw.unwrap_or("")
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| match p.split_once('=') {
+                    Some((k, v)) => (decode(k), decode(v)),
+                    None => (decode(p), String::new()),
+                })
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
+    /// A numeric parameter; absent is `None`, unparsable is InvalidArgument.
+    pub fn number<T: std::str::FromStr>(&self, name: &str) -> S3Result<Option<T>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| S3Error::invalid_argument(format!("Invalid value for {name}: {v:?}"))),
+        }
+    }
+}
+
+/// Which bucket and key a request addresses.
+#[derive(Debug, Clone, Default)]
+pub struct Address {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    /// Set when the bucket came from the Host header (virtual-host style).
+    pub host_bucket: Option<String>,
+}
+
+impl Address {
+    /// Resolve the address. `domain` enables virtual-host style: a Host of
+    /// `<bucket>.<domain>[:port]` names the bucket.
+    pub fn resolve(parts: &Parts, domain: Option<&str>) -> S3Result<Self> {
+        let path = parts.uri.path();
+        let decoded = percent_encoding::percent_decode_str(path)
+            .decode_utf8()
+            .map_err(|_| S3Error::invalid_argument("The path is not valid UTF-8"))?;
+        let rest = decoded.strip_prefix('/').unwrap_or(&decoded);
+        let host_bucket = domain.and_then(|domain| bucket_from_host(parts, domain));
+        let (bucket, key) = match &host_bucket {
+            Some(bucket) => (Some(bucket.clone()), non_empty(rest)),
+            None => match rest.split_once('/') {
+                Some((bucket, key)) => (non_empty(bucket), non_empty(key)),
+                None => (non_empty(rest), None),
+            },
+        };
+        Ok(Address { bucket, key, host_bucket })
+    }
+
+    /// "/bucket/key" for error `Resource` elements.
+    pub fn resource(&self) -> String {
+        match (&self.bucket, &self.key) {
+            (Some(b), Some(k)) => format!("/{b}/{k}"),
+            (Some(b), None) => format!("/{b}"),
+            _ => "/".into(),
+        }
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn bucket_from_host(parts: &Parts, domain: &str) -> Option<String> {
+    let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok())?;
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
+    let bucket = host.strip_suffix(domain)?.strip_suffix('.')?;
+    non_empty(bucket)
+}
+
+/// A header's value as text, if present and visible ASCII.
+pub fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok())
+}

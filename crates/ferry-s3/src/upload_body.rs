@@ -1,0 +1,204 @@
+//! Turning a request body into the engine's [`PartInput`]: length rules, aws-chunked decoding,
+//! Content-MD5, checksum headers and trailers, and the signed payload hash.
+
+use bytes::Bytes;
+use ferry_core::checksum::{ChecksumAlgorithm, Wanted, from_base64};
+use ferry_core::{DigestKind, Error, Expected, ObjectMeta, PartInput, TrailerSlot};
+use ferry_http::{Body, body_stream, read_limited};
+use http::request::Parts;
+use md5::{Digest as _, Md5};
+use sha2::Sha256;
+
+use crate::auth::Payload;
+use crate::chunked::{AwsChunkedDecoder, FailureSlot};
+use crate::error::{S3Error, S3Result};
+use crate::request::header;
+
+/// Total bytes of user metadata S3 allows on an object.
+const MAX_USER_METADATA: usize = 2048;
+
+/// A body ready for the engine, plus what is needed to report its failures in S3 terms.
+pub struct UploadBody {
+    pub input: PartInput,
+    /// The flexible-checksum algorithm the client used, if any.
+    pub algorithm: Option<ChecksumAlgorithm>,
+    pub errors: BodyErrors,
+}
+
+/// What is needed to report a failed ingest in S3 terms.
+pub struct BodyErrors {
+    failure: FailureSlot,
+    payload_sha256: Option<[u8; 32]>,
+}
+
+impl BodyErrors {
+    /// Map an engine error from ingesting the body to the right S3 error.
+    pub fn map(&self, e: Error) -> S3Error {
+        if let Some(decode_failure) = self.failure.lock().ok().and_then(|mut f| f.take()) {
+            return decode_failure;
+        }
+        if let (Error::ChecksumMismatch { kind: DigestKind::Sha256, computed }, Some(signed)) = (&e, &self.payload_sha256) {
+            if computed.as_slice() != signed.as_slice() {
+                return S3Error::sha256_mismatch("The provided 'x-amz-content-sha256' header does not match what was computed.");
+            }
+        }
+        e.into()
+    }
+}
+
+fn decoded_length(parts: &Parts) -> S3Result<Option<u64>> {
+    match header(parts, "x-amz-decoded-content-length") {
+        Some(v) => v.parse().map(Some).map_err(|_| S3Error::invalid_argument("x-amz-decoded-content-length is not a number")),
+        None => Ok(None),
+    }
+}
+
+/// Prepare a streamed upload body.
+pub fn prepare(parts: &Parts, payload: &Payload, body: Body, max_size: u64) -> S3Result<UploadBody> {
+    let failure = FailureSlot::default();
+    let trailer = TrailerSlot::default();
+    let raw = body_stream(body);
+    let (stream, expected_size): (ferry_core::store::ByteStream, Option<u64>) = match payload {
+        Payload::Chunked { signer, .. } => {
+            let Some(len) = decoded_length(parts)? else {
+                return Err(S3Error::missing_content_length("You must provide x-amz-decoded-content-length with aws-chunked bodies."));
+            };
+            (Box::pin(AwsChunkedDecoder::new(raw, signer.clone(), trailer.clone(), failure.clone())), Some(len))
+        }
+        _ => {
+            let length = match header(parts, "content-length") {
+                Some(v) => Some(v.parse::<u64>().map_err(|_| S3Error::invalid_argument("Content-Length is not a number"))?),
+                None => None,
+            };
+            let chunked_transfer = header(parts, "transfer-encoding").is_some_and(|v| v.contains("chunked"));
+            if length.is_none() && !chunked_transfer {
+                return Err(S3Error::missing_content_length("You must provide the Content-Length HTTP header."));
+            }
+            (raw, length)
+        }
+    };
+    if expected_size.is_some_and(|n| n > max_size) {
+        return Err(S3Error::entity_too_large(format!(
+            "Your proposed upload exceeds the maximum allowed size of {max_size} bytes."
+        )));
+    }
+    let mut expected = Vec::new();
+    let mut wanted = Wanted::default();
+    let mut algorithm = None;
+    if let Some(md5) = header(parts, "content-md5") {
+        let raw = from_base64(md5).filter(|v| v.len() == 16).ok_or_else(|| {
+            S3Error::invalid_digest("The Content-MD5 you specified was invalid.")
+        })?;
+        expected.push(Expected { kind: DigestKind::Md5, value: raw });
+    }
+    for alg in ChecksumAlgorithm::ALL {
+        let name = format!("x-amz-checksum-{}", alg.name().to_ascii_lowercase());
+        if let Some(value) = header(parts, &name) {
+            let raw = from_base64(value).filter(|v| v.len() == expected_len(alg)).ok_or_else(|| {
+                S3Error::invalid_request(format!("Value for {name} header is invalid."))
+            })?;
+            expected.push(Expected { kind: alg.digest_kind(), value: raw });
+            algorithm = Some(alg);
+        }
+    }
+    if let Some(names) = header(parts, "x-amz-trailer") {
+        for name in names.split(',') {
+            let alg = name.trim().strip_prefix("x-amz-checksum-").and_then(ChecksumAlgorithm::parse).ok_or_else(|| {
+                S3Error::invalid_request(format!("Unsupported x-amz-trailer {name:?}"))
+            })?;
+            wanted.add(alg.digest_kind());
+            algorithm = Some(alg);
+        }
+    }
+    if algorithm.is_none() {
+        algorithm = header(parts, "x-amz-sdk-checksum-algorithm").and_then(ChecksumAlgorithm::parse);
+        if let Some(alg) = algorithm {
+            wanted.add(alg.digest_kind());
+        }
+    }
+    let payload_sha256 = match payload {
+        Payload::Sha256(hash) => {
+            expected.push(Expected { kind: DigestKind::Sha256, value: hash.to_vec() });
+            Some(*hash)
+        }
+        _ => None,
+    };
+    Ok(UploadBody {
+        input: PartInput {
+            body: stream,
+            expected_size,
+            max_size,
+            expected,
+            trailer: Some(trailer),
+            wanted,
+        },
+        algorithm,
+        errors: BodyErrors { failure, payload_sha256 },
+    })
+}
+
+fn expected_len(alg: ChecksumAlgorithm) -> usize {
+    match alg {
+        ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => 4,
+        ChecksumAlgorithm::Crc64Nvme => 8,
+        ChecksumAlgorithm::Sha1 => 20,
+        ChecksumAlgorithm::Sha256 => 32,
+    }
+}
+
+/// Read a small XML request body whole, checking the signed payload hash and Content-MD5.
+pub async fn read_small(parts: &Parts, payload: &Payload, body: Body, limit: usize) -> S3Result<Bytes> {
+    let bytes = read_limited(body_stream(body), limit).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            S3Error::malformed_xml(format!("The request body is too large ({e})"))
+        } else {
+            S3Error::incomplete_body(e.to_string())
+        }
+    })?;
+    if let Payload::Sha256(hash) = payload {
+        if Sha256::digest(&bytes).as_slice() != hash {
+            return Err(S3Error::sha256_mismatch("The provided 'x-amz-content-sha256' header does not match what was computed."));
+        }
+    }
+    if let Some(md5) = header(parts, "content-md5") {
+        let raw = from_base64(md5).ok_or_else(|| S3Error::invalid_digest("The Content-MD5 you specified was invalid."))?;
+        if Md5::digest(&bytes).as_slice() != raw.as_slice() {
+            return Err(S3Error::bad_digest("The Content-MD5 you specified did not match what we received."));
+        }
+    }
+    Ok(bytes)
+}
+
+/// Content headers and `x-amz-meta-*` of a request, for a new object.
+pub fn object_meta(parts: &Parts) -> S3Result<ObjectMeta> {
+    let text = |name: &str| header(parts, name).map(str::to_string);
+    let encoding = header(parts, "content-encoding").and_then(|v| {
+        let kept: Vec<&str> = v.split(',').map(str::trim).filter(|e| !e.eq_ignore_ascii_case("aws-chunked") && !e.is_empty()).collect();
+        (!kept.is_empty()).then(|| kept.join(", "))
+    });
+    let mut user = Vec::new();
+    let mut total = 0;
+    for (name, value) in &parts.headers {
+        if let Some(key) = name.as_str().strip_prefix("x-amz-meta-") {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            total += key.len() + value.len();
+            user.push((key.to_string(), value));
+        }
+    }
+    if total > MAX_USER_METADATA {
+        return Err(S3Error::new(
+            "MetadataTooLarge",
+            http::StatusCode::BAD_REQUEST,
+            format!("Your metadata headers exceed the maximum allowed metadata size of {MAX_USER_METADATA} bytes."),
+        ));
+    }
+    Ok(ObjectMeta {
+        content_type: text("content-type"),
+        content_encoding: encoding,
+        content_disposition: text("content-disposition"),
+        content_language: text("content-language"),
+        cache_control: text("cache-control"),
+        expires: text("expires"),
+        user,
+    })
+}

@@ -1,0 +1,229 @@
+//! S3 XML: a small writer for responses and lenient parsers for the three request bodies ferry
+//! reads (CompleteMultipartUpload, Delete, CreateBucketConfiguration).
+
+use ferry_core::CommitPart;
+use ferry_core::checksum::ChecksumAlgorithm;
+use quick_xml::escape::escape;
+use quick_xml::events::Event;
+
+use crate::error::{S3Error, S3Result};
+
+const NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+/// Builds an XML document element by element, escaping text.
+pub struct XmlWriter {
+    out: String,
+}
+
+impl XmlWriter {
+    /// A document whose root carries the S3 namespace.
+    pub fn new(root: &str) -> Self {
+        let mut out = String::with_capacity(1024);
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        out.push_str(&format!("<{root} xmlns=\"{NAMESPACE}\">"));
+        XmlWriter { out }
+    }
+
+    /// A document whose root has no namespace (S3 error bodies).
+    pub fn plain(root: &str) -> Self {
+        XmlWriter { out: format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root}>") }
+    }
+
+    pub fn open(&mut self, name: &str) -> &mut Self {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push('>');
+        self
+    }
+
+    pub fn close(&mut self, name: &str) -> &mut Self {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+        self
+    }
+
+    pub fn elem(&mut self, name: &str, value: impl AsRef<str>) -> &mut Self {
+        self.open(name);
+        self.out.push_str(&escape(value.as_ref()));
+        self.close(name)
+    }
+
+    pub fn opt(&mut self, name: &str, value: Option<impl AsRef<str>>) -> &mut Self {
+        if let Some(v) = value {
+            self.elem(name, v);
+        }
+        self
+    }
+
+    pub fn finish(mut self, root: &str) -> String {
+        self.close(root);
+        self.out
+    }
+}
+
+/// What [`walk`] reports: a text node or a closing element, with the stack of local element
+/// names down to it.
+enum Node<'a> {
+    Text(&'a [String], String),
+    End(&'a [String]),
+}
+
+/// Walk an XML document, reporting text nodes and element ends.
+fn walk(body: &[u8], mut on: impl FnMut(Node<'_>) -> S3Result<()>) -> S3Result<()> {
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let mut path: Vec<String> = Vec::new();
+    let malformed = |e: &dyn std::fmt::Display| {
+        S3Error::malformed_xml(format!(
+            "The XML you provided was not well-formed or did not validate against our published schema. ({e})"
+        ))
+    };
+    loop {
+        match reader.read_event().map_err(|e| malformed(&e))? {
+            Event::Start(e) => {
+                if path.len() > 16 {
+                    return Err(malformed(&"nesting too deep"));
+                }
+                path.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+            }
+            Event::End(_) => {
+                on(Node::End(&path))?;
+                path.pop();
+            }
+            Event::Empty(e) => {
+                path.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+                on(Node::End(&path))?;
+                path.pop();
+            }
+            Event::Text(t) => {
+                let text = t.unescape().map_err(|e| malformed(&e))?;
+                if !text.trim().is_empty() {
+                    on(Node::Text(&path, text.into_owned()))?;
+                }
+            }
+            Event::CData(t) => on(Node::Text(&path, String::from_utf8_lossy(&t).into_owned()))?,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !path.is_empty() {
+        return Err(malformed(&"unclosed elements"));
+    }
+    Ok(())
+}
+
+fn is(path: &[String], expected: &[&str]) -> bool {
+    path.len() == expected.len() && path.iter().zip(expected).all(|(a, b)| a == b)
+}
+
+/// `<CompleteMultipartUpload><Part><PartNumber/><ETag/>[<ChecksumCRC32/>…]</Part>…`, namespace
+/// optional, children in any order.
+pub fn parse_complete(body: &[u8]) -> S3Result<Vec<CommitPart>> {
+    let mut parts = Vec::new();
+    let mut current = CommitPart::default();
+    let mut has_number = false;
+    let mut saw_root = false;
+    walk(body, |node| match node {
+        Node::Text(path, text) => {
+            if path.len() == 3 && path[0] == "CompleteMultipartUpload" && path[1] == "Part" {
+                match path[2].as_str() {
+                    "PartNumber" => {
+                        current.number = text.trim().parse().map_err(|_| {
+                            S3Error::malformed_xml(format!("PartNumber {:?} is not a number", text.trim()))
+                        })?;
+                        has_number = true;
+                    }
+                    "ETag" => current.etag = Some(text),
+                    other => {
+                        if let Some(alg) = other.strip_prefix("Checksum").and_then(ChecksumAlgorithm::parse) {
+                            current.checksums.push((alg, text.trim().to_string()));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        Node::End(path) => {
+            if is(path, &["CompleteMultipartUpload", "Part"]) {
+                if !has_number {
+                    return Err(S3Error::malformed_xml("A Part has no PartNumber"));
+                }
+                parts.push(std::mem::take(&mut current));
+                has_number = false;
+            } else if is(path, &["CompleteMultipartUpload"]) {
+                saw_root = true;
+            }
+            Ok(())
+        }
+    })?;
+    if !saw_root || parts.is_empty() {
+        return Err(S3Error::malformed_xml(
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        ));
+    }
+    Ok(parts)
+}
+
+/// `<Delete><Quiet>true</Quiet><Object><Key/>…</Object>…</Delete>` → (quiet, keys).
+pub fn parse_delete(body: &[u8]) -> S3Result<(bool, Vec<String>)> {
+    let mut quiet = false;
+    let mut keys = Vec::new();
+    let mut saw_root = false;
+    walk(body, |node| {
+        match node {
+            Node::Text(path, text) if is(path, &["Delete", "Quiet"]) => quiet = text.trim().eq_ignore_ascii_case("true"),
+            Node::Text(path, text) if is(path, &["Delete", "Object", "Key"]) => keys.push(text),
+            Node::End(path) => saw_root |= is(path, &["Delete"]),
+            Node::Text(..) => {}
+        }
+        Ok(())
+    })?;
+    if !saw_root || keys.is_empty() {
+        return Err(S3Error::malformed_xml("The Delete request must name at least one Object"));
+    }
+    if keys.len() > 1000 {
+        return Err(S3Error::malformed_xml("The Delete request may name at most 1000 objects"));
+    }
+    Ok((quiet, keys))
+}
+
+/// Check a CreateBucketConfiguration body is well-formed (an empty body is fine).
+pub fn check_create_bucket(body: &[u8]) -> S3Result<()> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    walk(body, |_| Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn complete_as_boto3_sends_it() {
+        let body = br#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><ETag>"296e"</ETag><PartNumber>1</PartNumber><ChecksumCRC32>qcHkIg==</ChecksumCRC32></Part><Part><PartNumber>3</PartNumber><ETag>abc</ETag></Part></CompleteMultipartUpload>"#;
+        let parts = parse_complete(body).unwrap_or_default();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].number, 1);
+        assert_eq!(parts[0].etag.as_deref(), Some("\"296e\""));
+        assert_eq!(parts[0].checksums, vec![(ChecksumAlgorithm::Crc32, "qcHkIg==".to_string())]);
+        assert_eq!(parts[1].number, 3);
+    }
+
+    #[test]
+    fn malformed_complete_bodies() {
+        for body in [&b""[..], b"<CompleteMultipartUpload></CompleteMultipartUpload>", b"<CompleteMultipartUpload><Part>",
+            b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber></Part></CompleteMultipartUpload>", b"not xml"]
+        {
+            let err = parse_complete(body).err().map(|e| e.code);
+            assert_eq!(err, Some("MalformedXML"), "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn writer_escapes() {
+        let mut w = XmlWriter::new("R");
+        w.elem("Key", "a<b&c");
+        assert!(w.finish("R").ends_with("<Key>a&lt;b&amp;c</Key></R>"));
+    }
+}

@@ -1,0 +1,189 @@
+//! `ferry serve`: assemble the stores, the engine and the front-ends, and run the listener.
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ferry_blob::LocalBlobStore;
+use ferry_core::credentials::CredentialStore;
+use ferry_core::{Engine, EngineConfig};
+use ferry_http::{Router, ServeOptions};
+use ferry_meta::SqliteMetaStore;
+use ferry_s3::{S3Config, S3Frontend};
+
+use crate::credentials::{self, Origin};
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "FERRY_LISTEN", default_value = "127.0.0.1:9720")]
+    listen: String,
+    /// Directory for metadata (SQLite) and blobs.
+    #[arg(long, env = "FERRY_DATA_DIR", default_value = "./ferry-data")]
+    data_dir: PathBuf,
+    /// Base domain for virtual-host style S3 addressing (`<bucket>.<domain>`).
+    #[arg(long, env = "FERRY_DOMAIN")]
+    domain: Option<String>,
+    /// Region reported to S3 clients.
+    #[arg(long, env = "FERRY_REGION", default_value = "us-east-1")]
+    region: String,
+    /// PEM certificate chain; with --tls-key, serve HTTPS.
+    #[arg(long, env = "FERRY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "FERRY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// How long an upload session may live (e.g. 24h, 90m).
+    #[arg(long, env = "FERRY_SESSION_LIFETIME", default_value = "24h", value_parser = humantime::parse_duration)]
+    session_lifetime: Duration,
+    /// How long an upload session may go without receiving a part before it expires.
+    #[arg(long, env = "FERRY_IDLE_TIMEOUT", default_value = "24h", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+    /// How often the sweeper expires sessions and collects garbage.
+    #[arg(long, env = "FERRY_SWEEP_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    sweep_interval: Duration,
+    /// How long unreferenced blobs wait before deletion.
+    #[arg(long, env = "FERRY_GC_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
+    gc_grace: Duration,
+    #[arg(long, env = "FERRY_ACCESS_KEY_ID", hide = true)]
+    access_key_id: Option<String>,
+    #[arg(long, env = "FERRY_SECRET_ACCESS_KEY", hide = true, hide_env_values = true)]
+    secret_access_key: Option<String>,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    fs::create_dir_all(&args.data_dir).with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    // One server per data directory: a second would corrupt nothing (SQLite locks) but would
+    // sweep blobs the first one is writing.
+    let lock = fs::File::create(args.data_dir.join("ferry.lock"))?;
+    lock.try_lock().map_err(|_| {
+        anyhow::anyhow!("another ferry server is using {}; stop it or choose another --data-dir", args.data_dir.display())
+    })?;
+
+    let env_keys = match (args.access_key_id.clone(), args.secret_access_key.clone()) {
+        (Some(id), Some(secret)) => Some((id, secret)),
+        (None, None) => None,
+        _ => anyhow::bail!("set both FERRY_ACCESS_KEY_ID and FERRY_SECRET_ACCESS_KEY, or neither"),
+    };
+    let (creds, origin) = credentials::load(&args.data_dir, env_keys)?;
+
+    let meta = SqliteMetaStore::open(args.data_dir.join("meta.db")).context("opening the metadata database")?;
+    let blobs = LocalBlobStore::open(&args.data_dir).context("opening the blob directory")?;
+    let config = EngineConfig {
+        session_lifetime: args.session_lifetime,
+        idle_timeout: args.idle_timeout,
+        gc_grace: args.gc_grace,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(Arc::new(meta), Arc::new(blobs), config);
+    engine.recover().await.context("recovering after the last run")?;
+
+    let s3 = S3Frontend::new(
+        engine.clone(),
+        Arc::new(CredentialStore::new(vec![creds.clone()])),
+        S3Config { region: args.region.clone(), domain: args.domain.clone(), ..S3Config::default() },
+    );
+    let router = Router::new(Arc::new(s3));
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ferry_http::tls_acceptor(cert, key).context("loading the TLS certificate")?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    banner(&format!("{scheme}://{addr}"), &args, &creds, &origin);
+
+    let sweeper = tokio::spawn(sweep_forever(engine.clone(), args.sweep_interval, args.gc_grace));
+    let options = ServeOptions { tls, drain_timeout: Duration::from_secs(30) };
+    ferry_http::serve(listener, router, options, shutdown_signal()).await?;
+    sweeper.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn banner(url: &str, args: &ServeArgs, creds: &ferry_core::credentials::Credentials, origin: &Origin) {
+    println!("ferry {} listening on {url}", env!("CARGO_PKG_VERSION"));
+    println!("  data directory: {}", args.data_dir.display());
+    let secret = match origin {
+        Origin::Environment => "(from FERRY_SECRET_ACCESS_KEY)".to_string(),
+        Origin::Generated | Origin::DataDir => creds.secret_access_key.clone(),
+    };
+    let note = match origin {
+        Origin::Environment => "from the environment",
+        Origin::Generated => "generated now, kept in credentials.json in the data directory",
+        Origin::DataDir => "from credentials.json in the data directory",
+    };
+    println!("  access key id:  {}  ({note})", creds.access_key_id);
+    println!("  secret key:     {secret}");
+    println!();
+    println!("Try it with awscli:");
+    println!(
+        "  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={}",
+        creds.access_key_id,
+        match origin {
+            Origin::Environment => "\"$FERRY_SECRET_ACCESS_KEY\"",
+            _ => &secret,
+        },
+        args.region
+    );
+    println!("  aws --endpoint-url {url} s3 mb s3://demo");
+    println!("  aws --endpoint-url {url} s3 cp ./some-file s3://demo/");
+}
+
+/// Expire sessions and collect garbage periodically; scan for orphaned blobs at start and hourly.
+async fn sweep_forever(engine: Engine, interval: Duration, grace: Duration) {
+    let orphan_age = Duration::from_secs(3600).max(grace);
+    let mut last_orphan_scan: Option<std::time::Instant> = None;
+    loop {
+        match engine.sweep().await {
+            Ok(report) if report != Default::default() => tracing::info!(?report, "sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweep failed"),
+        }
+        if last_orphan_scan.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+            match engine.collect_orphans(orphan_age).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "removed orphaned blobs"),
+                Err(e) => tracing::warn!(error = %e, "orphan scan failed"),
+            }
+            last_orphan_scan = Some(std::time::Instant::now());
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down: finishing in-flight requests");
+}
