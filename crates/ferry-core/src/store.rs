@@ -72,7 +72,7 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Queue blobs as garbage (for blobs the caller wrote but never recorded).
     async fn queue_garbage(&self, blobs: &[BlobId], now: Millis) -> Result<()>;
-    /// Garbage queued before `before`, at most `limit`.
+    /// Garbage queued at or before `before` and no longer referenced, at most `limit`.
     async fn garbage(&self, before: Millis, limit: usize) -> Result<Vec<BlobId>>;
     /// Remove collected blobs from the queue.
     async fn forget_garbage(&self, blobs: &[BlobId]) -> Result<()>;

@@ -655,7 +655,7 @@ impl MetaStore for SqliteMetaStore {
             // A blob referenced again (should never happen) is skipped rather than deleted.
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT blob FROM garbage g WHERE queued < ?1
+                    "SELECT blob FROM garbage g WHERE queued <= ?1
                        AND NOT EXISTS (SELECT 1 FROM parts p WHERE p.blob = g.blob)
                        AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.blob = g.blob)
                      ORDER BY queued LIMIT ?2",

@@ -316,7 +316,7 @@ mod tests {
     /// Header: Transferring Payload in Multiple Chunks" page: first chunk of 65536 'a' bytes.
     #[test]
     fn chunk_signature_matches_aws_example() {
-        let key = signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20130524", "us-east-1", "s3");
+        let key = signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "20130524", "us-east-1", "s3");
         let mut signer = ChunkSigner {
             key,
             amz_date: "20130524T000000Z".into(),
