@@ -110,7 +110,8 @@ def bucket(s3):
 @pytest.fixture
 def tool_env(server, tmp_path):
     """Environment for CLI clients: ferry's keys and nothing from the user's own AWS config."""
-    env = dict(os.environ)
+    # Nothing of the caller's AWS setup leaks in (profiles, CA bundles, endpoints).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         {
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
