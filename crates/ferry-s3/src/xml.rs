@@ -45,7 +45,15 @@ impl XmlWriter {
 
     pub fn elem(&mut self, name: &str, value: impl AsRef<str>) -> &mut Self {
         self.open(name);
-        self.out.push_str(&escape(value.as_ref()));
+        let value = value.as_ref();
+        if value.chars().any(not_xml_char) {
+            // XML 1.0 cannot carry most control characters, even escaped; a listing that must
+            // show such keys exactly should ask for encoding-type=url.
+            let cleaned: String = value.chars().map(|c| if not_xml_char(c) { '\u{FFFD}' } else { c }).collect();
+            self.out.push_str(&escape(&cleaned));
+        } else {
+            self.out.push_str(&escape(value));
+        }
         self.close(name)
     }
 
@@ -67,6 +75,10 @@ impl XmlWriter {
 enum Node<'a> {
     Text(&'a [String], String),
     End(&'a [String]),
+}
+
+fn not_xml_char(c: char) -> bool {
+    (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
 }
 
 /// Walk an XML document, reporting text nodes and element ends.
