@@ -67,12 +67,7 @@ impl BlobStore for LocalBlobStore {
         let temp = self.tmp.join(format!("{}.part", id.0));
         let dest = self.path(&id)?;
         let file = File::create(&temp)?;
-        let sink = FileSink {
-            file: BufWriter::with_capacity(WRITE_BUFFER, file),
-            temp: temp.clone(),
-            dest,
-            size: 0,
-        };
+        let sink = FileSink { file: BufWriter::with_capacity(WRITE_BUFFER, file), temp: temp.clone(), dest, size: 0 };
         Ok(Box::new(LocalWriter { id, temp, stage: Some(Stage::spawn(sink)) }))
     }
 
@@ -127,10 +122,10 @@ impl BlobStore for LocalBlobStore {
                     let entry = entry?;
                     let modified = entry.metadata()?.modified()?;
                     let millis = modified.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0);
-                    if millis < before {
-                        if let Some(name) = entry.file_name().to_str() {
-                            out.push(BlobId(name.to_string()));
-                        }
+                    if millis < before
+                        && let Some(name) = entry.file_name().to_str()
+                    {
+                        out.push(BlobId(name.to_string()));
                     }
                 }
             }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use ferry_core::{
-    BlobId, BlobStore, CommitRecord, Digests, Error, ManifestEntry, MetaStore, ObjectMeta, ObjectRecord,
-    ObjectTarget, PartRecord, Session, SessionState, WholeCrc, now_millis, random_id,
+    BlobId, BlobStore, CommitRecord, Digests, Error, ManifestEntry, MetaStore, ObjectMeta, ObjectRecord, ObjectTarget,
+    PartRecord, Session, SessionState, WholeCrc, now_millis, random_id,
 };
 use futures_util::TryStreamExt;
 
@@ -44,7 +44,11 @@ fn session(bucket: &str, key: &str) -> Session {
         created: now,
         last_activity: now,
         expires: now + 3_600_000,
-        meta: ObjectMeta { content_type: Some("text/plain".into()), user: vec![("a".into(), "b".into())], ..Default::default() },
+        meta: ObjectMeta {
+            content_type: Some("text/plain".into()),
+            user: vec![("a".into(), "b".into())],
+            ..Default::default()
+        },
         checksum: None,
         commit: None,
     }
@@ -143,14 +147,20 @@ async fn publish_and_objects(store: &dyn MetaStore) {
     store.put_object(&single).await.unwrap();
     assert_eq!(store.get_object("alpha", "big").await.unwrap().unwrap().size, 5);
     assert!(store.garbage(future, 1000).await.unwrap().contains(&parts[0].blob), "overwritten blobs are garbage");
-    assert!(matches!(store.put_object(&ObjectRecord { bucket: "nope".into(), ..single.clone() }).await, Err(Error::NoSuchBucket)));
+    assert!(matches!(
+        store.put_object(&ObjectRecord { bucket: "nope".into(), ..single.clone() }).await,
+        Err(Error::NoSuchBucket)
+    ));
 
     // Listing in byte order, with prefix and after.
     for key in ["a/1", "a/2", "b", "a/\u{e9}", "ab"] {
         store.put_object(&ObjectRecord { key: key.into(), ..single.clone() }).await.unwrap();
     }
     let keys = |v: Vec<ferry_core::ObjectSummary>| v.into_iter().map(|o| o.key).collect::<Vec<_>>();
-    assert_eq!(keys(store.list_objects("alpha", "", "", 100).await.unwrap()), ["a/1", "a/2", "a/\u{e9}", "ab", "b", "big"]);
+    assert_eq!(
+        keys(store.list_objects("alpha", "", "", 100).await.unwrap()),
+        ["a/1", "a/2", "a/\u{e9}", "ab", "b", "big"]
+    );
     assert_eq!(keys(store.list_objects("alpha", "a/", "", 100).await.unwrap()), ["a/1", "a/2", "a/\u{e9}"]);
     assert_eq!(keys(store.list_objects("alpha", "a/", "a/1", 1).await.unwrap()), ["a/2"]);
     assert!(matches!(store.delete_bucket("alpha", now_millis()).await, Err(Error::BucketNotEmpty)));

@@ -29,10 +29,7 @@ impl CredentialStore {
 
     /// The secret for `access_key_id`, or `None` when the key is unknown.
     pub fn secret_for(&self, access_key_id: &str) -> Option<&str> {
-        self.keys
-            .iter()
-            .find(|c| c.access_key_id == access_key_id)
-            .map(|c| c.secret_access_key.as_str())
+        self.keys.iter().find(|c| c.access_key_id == access_key_id).map(|c| c.secret_access_key.as_str())
     }
 
     /// Generate a fresh key pair: an AWS-looking 20-character id and a 40-character secret.

@@ -305,9 +305,7 @@ impl Engine {
         let outcome = self.publish(&session, &request, fingerprint).await;
         if outcome.is_err() {
             // Verification failed: the session accepts parts again, as S3 and Tunnel expect.
-            self.meta
-                .transition(session_id, &[SessionState::Closing], SessionState::Normal, now_millis())
-                .await?;
+            self.meta.transition(session_id, &[SessionState::Closing], SessionState::Normal, now_millis()).await?;
         }
         outcome
     }
@@ -334,10 +332,10 @@ impl Engine {
         let mut chosen: Vec<&PartRecord> = Vec::with_capacity(request.parts.len());
         for wanted in &request.parts {
             let part = held.get(&wanted.number).ok_or(Error::InvalidPart(wanted.number))?;
-            if let Some(etag) = &wanted.etag {
-                if !etag_matches(etag, &part.digests.md5) {
-                    return Err(Error::InvalidPart(wanted.number));
-                }
+            if let Some(etag) = &wanted.etag
+                && !etag_matches(etag, &part.digests.md5)
+            {
+                return Err(Error::InvalidPart(wanted.number));
             }
             for (algorithm, value) in &wanted.checksums {
                 if part.digests.base64(*algorithm).as_deref() != Some(value.trim()) {
@@ -346,14 +344,14 @@ impl Engine {
             }
             chosen.push(part);
         }
-        if let Some((_, init)) = chosen.split_last() {
-            if let Some(small) = init.iter().find(|p| p.size < request.rules.min_part_size) {
-                return Err(Error::EntityTooSmall {
-                    number: small.number,
-                    size: small.size,
-                    min: request.rules.min_part_size,
-                });
-            }
+        if let Some((_, init)) = chosen.split_last()
+            && let Some(small) = init.iter().find(|p| p.size < request.rules.min_part_size)
+        {
+            return Err(Error::EntityTooSmall {
+                number: small.number,
+                size: small.size,
+                min: request.rules.min_part_size,
+            });
         }
         let digests: Vec<Digests> = chosen.iter().map(|p| p.digests).collect();
         let crc = combine_crcs(chosen.iter().map(|p| (&p.digests, p.size)));
@@ -375,8 +373,12 @@ impl Engine {
             crc,
             manifest,
         };
-        let record =
-            CommitRecord { fingerprint, etag: object.etag.clone(), checksum: object.checksum.clone(), size: object.size };
+        let record = CommitRecord {
+            fingerprint,
+            etag: object.etag.clone(),
+            checksum: object.checksum.clone(),
+            size: object.size,
+        };
         self.meta.publish(&session.id, &object, &record).await?;
         Ok(object)
     }
@@ -435,7 +437,11 @@ impl Engine {
             modified: now_millis(),
             meta,
             checksum: checksum.and_then(|algorithm| {
-                digests.base64(algorithm).map(|value| ObjectChecksum { algorithm, kind: ChecksumType::FullObject, value })
+                digests.base64(algorithm).map(|value| ObjectChecksum {
+                    algorithm,
+                    kind: ChecksumType::FullObject,
+                    value,
+                })
             }),
             crc: WholeCrc {
                 crc32: digests.crc32,
@@ -502,11 +508,7 @@ impl Engine {
                     .and_then(|n| n.checked_sub(1))
                     .and_then(|i| object.manifest.get(i))
                     .ok_or(Error::InvalidRange { size: object.size })?;
-                if entry.size == 0 {
-                    None
-                } else {
-                    Some((entry.offset, entry.offset + entry.size - 1))
-                }
+                if entry.size == 0 { None } else { Some((entry.offset, entry.offset + entry.size - 1)) }
             }
             (None, Some(spec)) => Some(resolve_range(spec, object.size)?),
             (None, None) => None,
@@ -690,19 +692,19 @@ impl Engine {
 
     /// Delete a blob that was written but could not be recorded; queue it if deletion fails.
     async fn discard(&self, blob: &BlobId) {
-        if self.blobs.delete(blob).await.is_err() {
-            if let Err(e) = self.meta.queue_garbage(std::slice::from_ref(blob), now_millis()).await {
-                tracing::warn!(%blob, error = %e, "could not delete or queue an unrecorded blob; the orphan scan will");
-            }
+        if self.blobs.delete(blob).await.is_err()
+            && let Err(e) = self.meta.queue_garbage(std::slice::from_ref(blob), now_millis()).await
+        {
+            tracing::warn!(%blob, error = %e, "could not delete or queue an unrecorded blob; the orphan scan will");
         }
     }
 }
 
 fn verify(input: &PartInput, size: u64, digests: &Digests) -> Result<()> {
-    if let Some(expected) = input.expected_size {
-        if expected != size {
-            return Err(Error::IncompleteBody(format!("received {size} of {expected} bytes")));
-        }
+    if let Some(expected) = input.expected_size
+        && expected != size
+    {
+        return Err(Error::IncompleteBody(format!("received {size} of {expected} bytes")));
     }
     let trailer: Vec<Expected> = match &input.trailer {
         Some(slot) => slot.lock().map(|v| v.clone()).unwrap_or_default(),
@@ -812,11 +814,7 @@ pub fn validate_bucket_name(name: &str) -> Result<()> {
     let ok_ends = name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && name.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
     let ok_dots = !name.contains("..");
-    if ok_len && ok_chars && ok_ends && ok_dots {
-        Ok(())
-    } else {
-        Err(Error::InvalidBucketName(name.to_string()))
-    }
+    if ok_len && ok_chars && ok_ends && ok_dots { Ok(()) } else { Err(Error::InvalidBucketName(name.to_string())) }
 }
 
 /// Object keys are opaque strings: any UTF-8 except NUL, 1..=1024 bytes. They never become
@@ -845,7 +843,10 @@ mod tests {
         assert_eq!(resolve_range(RangeSpec::From { first: 10, last: None }, 100).ok(), Some((10, 99)));
         assert_eq!(resolve_range(RangeSpec::Suffix(10), 100).ok(), Some((90, 99)));
         assert_eq!(resolve_range(RangeSpec::Suffix(1000), 100).ok(), Some((0, 99)));
-        assert!(matches!(resolve_range(RangeSpec::From { first: 100, last: None }, 100), Err(Error::InvalidRange { .. })));
+        assert!(matches!(
+            resolve_range(RangeSpec::From { first: 100, last: None }, 100),
+            Err(Error::InvalidRange { .. })
+        ));
         assert!(matches!(resolve_range(RangeSpec::From { first: 0, last: None }, 0), Err(Error::InvalidRange { .. })));
     }
 

@@ -14,9 +14,8 @@ mod types;
 
 pub use checksum::{DigestKind, Digests};
 pub use engine::{
-    resolve_range, validate_bucket_name, validate_key, Expected, PartInput, RangeSpec, TrailerSlot,
-    CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, ObjectListing, ObjectRead,
-    PartListing, SweepReport,
+    CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, Expected, ObjectListing, ObjectRead, PartInput,
+    PartListing, RangeSpec, SweepReport, TrailerSlot, resolve_range, validate_bucket_name, validate_key,
 };
 pub use error::{Error, Result};
 pub use store::{BlobStore, BlobWriter, MetaStore};

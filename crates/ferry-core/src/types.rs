@@ -10,10 +10,7 @@ pub type Millis = i64;
 
 /// The current wall-clock time in [`Millis`].
 pub fn now_millis() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
 }
 
 /// 32 lowercase hex characters of OS randomness: upload ids, blob ids, keys.

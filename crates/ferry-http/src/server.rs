@@ -23,8 +23,8 @@ pub struct ServeOptions {
 
 /// Build a TLS acceptor from PEM certificate chain and private key files.
 pub fn tls_acceptor(cert: &Path, key: &Path) -> io::Result<TlsAcceptor> {
-    let certs = rustls_pemfile::certs(&mut io::BufReader::new(std::fs::File::open(cert)?))
-        .collect::<Result<Vec<_>, _>>()?;
+    let certs =
+        rustls_pemfile::certs(&mut io::BufReader::new(std::fs::File::open(cert)?)).collect::<Result<Vec<_>, _>>()?;
     let key = rustls_pemfile::private_key(&mut io::BufReader::new(std::fs::File::open(key)?))?
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no private key in {}", key.display())))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -149,7 +149,8 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String> {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_str(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 /// SQLite integers are signed; u64 CRCs and sizes are stored by bit pattern.
@@ -410,10 +411,8 @@ impl MetaStore for SqliteMetaStore {
         let id = id.to_string();
         let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
         self.write(move |tx| {
-            let state: Option<String> = tx
-                .query_row("SELECT state FROM sessions WHERE id = ?1", [&id], |r| r.get(0))
-                .optional()
-                .map_err(db)?;
+            let state: Option<String> =
+                tx.query_row("SELECT state FROM sessions WHERE id = ?1", [&id], |r| r.get(0)).optional().map_err(db)?;
             match state {
                 Some(state) if from.contains(&state.as_str()) => {
                     tx.execute(

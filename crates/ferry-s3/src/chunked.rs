@@ -149,7 +149,8 @@ impl AwsChunkedDecoder {
                 match from_base64(value) {
                     Some(raw) => expected.push(Expected { kind: algorithm.digest_kind(), value: raw }),
                     None => {
-                        return Err(self.fail(S3Error::invalid_request(format!("Value for {name} trailing header is invalid."))));
+                        return Err(self
+                            .fail(S3Error::invalid_request(format!("Value for {name} trailing header is invalid."))));
                     }
                 }
             }
@@ -261,8 +262,12 @@ mod tests {
         let chunks: Vec<io::Result<Bytes>> = pieces.iter().map(|p| Ok(Bytes::from_static(p))).collect();
         let trailer = TrailerSlot::default();
         let failure = FailureSlot::default();
-        let decoder =
-            AwsChunkedDecoder::new(Box::pin(futures_util::stream::iter(chunks)), None, trailer.clone(), failure.clone());
+        let decoder = AwsChunkedDecoder::new(
+            Box::pin(futures_util::stream::iter(chunks)),
+            None,
+            trailer.clone(),
+            failure.clone(),
+        );
         let out = decoder.try_collect::<Vec<Bytes>>().await.map(|v| v.concat());
         let expected = trailer.lock().map(|v| v.clone()).unwrap_or_default();
         let failure = failure.lock().ok().and_then(|f| f.clone());
@@ -273,7 +278,10 @@ mod tests {
     async fn boto3_unsigned_trailer_example() {
         let (out, expected, _) = decode(&[b"b\r\nhello world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n"]).await;
         assert_eq!(out.ok().as_deref(), Some(&b"hello world"[..]));
-        assert_eq!(expected, vec![Expected { kind: ferry_core::DigestKind::Crc32, value: vec![0x0d, 0x4a, 0x11, 0x85] }]);
+        assert_eq!(
+            expected,
+            vec![Expected { kind: ferry_core::DigestKind::Crc32, value: vec![0x0d, 0x4a, 0x11, 0x85] }]
+        );
     }
 
     #[tokio::test]

@@ -66,9 +66,9 @@ impl From<Error> for S3Error {
         let message = e.to_string();
         match e {
             Error::NoSuchBucket => S3Error::no_such_bucket("The specified bucket does not exist"),
-            Error::BucketAlreadyExists => {
-                S3Error::bucket_already_owned_by_you("Your previous request to create the named bucket succeeded and you already own it.")
-            }
+            Error::BucketAlreadyExists => S3Error::bucket_already_owned_by_you(
+                "Your previous request to create the named bucket succeeded and you already own it.",
+            ),
             Error::BucketNotEmpty => S3Error::bucket_not_empty("The bucket you tried to delete is not empty"),
             Error::InvalidBucketName(_) => S3Error::invalid_bucket_name("The specified bucket is not valid."),
             Error::InvalidKey(ref why) if why.contains("limit is 1024") => {
@@ -82,12 +82,12 @@ impl From<Error> for S3Error {
             Error::InvalidPart(_) => S3Error::invalid_part(format!(
                 "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag. ({message})"
             )),
-            Error::InvalidPartOrder => {
-                S3Error::invalid_part_order("The list of parts was not in ascending order. Parts must be ordered by part number.")
-            }
-            Error::EntityTooSmall { .. } => {
-                S3Error::entity_too_small(format!("Your proposed upload is smaller than the minimum allowed object size. ({message})"))
-            }
+            Error::InvalidPartOrder => S3Error::invalid_part_order(
+                "The list of parts was not in ascending order. Parts must be ordered by part number.",
+            ),
+            Error::EntityTooSmall { .. } => S3Error::entity_too_small(format!(
+                "Your proposed upload is smaller than the minimum allowed object size. ({message})"
+            )),
             Error::EntityTooLarge { .. } => {
                 S3Error::entity_too_large(format!("Your proposed upload exceeds the maximum allowed size. ({message})"))
             }
@@ -98,9 +98,9 @@ impl From<Error> for S3Error {
             Error::ChecksumMismatch { kind, .. } => {
                 S3Error::bad_digest(format!("The {kind} you specified did not match the calculated checksum."))
             }
-            Error::IncompleteBody(_) => {
-                S3Error::incomplete_body(format!("You did not provide the number of bytes specified by the Content-Length HTTP header. ({message})"))
-            }
+            Error::IncompleteBody(_) => S3Error::incomplete_body(format!(
+                "You did not provide the number of bytes specified by the Content-Length HTTP header. ({message})"
+            )),
             Error::InvalidRange { .. } => S3Error::invalid_range("The requested range is not satisfiable"),
             Error::Busy => S3Error::operation_aborted(
                 "A conflicting conditional operation is currently in progress against this resource. Please try again.",

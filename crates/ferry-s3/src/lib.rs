@@ -88,8 +88,12 @@ impl S3Frontend {
             (None, _) if method == Method::GET => ops::bucket::list_buckets(&ctx).await,
             (None, _) => Err(S3Error::method_not_allowed("The specified method is not allowed against this resource.")),
             (Some(_), None) => match *method {
-                Method::PUT if ops::bucket::unsupported_subresource(query).is_none() => ops::bucket::create(&ctx, body).await,
-                Method::DELETE if ops::bucket::unsupported_subresource(query).is_none() => ops::bucket::delete(&ctx).await,
+                Method::PUT if ops::bucket::unsupported_subresource(query).is_none() => {
+                    ops::bucket::create(&ctx, body).await
+                }
+                Method::DELETE if ops::bucket::unsupported_subresource(query).is_none() => {
+                    ops::bucket::delete(&ctx).await
+                }
                 Method::HEAD => ops::bucket::head(&ctx).await,
                 Method::GET if q("location") => ops::bucket::location(&ctx).await,
                 Method::GET if q("versioning") => ops::bucket::versioning(&ctx).await,

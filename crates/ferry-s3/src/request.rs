@@ -39,10 +39,9 @@ impl Query {
     pub fn number<T: std::str::FromStr>(&self, name: &str) -> S3Result<Option<T>> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| S3Error::invalid_argument(format!("Invalid value for {name}: {v:?}"))),
+            Some(v) => {
+                v.parse().map(Some).map_err(|_| S3Error::invalid_argument(format!("Invalid value for {name}: {v:?}")))
+            }
         }
     }
 }
@@ -92,7 +91,8 @@ fn non_empty(s: &str) -> Option<String> {
 
 fn bucket_from_host(parts: &Parts, domain: &str) -> Option<String> {
     let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok())?;
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
+    let host =
+        host.rsplit_once(':').map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
     let bucket = host.strip_suffix(domain)?.strip_suffix('.')?;
     non_empty(bucket)
 }

@@ -37,10 +37,13 @@ impl BodyErrors {
         if let Some(decode_failure) = self.failure.lock().ok().and_then(|mut f| f.take()) {
             return decode_failure;
         }
-        if let (Error::ChecksumMismatch { kind: DigestKind::Sha256, computed }, Some(signed)) = (&e, &self.payload_sha256) {
-            if computed.as_slice() != signed.as_slice() {
-                return S3Error::sha256_mismatch("The provided 'x-amz-content-sha256' header does not match what was computed.");
-            }
+        if let (Error::ChecksumMismatch { kind: DigestKind::Sha256, computed }, Some(signed)) =
+            (&e, &self.payload_sha256)
+            && computed.as_slice() != signed.as_slice()
+        {
+            return S3Error::sha256_mismatch(
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            );
         }
         e.into()
     }
@@ -48,7 +51,9 @@ impl BodyErrors {
 
 fn decoded_length(parts: &Parts) -> S3Result<Option<u64>> {
     match header(parts, "x-amz-decoded-content-length") {
-        Some(v) => v.parse().map(Some).map_err(|_| S3Error::invalid_argument("x-amz-decoded-content-length is not a number")),
+        Some(v) => {
+            v.parse().map(Some).map_err(|_| S3Error::invalid_argument("x-amz-decoded-content-length is not a number"))
+        }
         None => Ok(None),
     }
 }
@@ -61,13 +66,17 @@ pub fn prepare(parts: &Parts, payload: &Payload, body: Body, max_size: u64) -> S
     let (stream, expected_size): (ferry_core::store::ByteStream, Option<u64>) = match payload {
         Payload::Chunked { signer, .. } => {
             let Some(len) = decoded_length(parts)? else {
-                return Err(S3Error::missing_content_length("You must provide x-amz-decoded-content-length with aws-chunked bodies."));
+                return Err(S3Error::missing_content_length(
+                    "You must provide x-amz-decoded-content-length with aws-chunked bodies.",
+                ));
             };
             (Box::pin(AwsChunkedDecoder::new(raw, signer.clone(), trailer.clone(), failure.clone())), Some(len))
         }
         _ => {
             let length = match header(parts, "content-length") {
-                Some(v) => Some(v.parse::<u64>().map_err(|_| S3Error::invalid_argument("Content-Length is not a number"))?),
+                Some(v) => {
+                    Some(v.parse::<u64>().map_err(|_| S3Error::invalid_argument("Content-Length is not a number"))?)
+                }
                 None => None,
             };
             let chunked_transfer = header(parts, "transfer-encoding").is_some_and(|v| v.contains("chunked"));
@@ -86,26 +95,28 @@ pub fn prepare(parts: &Parts, payload: &Payload, body: Body, max_size: u64) -> S
     let mut wanted = Wanted::default();
     let mut algorithm = None;
     if let Some(md5) = header(parts, "content-md5") {
-        let raw = from_base64(md5).filter(|v| v.len() == 16).ok_or_else(|| {
-            S3Error::invalid_digest("The Content-MD5 you specified was invalid.")
-        })?;
+        let raw = from_base64(md5)
+            .filter(|v| v.len() == 16)
+            .ok_or_else(|| S3Error::invalid_digest("The Content-MD5 you specified was invalid."))?;
         expected.push(Expected { kind: DigestKind::Md5, value: raw });
     }
     for alg in ChecksumAlgorithm::ALL {
         let name = format!("x-amz-checksum-{}", alg.name().to_ascii_lowercase());
         if let Some(value) = header(parts, &name) {
-            let raw = from_base64(value).filter(|v| v.len() == expected_len(alg)).ok_or_else(|| {
-                S3Error::invalid_request(format!("Value for {name} header is invalid."))
-            })?;
+            let raw = from_base64(value)
+                .filter(|v| v.len() == expected_len(alg))
+                .ok_or_else(|| S3Error::invalid_request(format!("Value for {name} header is invalid.")))?;
             expected.push(Expected { kind: alg.digest_kind(), value: raw });
             algorithm = Some(alg);
         }
     }
     if let Some(names) = header(parts, "x-amz-trailer") {
         for name in names.split(',') {
-            let alg = name.trim().strip_prefix("x-amz-checksum-").and_then(ChecksumAlgorithm::parse).ok_or_else(|| {
-                S3Error::invalid_request(format!("Unsupported x-amz-trailer {name:?}"))
-            })?;
+            let alg = name
+                .trim()
+                .strip_prefix("x-amz-checksum-")
+                .and_then(ChecksumAlgorithm::parse)
+                .ok_or_else(|| S3Error::invalid_request(format!("Unsupported x-amz-trailer {name:?}")))?;
             wanted.add(alg.digest_kind());
             algorithm = Some(alg);
         }
@@ -124,14 +135,7 @@ pub fn prepare(parts: &Parts, payload: &Payload, body: Body, max_size: u64) -> S
         _ => None,
     };
     Ok(UploadBody {
-        input: PartInput {
-            body: stream,
-            expected_size,
-            max_size,
-            expected,
-            trailer: Some(trailer),
-            wanted,
-        },
+        input: PartInput { body: stream, expected_size, max_size, expected, trailer: Some(trailer), wanted },
         algorithm,
         errors: BodyErrors { failure, payload_sha256 },
     })
@@ -155,13 +159,16 @@ pub async fn read_small(parts: &Parts, payload: &Payload, body: Body, limit: usi
             S3Error::incomplete_body(e.to_string())
         }
     })?;
-    if let Payload::Sha256(hash) = payload {
-        if Sha256::digest(&bytes).as_slice() != hash {
-            return Err(S3Error::sha256_mismatch("The provided 'x-amz-content-sha256' header does not match what was computed."));
-        }
+    if let Payload::Sha256(hash) = payload
+        && Sha256::digest(&bytes).as_slice() != hash
+    {
+        return Err(S3Error::sha256_mismatch(
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        ));
     }
     if let Some(md5) = header(parts, "content-md5") {
-        let raw = from_base64(md5).ok_or_else(|| S3Error::invalid_digest("The Content-MD5 you specified was invalid."))?;
+        let raw =
+            from_base64(md5).ok_or_else(|| S3Error::invalid_digest("The Content-MD5 you specified was invalid."))?;
         if Md5::digest(&bytes).as_slice() != raw.as_slice() {
             return Err(S3Error::bad_digest("The Content-MD5 you specified did not match what we received."));
         }
@@ -173,7 +180,8 @@ pub async fn read_small(parts: &Parts, payload: &Payload, body: Body, limit: usi
 pub fn object_meta(parts: &Parts) -> S3Result<ObjectMeta> {
     let text = |name: &str| header(parts, name).map(str::to_string);
     let encoding = header(parts, "content-encoding").and_then(|v| {
-        let kept: Vec<&str> = v.split(',').map(str::trim).filter(|e| !e.eq_ignore_ascii_case("aws-chunked") && !e.is_empty()).collect();
+        let kept: Vec<&str> =
+            v.split(',').map(str::trim).filter(|e| !e.eq_ignore_ascii_case("aws-chunked") && !e.is_empty()).collect();
         (!kept.is_empty()).then(|| kept.join(", "))
     });
     let mut user = Vec::new();

@@ -183,7 +183,9 @@ pub fn parse_delete(body: &[u8]) -> S3Result<(bool, Vec<String>)> {
     let mut saw_root = false;
     walk(body, |node| {
         match node {
-            Node::Text(path, text) if is(path, &["Delete", "Quiet"]) => quiet = text.trim().eq_ignore_ascii_case("true"),
+            Node::Text(path, text) if is(path, &["Delete", "Quiet"]) => {
+                quiet = text.trim().eq_ignore_ascii_case("true")
+            }
             Node::Text(path, text) if is(path, &["Delete", "Object", "Key"]) => keys.push(text),
             Node::End(path) => saw_root |= is(path, &["Delete"]),
             Node::Text(..) => {}
@@ -224,9 +226,13 @@ mod tests {
 
     #[test]
     fn malformed_complete_bodies() {
-        for body in [&b""[..], b"<CompleteMultipartUpload></CompleteMultipartUpload>", b"<CompleteMultipartUpload><Part>",
-            b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber></Part></CompleteMultipartUpload>", b"not xml"]
-        {
+        for body in [
+            &b""[..],
+            b"<CompleteMultipartUpload></CompleteMultipartUpload>",
+            b"<CompleteMultipartUpload><Part>",
+            b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber></Part></CompleteMultipartUpload>",
+            b"not xml",
+        ] {
             let err = parse_complete(body).err().map(|e| e.code);
             assert_eq!(err, Some("MalformedXML"), "{}", String::from_utf8_lossy(body));
         }

@@ -26,7 +26,10 @@ pub enum Origin {
 
 pub fn load(data_dir: &Path, from_env: Option<(String, String)>) -> anyhow::Result<(Credentials, Origin)> {
     if let Some((id, secret)) = from_env {
-        anyhow::ensure!(!id.is_empty() && !secret.is_empty(), "FERRY_ACCESS_KEY_ID and FERRY_SECRET_ACCESS_KEY must not be empty");
+        anyhow::ensure!(
+            !id.is_empty() && !secret.is_empty(),
+            "FERRY_ACCESS_KEY_ID and FERRY_SECRET_ACCESS_KEY must not be empty"
+        );
         return Ok((Credentials { access_key_id: id, secret_access_key: secret }, Origin::Environment));
     }
     let path = data_dir.join(FILE);
@@ -40,7 +43,8 @@ pub fn load(data_dir: &Path, from_env: Option<(String, String)>) -> anyhow::Resu
         ));
     }
     let creds = CredentialStore::generate();
-    let stored = Stored { access_key_id: creds.access_key_id.clone(), secret_access_key: creds.secret_access_key.clone() };
+    let stored =
+        Stored { access_key_id: creds.access_key_id.clone(), secret_access_key: creds.secret_access_key.clone() };
     let temp = data_dir.join(format!("{FILE}.tmp"));
     {
         let mut options = fs::OpenOptions::new();

@@ -55,9 +55,7 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -65,12 +63,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    fs::create_dir_all(&args.data_dir).with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
     // One server per data directory: a second would corrupt nothing (SQLite locks) but would
     // sweep blobs the first one is writing.
     let lock = fs::File::create(args.data_dir.join("ferry.lock"))?;
     lock.try_lock().map_err(|_| {
-        anyhow::anyhow!("another ferry server is using {}; stop it or choose another --data-dir", args.data_dir.display())
+        anyhow::anyhow!(
+            "another ferry server is using {}; stop it or choose another --data-dir",
+            args.data_dir.display()
+        )
     })?;
 
     let env_keys = match (args.access_key_id.clone(), args.secret_access_key.clone()) {

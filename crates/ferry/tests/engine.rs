@@ -58,7 +58,10 @@ fn rules() -> CommitRules {
 
 fn commit_list(parts: &[&PartRecord]) -> CommitRequest {
     CommitRequest {
-        parts: parts.iter().map(|p| CommitPart { number: p.number, etag: Some(format!("\"{}\"", p.etag())), checksums: vec![] }).collect(),
+        parts: parts
+            .iter()
+            .map(|p| CommitPart { number: p.number, etag: Some(format!("\"{}\"", p.etag())), checksums: vec![] })
+            .collect(),
         rules: rules(),
     }
 }
@@ -75,7 +78,11 @@ async fn parts_in_any_order_resent_and_committed_by_metadata() {
     let _stale = e.put_part(&s.id, 1, body(b"stale stale")).await.unwrap();
     let p1 = e.put_part(&s.id, 1, body(&a)).await.unwrap();
     let listed = e.list_parts(&s.id, None, 100).await.unwrap().parts;
-    assert_eq!(listed.iter().map(|p| (p.number, p.size)).collect::<Vec<_>>(), [(1, 20_000), (3, 15)], "re-sent part replaced");
+    assert_eq!(
+        listed.iter().map(|p| (p.number, p.size)).collect::<Vec<_>>(),
+        [(1, 20_000), (3, 15)],
+        "re-sent part replaced"
+    );
 
     let object = e.commit(&s.id, commit_list(&[&p1, &p3])).await.unwrap();
     assert_eq!(object.size, 20_015);
@@ -122,18 +129,33 @@ async fn bad_bodies_store_nothing() {
     e.create_bucket("bkt").await.unwrap();
     let mut wrong_md5 = body(b"payload");
     wrong_md5.expected.push(Expected { kind: DigestKind::Md5, value: vec![0; 16] });
-    assert!(matches!(e.put_object(target("k"), ObjectMeta::default(), wrong_md5, None).await, Err(Error::ChecksumMismatch { kind: DigestKind::Md5, .. })));
+    assert!(matches!(
+        e.put_object(target("k"), ObjectMeta::default(), wrong_md5, None).await,
+        Err(Error::ChecksumMismatch { kind: DigestKind::Md5, .. })
+    ));
     let mut short = body(b"payload");
     short.expected_size = Some(100);
-    assert!(matches!(e.put_object(target("k"), ObjectMeta::default(), short, None).await, Err(Error::IncompleteBody(_))));
+    assert!(matches!(
+        e.put_object(target("k"), ObjectMeta::default(), short, None).await,
+        Err(Error::IncompleteBody(_))
+    ));
     let broken = PartInput {
-        body: Box::pin(futures_util::stream::iter(vec![Ok(Bytes::from_static(b"abc")), Err(std::io::Error::other("reset"))])),
+        body: Box::pin(futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err(std::io::Error::other("reset")),
+        ])),
         ..body(b"")
     };
-    assert!(matches!(e.put_object(target("k"), ObjectMeta::default(), broken, None).await, Err(Error::IncompleteBody(_))));
+    assert!(matches!(
+        e.put_object(target("k"), ObjectMeta::default(), broken, None).await,
+        Err(Error::IncompleteBody(_))
+    ));
     let mut big = body(&[0; 100]);
     big.max_size = 10;
-    assert!(matches!(e.put_object(target("k"), ObjectMeta::default(), big, None).await, Err(Error::EntityTooLarge { .. })));
+    assert!(matches!(
+        e.put_object(target("k"), ObjectMeta::default(), big, None).await,
+        Err(Error::EntityTooLarge { .. })
+    ));
     assert!(matches!(e.head_object("bkt", "k").await, Err(Error::NoSuchKey)));
     assert_eq!(blob_files(f.dir.path()), 0, "no blob survives a refused body");
     assert_eq!(std::fs::read_dir(f.dir.path().join("tmp")).unwrap().count(), 0, "no temp file either");
@@ -145,8 +167,13 @@ async fn checksums_composite_and_full_object() {
     let e = &f.engine;
     e.create_bucket("bkt").await.unwrap();
     let data: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 256) as u8).collect();
-    for (algorithm, kind) in [(ChecksumAlgorithm::Crc32, ChecksumType::FullObject), (ChecksumAlgorithm::Sha256, ChecksumType::Composite)] {
-        let s = e.create_session(target("sum"), ObjectMeta::default(), Some(ChecksumRequest { algorithm, kind })).await.unwrap();
+    for (algorithm, kind) in
+        [(ChecksumAlgorithm::Crc32, ChecksumType::FullObject), (ChecksumAlgorithm::Sha256, ChecksumType::Composite)]
+    {
+        let s = e
+            .create_session(target("sum"), ObjectMeta::default(), Some(ChecksumRequest { algorithm, kind }))
+            .await
+            .unwrap();
         let p1 = e.put_part(&s.id, 1, body(&data[..30_000])).await.unwrap();
         let p2 = e.put_part(&s.id, 2, body(&data[30_000..])).await.unwrap();
         let object = e.commit(&s.id, commit_list(&[&p1, &p2])).await.unwrap();
@@ -155,7 +182,11 @@ async fn checksums_composite_and_full_object() {
             ChecksumType::FullObject => {
                 let mut h = checksum::MultiHasher::new(Wanted::default());
                 h.update(&data);
-                assert_eq!(Some(value), h.finish().base64(ChecksumAlgorithm::Crc32), "full-object CRC combined from parts");
+                assert_eq!(
+                    Some(value),
+                    h.finish().base64(ChecksumAlgorithm::Crc32),
+                    "full-object CRC combined from parts"
+                );
             }
             ChecksumType::Composite => {
                 assert_eq!(Some(value), checksum::composite_checksum(algorithm, &[p1.digests, p2.digests]));

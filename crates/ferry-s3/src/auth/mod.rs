@@ -30,7 +30,12 @@ pub enum Payload {
 }
 
 /// Verify the request's signature against the credential store. Anonymous requests are refused.
-pub fn authenticate(parts: &Parts, query: &Query, host_bucket: Option<&str>, creds: &CredentialStore) -> S3Result<Payload> {
+pub fn authenticate(
+    parts: &Parts,
+    query: &Query,
+    host_bucket: Option<&str>,
+    creds: &CredentialStore,
+) -> S3Result<Payload> {
     let authorization = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match authorization {
         Some(a) if a.starts_with("AWS4-HMAC-SHA256 ") => sigv4::verify_header(parts, query, a, creds),
@@ -38,7 +43,9 @@ pub fn authenticate(parts: &Parts, query: &Query, host_bucket: Option<&str>, cre
         Some(_) => Err(S3Error::invalid_argument("Unsupported Authorization Type")),
         None if query.get("X-Amz-Algorithm").is_some() => sigv4::verify_presigned(parts, query, creds),
         None if query.get("AWSAccessKeyId").is_some() => sigv2::verify_presigned(parts, query, host_bucket, creds),
-        None => Err(S3Error::access_denied("Anonymous access is not allowed; sign the request with ferry's access key")),
+        None => {
+            Err(S3Error::access_denied("Anonymous access is not allowed; sign the request with ferry's access key"))
+        }
     }
 }
 

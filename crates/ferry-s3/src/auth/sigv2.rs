@@ -16,11 +16,34 @@ type HmacSha1 = Hmac<Sha1>;
 
 /// Sub-resources that are part of the signed resource (as botocore's HmacV1 signer lists them).
 const SIGNED_SUBRESOURCES: &[&str] = &[
-    "accelerate", "acl", "cors", "defaultObjectAcl", "delete", "lifecycle", "location", "logging",
-    "notification", "partNumber", "policy", "requestPayment", "response-cache-control",
-    "response-content-disposition", "response-content-encoding", "response-content-language",
-    "response-content-type", "response-expires", "restore", "tagging", "torrent", "uploadId", "uploads",
-    "versionId", "versioning", "versions", "website", "object-lock",
+    "accelerate",
+    "acl",
+    "cors",
+    "defaultObjectAcl",
+    "delete",
+    "lifecycle",
+    "location",
+    "logging",
+    "notification",
+    "partNumber",
+    "policy",
+    "requestPayment",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+    "restore",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+    "versionId",
+    "versioning",
+    "versions",
+    "website",
+    "object-lock",
 ];
 
 fn canonical_resource(parts: &Parts, query: &Query, host_bucket: Option<&str>) -> String {
@@ -112,9 +135,9 @@ pub fn verify_header(
     authorization: &str,
     creds: &CredentialStore,
 ) -> S3Result<Payload> {
-    let (access_key, signature) = authorization["AWS ".len()..]
-        .split_once(':')
-        .ok_or_else(|| S3Error::invalid_argument("AWS authorization header is invalid. Expected AwsAccessKeyId:signature"))?;
+    let (access_key, signature) = authorization["AWS ".len()..].split_once(':').ok_or_else(|| {
+        S3Error::invalid_argument("AWS authorization header is invalid. Expected AwsAccessKeyId:signature")
+    })?;
     let secret = lookup(creds, access_key)?;
     // With x-amz-date present the Date line is empty (the amz header is signed instead).
     let date = if parts.headers.contains_key("x-amz-date") {
@@ -129,10 +152,7 @@ pub fn verify_header(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok())
     {
-        let skew = std::time::SystemTime::now()
-            .duration_since(at)
-            .unwrap_or_else(|e| e.duration())
-            .as_secs();
+        let skew = std::time::SystemTime::now().duration_since(at).unwrap_or_else(|e| e.duration()).as_secs();
         if skew > 15 * 60 {
             return Err(S3Error::request_time_too_skewed(
                 "The difference between the request time and the server's time is too large.",
@@ -146,11 +166,18 @@ pub fn verify_header(
 }
 
 /// `?AWSAccessKeyId=…&Expires=…&Signature=…`
-pub fn verify_presigned(parts: &Parts, query: &Query, host_bucket: Option<&str>, creds: &CredentialStore) -> S3Result<Payload> {
+pub fn verify_presigned(
+    parts: &Parts,
+    query: &Query,
+    host_bucket: Option<&str>,
+    creds: &CredentialStore,
+) -> S3Result<Payload> {
     let access_key = query.get("AWSAccessKeyId").unwrap_or("");
-    let expires = query.get("Expires").ok_or_else(|| S3Error::access_denied("Query-string authentication requires Expires"))?;
-    let signature =
-        query.get("Signature").ok_or_else(|| S3Error::access_denied("Query-string authentication requires Signature"))?;
+    let expires =
+        query.get("Expires").ok_or_else(|| S3Error::access_denied("Query-string authentication requires Expires"))?;
+    let signature = query
+        .get("Signature")
+        .ok_or_else(|| S3Error::access_denied("Query-string authentication requires Signature"))?;
     let expires_at: u64 = expires.parse().map_err(|_| S3Error::access_denied("Expires must be a number of seconds"))?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     if now > expires_at {

@@ -104,7 +104,9 @@ fn canonical_headers(parts: &Parts, signed: &str) -> S3Result<String> {
             })
             .collect();
         if values.is_empty() {
-            return Err(S3Error::signature_does_not_match(format!("The signed header {name} is missing from the request")));
+            return Err(S3Error::signature_does_not_match(format!(
+                "The signed header {name} is missing from the request"
+            )));
         }
         out.push_str(name);
         out.push(':');
@@ -162,7 +164,8 @@ pub fn verify_header(parts: &Parts, query: &Query, authorization: &str, creds: &
     };
     let scope = Scope::parse(credential)?;
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    let amz_date = header("x-amz-date").ok_or_else(|| S3Error::access_denied("AWS authentication requires a valid Date or x-amz-date header"))?;
+    let amz_date = header("x-amz-date")
+        .ok_or_else(|| S3Error::access_denied("AWS authentication requires a valid Date or x-amz-date header"))?;
     let at = parse_amz_date(amz_date).ok_or_else(|| S3Error::access_denied("Invalid x-amz-date header"))?;
     if !amz_date.starts_with(scope.date) {
         return Err(S3Error::authorization_header_malformed(
@@ -171,9 +174,8 @@ pub fn verify_header(parts: &Parts, query: &Query, authorization: &str, creds: &
     }
     check_skew(at)?;
     let secret = lookup(creds, scope.access_key)?;
-    let content_sha256 = header("x-amz-content-sha256").ok_or_else(|| {
-        S3Error::invalid_request("Missing required header for this request: x-amz-content-sha256")
-    })?;
+    let content_sha256 = header("x-amz-content-sha256")
+        .ok_or_else(|| S3Error::invalid_request("Missing required header for this request: x-amz-content-sha256"))?;
     let payload = match content_sha256 {
         "UNSIGNED-PAYLOAD" => Payload::Unsigned,
         "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => Payload::Chunked { signer: None },
@@ -212,19 +214,21 @@ pub fn verify_header(parts: &Parts, query: &Query, authorization: &str, creds: &
 /// `?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=…&X-Amz-Date=…&X-Amz-Expires=…&…`
 pub fn verify_presigned(parts: &Parts, query: &Query, creds: &CredentialStore) -> S3Result<Payload> {
     let param = |name: &str| {
-        query.get(name).ok_or_else(|| S3Error::authorization_header_malformed(format!("Query-string authentication requires {name}")))
+        query.get(name).ok_or_else(|| {
+            S3Error::authorization_header_malformed(format!("Query-string authentication requires {name}"))
+        })
     };
     if param("X-Amz-Algorithm")? != ALGORITHM {
         return Err(S3Error::invalid_argument("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\""));
     }
     let scope = Scope::parse(param("X-Amz-Credential")?)?;
     let amz_date = param("X-Amz-Date")?;
-    let at = parse_amz_date(amz_date).ok_or_else(|| S3Error::access_denied("X-Amz-Date must be in the ISO8601 Long Format"))?;
-    let expires: i64 = param("X-Amz-Expires")?
-        .parse()
-        .ok()
-        .filter(|e| (1..=604_800).contains(e))
-        .ok_or_else(|| S3Error::authorization_header_malformed("X-Amz-Expires must be between 1 and 604800 seconds"))?;
+    let at = parse_amz_date(amz_date)
+        .ok_or_else(|| S3Error::access_denied("X-Amz-Date must be in the ISO8601 Long Format"))?;
+    let expires: i64 =
+        param("X-Amz-Expires")?.parse().ok().filter(|e| (1..=604_800).contains(e)).ok_or_else(|| {
+            S3Error::authorization_header_malformed("X-Amz-Expires must be between 1 and 604800 seconds")
+        })?;
     let now = OffsetDateTime::now_utc();
     if (at - now).whole_seconds() > MAX_SKEW_SECS {
         return Err(S3Error::request_time_too_skewed("X-Amz-Date is in the future"));

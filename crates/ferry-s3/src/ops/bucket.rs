@@ -13,9 +13,27 @@ use crate::xml::{XmlWriter, check_create_bucket};
 /// Bucket sub-resources ferry does not implement; requests for them get NotImplemented
 /// rather than being mistaken for a listing or a bucket creation.
 const UNSUPPORTED: &[&str] = &[
-    "acl", "policy", "cors", "lifecycle", "tagging", "website", "logging", "notification", "replication",
-    "encryption", "object-lock", "requestPayment", "accelerate", "inventory", "analytics", "metrics",
-    "intelligent-tiering", "ownershipControls", "publicAccessBlock", "policyStatus", "versions",
+    "acl",
+    "policy",
+    "cors",
+    "lifecycle",
+    "tagging",
+    "website",
+    "logging",
+    "notification",
+    "replication",
+    "encryption",
+    "object-lock",
+    "requestPayment",
+    "accelerate",
+    "inventory",
+    "analytics",
+    "metrics",
+    "intelligent-tiering",
+    "ownershipControls",
+    "publicAccessBlock",
+    "policyStatus",
+    "versions",
 ];
 
 pub fn unsupported_subresource(query: &Query) -> Option<&'static str> {

@@ -41,7 +41,8 @@ fn checksum_request(ctx: &Ctx<'_>) -> S3Result<Option<ChecksumRequest>> {
     let algorithm = ChecksumAlgorithm::parse(name)
         .ok_or_else(|| S3Error::invalid_request(format!("Checksum algorithm {name:?} is not supported")))?;
     let kind = match header(ctx.parts, "x-amz-checksum-type") {
-        Some(t) => ChecksumType::parse(t).ok_or_else(|| S3Error::invalid_request(format!("Invalid x-amz-checksum-type {t:?}")))?,
+        Some(t) => ChecksumType::parse(t)
+            .ok_or_else(|| S3Error::invalid_request(format!("Invalid x-amz-checksum-type {t:?}")))?,
         None if algorithm == ChecksumAlgorithm::Crc64Nvme => ChecksumType::FullObject,
         None => ChecksumType::Composite,
     };
@@ -216,10 +217,7 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     if parts.iter().any(|p| p.number == 0 || p.number > ctx.s3.config.max_parts) {
         return Err(S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive"));
     }
-    let request = CommitRequest {
-        parts,
-        rules: CommitRules { min_part_size: ctx.s3.config.min_part_size, max_parts },
-    };
+    let request = CommitRequest { parts, rules: CommitRules { min_part_size: ctx.s3.config.min_part_size, max_parts } };
     let object = ctx.s3.engine.commit(&session.id, request).await?;
     let mut w = XmlWriter::new("CompleteMultipartUploadResult");
     w.elem("Location", format!("/{}/{}", ctx.bucket, ctx.key))

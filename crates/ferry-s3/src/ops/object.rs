@@ -133,11 +133,12 @@ pub async fn get_object(ctx: &Ctx<'_>) -> S3Result<Response> {
     }
     // A checksum is only meaningful for the whole object; clients validate what they receive.
     let whole = read.range.is_none() && part_number.is_none();
-    if whole && header(ctx.parts, "x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("enabled")) {
-        if let Some(c) = &object.checksum {
-            set(&mut r, checksum_header(c.algorithm), &c.value);
-            set(&mut r, "x-amz-checksum-type", c.kind.name());
-        }
+    if whole
+        && header(ctx.parts, "x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
+        && let Some(c) = &object.checksum
+    {
+        set(&mut r, checksum_header(c.algorithm), &c.value);
+        set(&mut r, "x-amz-checksum-type", c.kind.name());
     }
     for (param, name) in [
         ("response-content-type", "content-type"),
@@ -191,7 +192,9 @@ pub fn copy_source(ctx: &Ctx<'_>) -> S3Result<ObjectTarget> {
         Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
             Ok(ObjectTarget { bucket: bucket.to_string(), key: key.to_string() })
         }
-        _ => Err(S3Error::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey")),
+        _ => {
+            Err(S3Error::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey"))
+        }
     }
 }
 

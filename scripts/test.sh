@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or a used one:
+#   1. installs what it needs (rclone and curl from Debian, a Python venv with the real clients),
+#   2. builds ferry, checks formatting and lints,
+#   3. runs the Rust tests (engine, conformance suites on the embedded stores, protocol units),
+#   4. runs the compatibility suite: real boto3, awscli, s5cmd, rclone and curl against a real
+#      `ferry serve` on 127.0.0.1, including HTTPS and a kill -9 crash test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v rclone >/dev/null 2>&1 || missing+=(rclone)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+echo "== python venv with the real S3 clients"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r tests/compat/requirements.txt
+
+echo "== build and lint"
+cargo fmt --all -- --check
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+cargo build --release --locked
+
+echo "== rust tests"
+cargo test --release --workspace --locked
+
+echo "== compatibility suite (real clients, real server)"
+export FERRY_BIN="$PWD/target/release/ferry"
+export PATH="$PWD/.venv/bin:$PATH"
+.venv/bin/python -m pytest tests/compat -q -p no:cacheprovider
