@@ -637,9 +637,18 @@ impl Engine {
         Ok(deleted)
     }
 
-    /// Start-up recovery: drop half-written blobs left by a crash.
-    pub async fn recover(&self) -> Result<()> {
-        self.blobs.clean_incomplete().await
+    /// Start-up recovery: drop half-written blobs left by a crash. With `exclusive` (this process
+    /// is the only one using the stores, as the embedded default guarantees with its lock), a
+    /// session left `Closing` by a crash mid-commit is reopened at once instead of after
+    /// `closing_timeout`, so the client's retried commit succeeds.
+    pub async fn recover(&self, exclusive: bool) -> Result<()> {
+        self.blobs.clean_incomplete().await?;
+        if exclusive {
+            let now = now_millis();
+            let idle_before = now - self.config.idle_timeout.as_millis() as Millis;
+            self.meta.expire_sessions(now, idle_before, now).await?;
+        }
+        Ok(())
     }
 
     // ----- ingest --------------------------------------------------------------------------

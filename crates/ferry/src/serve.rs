@@ -91,7 +91,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..EngineConfig::default()
     };
     let engine = Engine::new(Arc::new(meta), Arc::new(blobs), config);
-    engine.recover().await.context("recovering after the last run")?;
+    engine.recover(true).await.context("recovering after the last run")?;
 
     let s3 = S3Frontend::new(
         engine.clone(),
