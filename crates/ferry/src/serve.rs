@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// How long unreferenced blobs wait before deletion.
     #[arg(long, env = "FERRY_GC_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
     gc_grace: Duration,
+    /// Smallest S3 multipart part but the last, in bytes (S3's rule is 5 MiB; lower it only for
+    /// tests and benchmarks that need many small parts).
+    #[arg(long, env = "FERRY_S3_MIN_PART_SIZE", default_value_t = 5 * 1024 * 1024)]
+    s3_min_part_size: u64,
     #[arg(long, env = "FERRY_ACCESS_KEY_ID", hide = true)]
     access_key_id: Option<String>,
     #[arg(long, env = "FERRY_SECRET_ACCESS_KEY", hide = true, hide_env_values = true)]
@@ -96,7 +100,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let s3 = S3Frontend::new(
         engine.clone(),
         Arc::new(CredentialStore::new(vec![creds.clone()])),
-        S3Config { region: args.region.clone(), domain: args.domain.clone(), ..S3Config::default() },
+        S3Config {
+            region: args.region.clone(),
+            domain: args.domain.clone(),
+            min_part_size: args.s3_min_part_size,
+            ..S3Config::default()
+        },
     );
     let router = Router::new(Arc::new(s3));
     let tls = match (&args.tls_cert, &args.tls_key) {
