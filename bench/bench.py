@@ -1,0 +1,157 @@
+"""ferry benchmark: s5cmd upload/download of a large file to ferry and to s3s-fs side by side,
+the disk's fsync write bandwidth and the hashing budget of this machine, ferry's peak RSS, and the
+time of a CompleteMultipartUpload of 10,000 parts. All measured in one run; ratios are printed."""
+
+import argparse
+import concurrent.futures
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "compat"))
+from conftest import ACCESS_KEY, SECRET_KEY, FerryServer, s3_client  # noqa: E402
+
+MiB = 1024 * 1024
+S3S_FS = REPO / "bench" / ".tools" / "bin" / "s3s-fs"
+
+
+def fsync_bandwidth(path, size):
+    """MB/s of sequential 16 MiB writes followed by fsync, as a part upload does."""
+    block = os.urandom(16 * MiB)
+    start = time.perf_counter()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for _ in range(size // len(block)):
+            os.write(fd, block)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    elapsed = time.perf_counter() - start
+    os.unlink(path)
+    return size / elapsed / 1e6
+
+
+def hash_rate(name, size=256 * MiB):
+    data = os.urandom(size)
+    h = hashlib.new(name)
+    start = time.perf_counter()
+    h.update(data)
+    return size / (time.perf_counter() - start) / 1e6
+
+
+def hashing_budget():
+    """MB/s two cores can carry when the server hashes MD5 + SHA-256 per byte (ETag and signed
+    payload check) and the client SHA-256 (signing the payload)."""
+    md5, sha256 = hash_rate("md5"), hash_rate("sha256")
+    per_byte = (1 / md5 + 1 / sha256) + 1 / sha256
+    return 2 / per_byte, md5, sha256
+
+
+def peak_rss_mib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def s5cmd(url, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_REGION="us-east-1")
+    start = time.perf_counter()
+    subprocess.run(["s5cmd", "--endpoint-url", url, *args], env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def transfer(url, src, dst, bucket, size, parallel, part_mib):
+    s3_client(url).create_bucket(Bucket=bucket)
+    up = s5cmd(url, "cp", "-c", str(parallel), "-p", str(part_mib), str(src), f"s3://{bucket}/big")
+    down = s5cmd(url, "cp", "-c", str(parallel), "-p", str(part_mib), f"s3://{bucket}/big", str(dst))
+    dst.unlink()
+    return size / up / 1e6, size / down / 1e6
+
+
+def complete_10k(work, parts=10_000):
+    (work / "c10k").mkdir()
+    srv = FerryServer(work / "c10k", "--s3-min-part-size", "1").start()
+    try:
+        s3 = s3_client(srv.url, max_pool_connections=16)
+        s3.create_bucket(Bucket="c10k")
+        upload = s3.create_multipart_upload(Bucket="c10k", Key="k")["UploadId"]
+
+        def put(n):
+            return n, s3.upload_part(Bucket="c10k", Key="k", UploadId=upload, PartNumber=n, Body=b"x" * 1024)["ETag"]
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            etags = dict(pool.map(put, range(1, parts + 1)))
+        body = {"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in range(1, parts + 1)]}
+        start = time.perf_counter()
+        s3.complete_multipart_upload(Bucket="c10k", Key="k", UploadId=upload, MultipartUpload=body)
+        elapsed = time.perf_counter() - start
+        assert s3.head_object(Bucket="c10k", Key="k")["ContentLength"] == parts * 1024
+        return elapsed * 1000
+    finally:
+        srv.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--parallel", type=int, default=4)
+    ap.add_argument("--part-mib", type=int, default=16)
+    args = ap.parse_args()
+    size = args.size_mib * MiB
+    work = Path(tempfile.mkdtemp(prefix="ferry-bench-", dir=REPO / "bench"))
+    try:
+        src, dst = work / "src.bin", work / "dst.bin"
+        with open(src, "wb") as f:
+            for _ in range(args.size_mib):
+                f.write(os.urandom(MiB))
+        disk = fsync_bandwidth(work / "fsync.probe", size)
+        budget, md5, sha256 = hashing_budget()
+
+        (work / "ferry").mkdir()
+        ferry = FerryServer(work / "ferry").start()
+        try:
+            ferry_up, ferry_down = transfer(ferry.url, src, dst, "bench", size, args.parallel, args.part_mib)
+            rss = peak_rss_mib(ferry.proc.pid)
+        finally:
+            ferry.stop()
+
+        (work / "s3s").mkdir()
+        peer_up = peer_down = float("nan")
+        if S3S_FS.exists():
+            port = 19000 + os.getpid() % 1000
+            peer = subprocess.Popen([str(S3S_FS), "--host", "127.0.0.1", "--port", str(port), "--access-key", ACCESS_KEY,
+                                     "--secret-key", SECRET_KEY, str(work / "s3s")],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                time.sleep(1.0)
+                peer_up, peer_down = transfer(f"http://127.0.0.1:{port}", src, dst, "bench", size, args.parallel, args.part_mib)
+            finally:
+                peer.terminate()
+                peer.wait()
+
+        complete_ms = complete_10k(work)
+        ceiling = min(disk, budget)
+        print(f"object {args.size_mib} MiB, s5cmd -c {args.parallel} -p {args.part_mib}, 2 cores shared by client and server")
+        print(f"  disk fsync write bandwidth   {disk:8.0f} MB/s")
+        print(f"  hashing budget               {budget:8.0f} MB/s   (md5 {md5:.0f} MB/s, sha256 {sha256:.0f} MB/s per core)")
+        print(f"  ceiling = min(disk, hashing) {ceiling:8.0f} MB/s")
+        print(f"  ferry   upload {ferry_up:7.0f} MB/s   download {ferry_down:7.0f} MB/s")
+        print(f"  s3s-fs  upload {peer_up:7.0f} MB/s   download {peer_down:7.0f} MB/s")
+        print(f"  ratio ferry/s3s-fs   upload {ferry_up / peer_up:5.2f}x   download {ferry_down / peer_down:5.2f}x")
+        print(f"  ratio ferry/ceiling  upload {ferry_up / ceiling:5.2f}")
+        print(f"  ferry peak RSS {rss:.0f} MiB   (budget {64 + 2 * args.parallel} MiB = 64 + 2 x {args.parallel} in-flight parts)")
+        print(f"  CompleteMultipartUpload of 10,000 parts: {complete_ms:.0f} ms")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
