@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 /// Size of the reads that serve GETs.
 const READ_CHUNK: usize = 256 * 1024;
 /// Size of the write buffer in front of each blob file.
-const WRITE_BUFFER: usize = 1024 * 1024;
+const WRITE_BUFFER: usize = 256 * 1024;
 
 /// Blobs as files under one directory.
 pub struct LocalBlobStore {
