@@ -49,6 +49,13 @@ pub fn authenticate(
     }
 }
 
+/// The secret for an access key id, or S3's InvalidAccessKeyId.
+fn lookup<'c>(creds: &'c CredentialStore, access_key: &str) -> S3Result<&'c str> {
+    creds.secret_for(access_key).ok_or_else(|| {
+        S3Error::invalid_access_key_id("The AWS Access Key Id you provided does not exist in our records.")
+    })
+}
+
 /// Whether a request carries an S3 signature (used by the router).
 pub fn is_s3_signed(parts: &Parts) -> bool {
     let auth = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use http::request::Parts;
 use sha1::Sha1;
 
-use super::Payload;
+use super::{Payload, lookup};
 use crate::error::{S3Error, S3Result};
 use crate::request::Query;
 
@@ -118,12 +118,6 @@ fn verify(secret: &str, sts: &str, signature_b64: &str) -> S3Result<()> {
         S3Error::signature_does_not_match(
             "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
         )
-    })
-}
-
-fn lookup<'c>(creds: &'c CredentialStore, access_key: &str) -> S3Result<&'c str> {
-    creds.secret_for(access_key).ok_or_else(|| {
-        S3Error::invalid_access_key_id("The AWS Access Key Id you provided does not exist in our records.")
     })
 }
 

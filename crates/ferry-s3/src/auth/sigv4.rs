@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::{Payload, uri_encode};
+use super::{Payload, lookup, uri_encode};
 use crate::error::{S3Error, S3Result};
 use crate::request::Query;
 
@@ -126,12 +126,6 @@ fn check_skew(at: OffsetDateTime) -> S3Result<()> {
     Ok(())
 }
 
-fn lookup<'c>(creds: &'c CredentialStore, access_key: &str) -> S3Result<&'c str> {
-    creds.secret_for(access_key).ok_or_else(|| {
-        S3Error::invalid_access_key_id("The AWS Access Key Id you provided does not exist in our records.")
-    })
-}
-
 fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
     format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", sha256_hex(canonical_request.as_bytes()))
 }
@@ -194,21 +188,39 @@ pub fn verify_header(parts: &Parts, query: &Query, authorization: &str, creds: &
             Payload::Sha256(raw)
         }
     };
+    let signed = Signed { signed_headers, payload_hash: content_sha256, amz_date, signature, skip_query: None };
+    check(parts, query, &scope, secret, &signed)?;
+    Ok(payload)
+}
+
+/// What a request's signature covers, wherever (header or query) it came from.
+struct Signed<'a> {
+    signed_headers: &'a str,
+    payload_hash: &'a str,
+    amz_date: &'a str,
+    signature: &'a str,
+    /// The query parameter holding the signature itself (presigned URLs), left out of the
+    /// canonical query.
+    skip_query: Option<&'static str>,
+}
+
+/// Rebuild the canonical request and compare signatures.
+fn check(parts: &Parts, query: &Query, scope: &Scope<'_>, secret: &str, signed: &Signed<'_>) -> S3Result<()> {
     let canonical_request = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         parts.method,
         canonical_uri(parts),
-        canonical_query(query, None),
-        canonical_headers(parts, signed_headers)?,
-        signed_headers,
-        content_sha256
+        canonical_query(query, signed.skip_query),
+        canonical_headers(parts, signed.signed_headers)?,
+        signed.signed_headers,
+        signed.payload_hash
     );
-    let sts = string_to_sign(amz_date, &scope.string(), &canonical_request);
+    let sts = string_to_sign(signed.amz_date, &scope.string(), &canonical_request);
     let key = signing_key(secret, scope.date, scope.region, scope.service);
-    if !signature_matches(&key, sts.as_bytes(), signature) {
+    if !signature_matches(&key, sts.as_bytes(), signed.signature) {
         return Err(mismatch(&sts, &canonical_request));
     }
-    Ok(payload)
+    Ok(())
 }
 
 /// `?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=…&X-Amz-Date=…&X-Amz-Expires=…&…`
@@ -240,20 +252,8 @@ pub fn verify_presigned(parts: &Parts, query: &Query, creds: &CredentialStore) -
     let signature = param("X-Amz-Signature")?;
     let secret = lookup(creds, scope.access_key)?;
     let payload_hash = query.get("X-Amz-Content-Sha256").unwrap_or("UNSIGNED-PAYLOAD");
-    let canonical_request = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        parts.method,
-        canonical_uri(parts),
-        canonical_query(query, Some("X-Amz-Signature")),
-        canonical_headers(parts, signed_headers)?,
-        signed_headers,
-        payload_hash
-    );
-    let sts = string_to_sign(amz_date, &scope.string(), &canonical_request);
-    let key = signing_key(secret, scope.date, scope.region, scope.service);
-    if !signature_matches(&key, sts.as_bytes(), signature) {
-        return Err(mismatch(&sts, &canonical_request));
-    }
+    let signed = Signed { signed_headers, payload_hash, amz_date, signature, skip_query: Some("X-Amz-Signature") };
+    check(parts, query, &scope, secret, &signed)?;
     Ok(Payload::Unsigned)
 }
 
