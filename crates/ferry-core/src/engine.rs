@@ -762,20 +762,29 @@ fn commit_fingerprint(parts: &[CommitPart]) -> String {
 }
 
 fn combine_crcs<'a>(parts: impl Iterator<Item = (&'a Digests, u64)>) -> WholeCrc {
-    let mut whole = WholeCrc::default();
-    let mut first = true;
+    const KINDS: [DigestKind; 4] = [DigestKind::Crc32, DigestKind::Crc32c, DigestKind::Crc64Nvme, DigestKind::Crc64Xz];
+    let mut whole: Option<[u64; 4]> = None;
+    // Parts mostly share one size: build the shift operators once per distinct size.
+    let mut shifts: Option<(u64, Vec<checksum::CrcShift>)> = None;
     for (d, len) in parts {
-        if first {
-            whole = WholeCrc { crc32: d.crc32, crc32c: d.crc32c, crc64nvme: d.crc64nvme, crc64xz: d.crc64xz };
-            first = false;
-            continue;
-        }
-        whole.crc32 = checksum::crc_combine(DigestKind::Crc32, whole.crc32 as u64, d.crc32 as u64, len) as u32;
-        whole.crc32c = checksum::crc_combine(DigestKind::Crc32c, whole.crc32c as u64, d.crc32c as u64, len) as u32;
-        whole.crc64nvme = checksum::crc_combine(DigestKind::Crc64Nvme, whole.crc64nvme, d.crc64nvme, len);
-        whole.crc64xz = checksum::crc_combine(DigestKind::Crc64Xz, whole.crc64xz, d.crc64xz, len);
+        let crcs = [d.crc32 as u64, d.crc32c as u64, d.crc64nvme, d.crc64xz];
+        whole = Some(match whole {
+            None => crcs,
+            Some(acc) => {
+                if shifts.as_ref().is_none_or(|(l, _)| *l != len) {
+                    shifts = Some((len, KINDS.iter().filter_map(|k| checksum::CrcShift::new(*k, len)).collect()));
+                }
+                let ops = shifts.as_ref().map(|(_, ops)| ops.as_slice()).unwrap_or_default();
+                let mut next = acc;
+                for (i, op) in ops.iter().enumerate() {
+                    next[i] = op.combine(acc[i], crcs[i]);
+                }
+                next
+            }
+        });
     }
-    whole
+    let [crc32, crc32c, crc64nvme, crc64xz] = whole.unwrap_or_default();
+    WholeCrc { crc32: crc32 as u32, crc32c: crc32c as u32, crc64nvme, crc64xz }
 }
 
 fn object_checksum(request: ChecksumRequest, parts: &[Digests], crc: &WholeCrc) -> Option<ObjectChecksum> {

@@ -243,8 +243,8 @@ fn remove_object(tx: &Transaction<'_>, bucket: &str, key: &str, now: Millis) -> 
     Ok(true)
 }
 
-/// Insert `object`, replacing any object at its key.
-fn insert_object(tx: &Transaction<'_>, object: &ObjectRecord) -> Result<()> {
+/// Insert `object`, replacing any object at its key. Returns the new object's row id.
+fn insert_object(tx: &Transaction<'_>, object: &ObjectRecord) -> Result<String> {
     if !bucket_exists(tx, &object.bucket)? {
         return Err(Error::NoSuchBucket);
     }
@@ -272,7 +272,7 @@ fn insert_object(tx: &Transaction<'_>, object: &ObjectRecord) -> Result<()> {
     for (idx, entry) in object.manifest.iter().enumerate() {
         stmt.execute(params![id, idx as i64, entry.blob.0, to_i64(entry.offset), to_i64(entry.size)]).map_err(db)?;
     }
-    Ok(())
+    Ok(id)
 }
 
 #[async_trait]
@@ -507,13 +507,16 @@ impl MetaStore for SqliteMetaStore {
             if state.as_deref() != Some("CLOSING") {
                 return Err(Error::NoSuchUpload);
             }
-            insert_object(tx, &object)?;
+            let object_id = insert_object(tx, &object)?;
             // Parts the manifest now references leave the parts table; the rest become garbage.
-            let mut unref = tx.prepare_cached("DELETE FROM parts WHERE session = ?1 AND blob = ?2").map_err(db)?;
-            for entry in &object.manifest {
-                unref.execute(params![session, entry.blob.0]).map_err(db)?;
-            }
-            discard_parts(tx, &session, object.modified)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO garbage (blob, queued)
+                 SELECT blob, ?3 FROM parts WHERE session = ?1
+                   AND blob NOT IN (SELECT blob FROM manifests WHERE object = ?2)",
+                params![session, object_id, object.modified],
+            )
+            .map_err(db)?;
+            tx.execute("DELETE FROM parts WHERE session = ?1", [&session]).map_err(db)?;
             tx.execute(
                 "UPDATE sessions SET state = 'CLOSED', last_activity = ?2, commit_record = ?3 WHERE id = ?1",
                 params![session, object.modified, json(&commit)?],
@@ -552,7 +555,7 @@ impl MetaStore for SqliteMetaStore {
 
     async fn put_object(&self, object: &ObjectRecord) -> Result<()> {
         let object = object.clone();
-        self.write(move |tx| insert_object(tx, &object)).await
+        self.write(move |tx| insert_object(tx, &object).map(|_| ())).await
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
