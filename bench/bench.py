@@ -108,6 +108,7 @@ def main():
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--parallel", type=int, default=4)
     ap.add_argument("--part-mib", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per server; the best is kept")
     args = ap.parse_args()
     size = args.size_mib * MiB
     work = Path(tempfile.mkdtemp(prefix="ferry-bench-", dir=REPO / "bench"))
@@ -116,34 +117,46 @@ def main():
         with open(src, "wb") as f:
             for _ in range(args.size_mib):
                 f.write(os.urandom(MiB))
+        os.sync()
         disk = fsync_bandwidth(work / "fsync.probe", size)
         budget, md5, sha256 = hashing_budget()
 
-        (work / "ferry").mkdir()
-        ferry = FerryServer(work / "ferry").start()
-        try:
-            ferry_up, ferry_down = transfer(ferry.url, src, dst, "bench", size, args.parallel, args.part_mib)
-            rss = peak_rss_mib(ferry.proc.pid)
-        finally:
-            ferry.stop()
-
-        (work / "s3s").mkdir()
-        peer_up = peer_down = float("nan")
-        if S3S_FS.exists():
-            port = 19000 + os.getpid() % 1000
-            peer = subprocess.Popen([str(S3S_FS), "--host", "127.0.0.1", "--port", str(port), "--access-key", ACCESS_KEY,
-                                     "--secret-key", SECRET_KEY, str(work / "s3s")],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Alternate the two servers and keep each one's best round: the machine is noisy and
+        # the disk's background writeback differs from minute to minute.
+        ferry_up = ferry_down = peer_up = peer_down = 0.0
+        rss = 0.0
+        for round_ in range(args.rounds):
+            (work / f"ferry{round_}").mkdir()
+            ferry = FerryServer(work / f"ferry{round_}").start()
             try:
-                time.sleep(1.0)
-                peer_up, peer_down = transfer(f"http://127.0.0.1:{port}", src, dst, "bench", size, args.parallel, args.part_mib)
+                up, down = transfer(ferry.url, src, dst, "bench", size, args.parallel, args.part_mib)
+                ferry_up, ferry_down = max(ferry_up, up), max(ferry_down, down)
+                rss = max(rss, peak_rss_mib(ferry.proc.pid))
             finally:
-                peer.terminate()
-                peer.wait()
+                ferry.stop()
+            shutil.rmtree(work / f"ferry{round_}")
+            os.sync()
+            if S3S_FS.exists():
+                (work / f"s3s{round_}").mkdir()
+                port = 19000 + os.getpid() % 1000
+                peer = subprocess.Popen([str(S3S_FS), "--host", "127.0.0.1", "--port", str(port), "--access-key",
+                                         ACCESS_KEY, "--secret-key", SECRET_KEY, str(work / f"s3s{round_}")],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                try:
+                    time.sleep(1.0)
+                    up, down = transfer(f"http://127.0.0.1:{port}", src, dst, "bench", size, args.parallel, args.part_mib)
+                    peer_up, peer_down = max(peer_up, up), max(peer_down, down)
+                finally:
+                    peer.terminate()
+                    peer.wait()
+                shutil.rmtree(work / f"s3s{round_}")
+                os.sync()
+        peer_up, peer_down = peer_up or float("nan"), peer_down or float("nan")
 
         complete_ms, complete_server_ms = complete_10k(work)
         ceiling = min(disk, budget)
-        print(f"object {args.size_mib} MiB, s5cmd -c {args.parallel} -p {args.part_mib}, 2 cores shared by client and server")
+        print(f"object {args.size_mib} MiB, s5cmd -c {args.parallel} -p {args.part_mib}, best of {args.rounds} alternating rounds, "
+              f"{os.cpu_count()} cores shared by client and server")
         print(f"  disk fsync write bandwidth   {disk:8.0f} MB/s")
         print(f"  hashing budget               {budget:8.0f} MB/s   (md5 {md5:.0f} MB/s, sha256 {sha256:.0f} MB/s per core)")
         print(f"  ceiling = min(disk, hashing) {ceiling:8.0f} MB/s")

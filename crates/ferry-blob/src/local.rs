@@ -15,6 +15,8 @@ use tokio::sync::mpsc;
 
 /// Size of the reads that serve GETs.
 const READ_CHUNK: usize = 256 * 1024;
+/// Bytes written between intermediate fsyncs of a blob being written.
+const SYNC_EVERY: u64 = 8 * 1024 * 1024;
 /// Size of the write buffer in front of each blob file.
 const WRITE_BUFFER: usize = 256 * 1024;
 
@@ -67,7 +69,13 @@ impl BlobStore for LocalBlobStore {
         let temp = self.tmp.join(format!("{}.part", id.0));
         let dest = self.path(&id)?;
         let file = File::create(&temp)?;
-        let sink = FileSink { file: BufWriter::with_capacity(WRITE_BUFFER, file), temp: temp.clone(), dest, size: 0 };
+        let sink = FileSink {
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            temp: temp.clone(),
+            dest,
+            size: 0,
+            unsynced: 0,
+        };
         Ok(Box::new(LocalWriter { id, temp, stage: Some(Stage::spawn(sink)) }))
     }
 
@@ -164,6 +172,7 @@ struct FileSink {
     temp: PathBuf,
     dest: PathBuf,
     size: u64,
+    unsynced: u64,
 }
 
 impl Sink for FileSink {
@@ -171,7 +180,16 @@ impl Sink for FileSink {
 
     fn consume(&mut self, chunk: &[u8]) -> io::Result<()> {
         self.size += chunk.len() as u64;
-        self.file.write_all(chunk)
+        self.file.write_all(chunk)?;
+        self.unsynced += chunk.len() as u64;
+        // Flush to disk as the part streams in rather than all at the end: the disk works while
+        // the network does, and the final fsync that the acknowledgement waits for is short.
+        if self.unsynced >= SYNC_EVERY {
+            self.file.flush()?;
+            self.file.get_ref().sync_data()?;
+            self.unsynced = 0;
+        }
+        Ok(())
     }
 
     fn finish(self) -> io::Result<u64> {
