@@ -46,6 +46,18 @@ impl Query {
     }
 }
 
+impl Query {
+    /// A page-size parameter (`max-keys`, `max-parts`, `max-uploads`): absent means `cap`,
+    /// larger values are capped, negative or unparsable ones are InvalidArgument.
+    pub fn page_size(&self, name: &str, cap: usize) -> S3Result<usize> {
+        let value = self.number::<i64>(name)?.unwrap_or(cap as i64);
+        if value < 0 {
+            return Err(S3Error::invalid_argument(format!("{name} must be a non-negative integer")));
+        }
+        Ok((value as usize).min(cap))
+    }
+}
+
 /// Which bucket and key a request addresses.
 #[derive(Debug, Clone, Default)]
 pub struct Address {

@@ -43,11 +43,7 @@ pub async fn list_objects(ctx: &Ctx<'_>) -> S3Result<Response> {
     let v2 = q.get("list-type") == Some("2");
     let prefix = q.get("prefix").unwrap_or("");
     let delimiter = q.get("delimiter").unwrap_or("");
-    let max_keys = q.number::<i64>("max-keys")?.unwrap_or(MAX_KEYS as i64);
-    if max_keys < 0 {
-        return Err(S3Error::invalid_argument("max-keys must be a non-negative integer"));
-    }
-    let max_keys = (max_keys as usize).min(MAX_KEYS);
+    let max_keys = q.page_size("max-keys", MAX_KEYS)?;
     let encoder = Encoder::from_query(q.get("encoding-type"))?;
     let token = match q.get("continuation-token") {
         Some(t) => Some(

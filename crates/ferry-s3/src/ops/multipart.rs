@@ -137,11 +137,7 @@ fn owner(w: &mut XmlWriter, element: &str) {
 pub async fn list_parts(ctx: &Ctx<'_>) -> S3Result<Response> {
     let session = session(ctx).await?;
     let marker = ctx.query.number::<u32>("part-number-marker")?;
-    let max = ctx.query.number::<i64>("max-parts")?.unwrap_or(MAX_LIST as i64);
-    if max < 0 {
-        return Err(S3Error::invalid_argument("max-parts must be a non-negative integer"));
-    }
-    let max = (max as usize).min(MAX_LIST);
+    let max = ctx.query.page_size("max-parts", MAX_LIST)?;
     let listing = ctx.s3.engine.list_parts(&session.id, marker.filter(|m| *m > 0), max).await?;
     let algorithm = session.checksum.map(|c| c.algorithm);
     let mut w = XmlWriter::new("ListPartsResult");
@@ -168,11 +164,7 @@ pub async fn list_uploads(ctx: &Ctx<'_>) -> S3Result<Response> {
     let prefix = q.get("prefix").unwrap_or("");
     let key_marker = q.get("key-marker").unwrap_or("");
     let id_marker = q.get("upload-id-marker").unwrap_or("");
-    let max = q.number::<i64>("max-uploads")?.unwrap_or(MAX_LIST as i64);
-    if max < 0 {
-        return Err(S3Error::invalid_argument("max-uploads must be a non-negative integer"));
-    }
-    let max = (max as usize).min(MAX_LIST);
+    let max = q.page_size("max-uploads", MAX_LIST)?;
     let encoder = super::list::Encoder::from_query(q.get("encoding-type"))?;
     // Markers are exclusive: with only a key marker, every upload of that key is skipped.
     let after = if key_marker.is_empty() {
