@@ -66,16 +66,4 @@ pub fn is_s3_signed(parts: &Parts) -> bool {
     q.contains("X-Amz-Algorithm=") || q.contains("AWSAccessKeyId=")
 }
 
-/// Percent-encode as SigV4 canonical forms do: everything but `A-Za-z0-9-._~` (and `/` when
-/// `keep_slash`).
-pub fn uri_encode(input: &[u8], keep_slash: bool) -> String {
-    let mut out = String::with_capacity(input.len() * 3);
-    for &b in input {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use ferry_sigv4::uri_encode;

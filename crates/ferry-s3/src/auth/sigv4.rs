@@ -1,47 +1,19 @@
 //! AWS Signature Version 4 for S3.
 
 use ferry_core::credentials::CredentialStore;
-use hmac::{Hmac, Mac};
+use ferry_sigv4::{
+    ALGORITHM, EMPTY_SHA256, canonical_query, canonical_request, canonical_uri, scope, sha256_hex, signature_matches,
+    signing_key, string_to_sign,
+};
 use http::request::Parts;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::{Payload, lookup, uri_encode};
+use super::{Payload, lookup};
 use crate::error::{S3Error, S3Result};
 use crate::request::Query;
 
-type HmacSha256 = Hmac<Sha256>;
-
-const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const MAX_SKEW_SECS: i64 = 15 * 60;
-pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so new_from_slice cannot fail here.
-    let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
-/// Constant-time comparison of a hex signature against HMAC(key, data).
-fn signature_matches(key: &[u8], data: &[u8], hex_signature: &str) -> bool {
-    let Ok(given) = hex::decode(hex_signature) else { return false };
-    let Ok(mut mac) = HmacSha256::new_from_slice(key) else { return false };
-    mac.update(data);
-    mac.verify_slice(&given).is_ok()
-}
-
-fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-    let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
-    let k_region = hmac(&k_date, region.as_bytes());
-    let k_service = hmac(&k_region, service.as_bytes());
-    hmac(&k_service, b"aws4_request")
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
 
 fn parse_amz_date(value: &str) -> Option<OffsetDateTime> {
     let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
@@ -70,25 +42,12 @@ impl<'a> Scope<'a> {
     }
 
     fn string(&self) -> String {
-        format!("{}/{}/{}/aws4_request", self.date, self.region, self.service)
+        scope(self.date, self.region, self.service)
     }
 }
 
-fn canonical_uri(parts: &Parts) -> String {
-    let raw = parts.uri.path();
-    let decoded: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
-    uri_encode(&decoded, true)
-}
-
-fn canonical_query(query: &Query, skip: Option<&str>) -> String {
-    let mut pairs: Vec<(String, String)> = query
-        .pairs()
-        .iter()
-        .filter(|(k, _)| Some(k.as_str()) != skip)
-        .map(|(k, v)| (uri_encode(k.as_bytes(), false), uri_encode(v.as_bytes(), false)))
-        .collect();
-    pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+fn canonical_query_of(query: &Query, skip: Option<&str>) -> String {
+    canonical_query(query.pairs().iter().map(|(k, v)| (k.as_str(), v.as_str())), skip)
 }
 
 fn canonical_headers(parts: &Parts, signed: &str) -> S3Result<String> {
@@ -124,10 +83,6 @@ fn check_skew(at: OffsetDateTime) -> S3Result<()> {
         ));
     }
     Ok(())
-}
-
-fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", sha256_hex(canonical_request.as_bytes()))
 }
 
 fn mismatch(string_to_sign: &str, canonical_request: &str) -> S3Error {
@@ -206,14 +161,13 @@ struct Signed<'a> {
 
 /// Rebuild the canonical request and compare signatures.
 fn check(parts: &Parts, query: &Query, scope: &Scope<'_>, secret: &str, signed: &Signed<'_>) -> S3Result<()> {
-    let canonical_request = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        parts.method,
-        canonical_uri(parts),
-        canonical_query(query, signed.skip_query),
-        canonical_headers(parts, signed.signed_headers)?,
+    let canonical_request = canonical_request(
+        parts.method.as_str(),
+        &canonical_uri(parts.uri.path()),
+        &canonical_query_of(query, signed.skip_query),
+        &canonical_headers(parts, signed.signed_headers)?,
         signed.signed_headers,
-        signed.payload_hash
+        signed.payload_hash,
     );
     let sts = string_to_sign(signed.amz_date, &scope.string(), &canonical_request);
     let key = signing_key(secret, scope.date, scope.region, scope.service);
@@ -308,13 +262,7 @@ impl ChunkSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// AWS's documented example signing key derivation (wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY).
-    #[test]
-    fn signing_key_matches_aws_example() {
-        let key = signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20120215", "us-east-1", "iam");
-        assert_eq!(hex::encode(key), "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
-    }
+    use sha2::{Digest, Sha256};
 
     /// The chunk-signature example from AWS's "Signature Calculations for the Authorization
     /// Header: Transferring Payload in Multiple Chunks" page: first chunk of 65536 'a' bytes.
