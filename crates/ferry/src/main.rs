@@ -1,13 +1,15 @@
-//! The `ferry` binary. Exit codes are decided here, once: 0 success, 1 runtime failure,
-//! 2 usage error (clap).
+//! The `ferry` binary. Exit codes are decided here, once: 0 success, 1 failure, 2 usage error
+//! (clap), 130 interrupted by Ctrl-C (the upload can be resumed).
 
+mod commands;
 mod credentials;
+mod exit;
 mod serve;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "ferry", version, about = "A self-hosted resumable upload service")]
+#[command(name = "ferry", version, about = "A self-hosted resumable upload service, and a client that resumes after anything")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,18 +19,46 @@ struct Cli {
 enum Command {
     /// Run the server (S3 API on one port, embedded SQLite + local disk storage).
     Serve(serve::ServeArgs),
+    /// Copy a file to or from S3; uploads resume after a crash (run the same command again).
+    Cp(commands::cp::CpArgs),
+    /// List buckets, or objects under s3://bucket/prefix.
+    Ls(commands::objects::LsArgs),
+    /// Make a bucket.
+    Mb(commands::objects::UrlArgs),
+    /// Remove an object.
+    Rm(commands::objects::UrlArgs),
+    /// Incomplete multipart uploads on the server.
+    #[command(subcommand)]
+    Uploads(commands::objects::UploadsCommand),
+}
+
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        command => client_runtime().and_then(|rt| {
+            rt.block_on(async move {
+                match command {
+                    Command::Cp(args) => commands::cp::run(args).await,
+                    Command::Ls(args) => commands::objects::ls(args).await,
+                    Command::Mb(args) => commands::objects::mb(args).await,
+                    Command::Rm(args) => commands::objects::rm(args).await,
+                    Command::Uploads(c) => commands::objects::uploads(c).await,
+                    Command::Serve(_) => unreachable!("handled above"),
+                }
+            })
+        }),
     };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    std::process::ExitCode::from(match result {
+        Ok(()) => exit::SUCCESS,
+        Err(e) if e.is::<exit::Interrupted>() => exit::INTERRUPTED,
         Err(e) => {
             eprintln!("ferry: error: {e:#}");
-            std::process::ExitCode::FAILURE
+            exit::FAILURE
         }
-    }
+    })
 }

@@ -1,0 +1,236 @@
+//! `ferry cp`: local → S3 (resumable, checkpointed) and S3 → local (parallel ranged GETs).
+
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use ferry_client::{Checkpoint, ClientError, S3Client, UploadOptions, Uploader};
+use futures_util::StreamExt;
+use md5::{Digest as _, Md5};
+
+use super::config::{ConnectArgs, connect, parse_s3_url};
+use super::progress::Display;
+use crate::exit::Interrupted;
+
+#[derive(clap::Args, Debug)]
+pub struct CpArgs {
+    /// Source: a local file or s3://bucket/key.
+    pub src: String,
+    /// Destination: s3://bucket/key (a trailing / appends the file name) or a local path.
+    pub dst: String,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Part size, e.g. 16MiB (100 KiB to 5 GiB; default 8 MiB or what fits 10,000 parts).
+    #[arg(long, value_parser = parse_size)]
+    pub part_size: Option<u64>,
+    /// Parts in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// Retries per request after the first attempt.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Directory for checkpoint records (default: beside the source file).
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Do not keep a checkpoint; an interrupted upload starts over.
+    #[arg(long)]
+    pub no_checkpoint: bool,
+    /// On Ctrl-C, abort the upload on the server and delete the checkpoint.
+    #[arg(long)]
+    pub delete_on_cancel: bool,
+    /// Content-Type of the new object.
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// User metadata, repeatable: --meta owner=me
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+    /// Machine-readable progress and result, one JSON object per line on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `16MiB`, `512KiB`, `1GiB`, `1048576`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a size like 16MiB"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("unknown size unit in {text:?} (use KiB, MiB or GiB)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("{text:?} is too large"))
+}
+
+pub async fn run(args: CpArgs) -> anyhow::Result<()> {
+    match (parse_s3_url(&args.src), parse_s3_url(&args.dst)) {
+        (None, Some((bucket, key))) => upload(&args, bucket, key).await,
+        (Some((bucket, key)), None) => download(&args, &bucket, &key).await,
+        (Some(_), Some(_)) => bail!("copying between two s3:// locations is not supported yet"),
+        (None, None) => bail!("one of SRC and DST must be an s3://bucket/key URL"),
+    }
+}
+
+async fn upload(args: &CpArgs, bucket: String, key: String) -> anyhow::Result<()> {
+    if args.src == "-" {
+        bail!("uploading from stdin is not supported yet; write to a file first");
+    }
+    let source = PathBuf::from(&args.src);
+    if !source.is_file() {
+        bail!("{} is not a file", source.display());
+    }
+    let key = if key.is_empty() || key.ends_with('/') {
+        let name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        format!("{key}{name}")
+    } else {
+        key
+    };
+    let conn = connect(&args.connect)?;
+    let mut headers = Vec::new();
+    if let Some(ct) = &args.content_type {
+        headers.push(("content-type".to_string(), ct.clone()));
+    }
+    for m in &args.meta {
+        let (k, v) = m.split_once('=').with_context(|| format!("--meta {m:?} must be KEY=VALUE"))?;
+        headers.push((format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.to_string()));
+    }
+    let checkpoint =
+        (!args.no_checkpoint).then(|| Checkpoint::path_for(&source, args.checkpoint_dir.as_deref(), &bucket, &key));
+    if let Some(dir) = &args.checkpoint_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let options = UploadOptions {
+        part_size: args.part_size,
+        parallel: args.parallel,
+        retries: args.retries,
+        checkpoint: checkpoint.clone(),
+        headers,
+        ..UploadOptions::default()
+    };
+    let uploader = Uploader::new(conn.client, &conn.endpoint, options);
+    let display = Arc::new(Display::new(args.json));
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = cancel_tx.send(true);
+        }
+    });
+    let result = uploader.upload_file(&source, &bucket, &key, display.clone(), cancel_rx).await;
+    display.finish();
+    match result {
+        Ok(outcome) => {
+            if args.json {
+                Display::json_line(serde_json::json!({
+                    "event": "result", "bucket": bucket, "key": key, "etag": outcome.etag,
+                    "size": outcome.size, "parts": outcome.parts, "resumed_bytes": outcome.resumed_bytes}));
+            } else {
+                eprintln!("uploaded {} to s3://{bucket}/{key} ({} bytes, ETag {})", source.display(), outcome.size, outcome.etag);
+            }
+            Ok(())
+        }
+        Err(ClientError::Cancelled) => {
+            match (&checkpoint, args.delete_on_cancel) {
+                (Some(path), true) => {
+                    uploader.discard(path).await?;
+                    eprintln!("cancelled; the upload was aborted on the server and its checkpoint deleted");
+                }
+                (Some(path), false) => eprintln!(
+                    "interrupted; run the same command again to resume (checkpoint {})",
+                    path.display()
+                ),
+                (None, _) => eprintln!("interrupted; without a checkpoint the upload starts over next time"),
+            }
+            Err(Interrupted.into())
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(match &checkpoint {
+            Some(path) => format!("upload failed; run the same command again to resume (checkpoint {})", path.display()),
+            None => "upload failed".to_string(),
+        })),
+    }
+}
+
+async fn download(args: &CpArgs, bucket: &str, key: &str) -> anyhow::Result<()> {
+    let conn = connect(&args.connect)?;
+    let client = conn.client;
+    let info = client.head_object(bucket, key).await.with_context(|| format!("reading s3://{bucket}/{key}"))?;
+    let chunk = args.part_size.unwrap_or(8 << 20).max(1 << 20);
+    let ranges: Vec<(u64, u64)> =
+        (0..info.size.div_ceil(chunk)).map(|i| (i * chunk, ((i + 1) * chunk).min(info.size) - 1)).collect();
+    if args.dst == "-" {
+        let mut stdout = std::io::stdout().lock();
+        for (first, last) in ranges {
+            let bytes = fetch(&client, bucket, key, first, last, args.retries).await?;
+            std::io::Write::write_all(&mut stdout, &bytes)?;
+        }
+        return Ok(());
+    }
+    let mut dst = PathBuf::from(&args.dst);
+    if dst.is_dir() {
+        dst = dst.join(key.rsplit('/').next().unwrap_or(key));
+    }
+    let temp = temp_path(&dst);
+    let file = Arc::new(std::fs::File::create(&temp).with_context(|| format!("creating {}", temp.display()))?);
+    file.set_len(info.size)?;
+    let results = futures_util::stream::iter(ranges)
+        .map(|(first, last)| {
+            let client = client.clone();
+            let file = file.clone();
+            async move {
+                let bytes = fetch(&client, bucket, key, first, last, args.retries).await?;
+                tokio::task::spawn_blocking(move || file.write_all_at(&bytes, first)).await??;
+                Ok::<_, anyhow::Error>(())
+            }
+        })
+        .buffer_unordered(args.parallel.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    for r in results {
+        r?;
+    }
+    file.sync_all()?;
+    // A single-part ETag is the MD5 of the whole object: check it before the file is shown.
+    if !info.etag.contains('-') {
+        let path = temp.clone();
+        let md5 = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+            let mut h = Md5::new();
+            std::io::copy(&mut std::fs::File::open(path)?, &mut h)?;
+            Ok(hex::encode(h.finalize()))
+        })
+        .await??;
+        if md5 != info.etag {
+            let _ = std::fs::remove_file(&temp);
+            bail!("the downloaded bytes do not match the object's ETag; try again");
+        }
+    }
+    std::fs::rename(&temp, &dst)?;
+    if args.json {
+        Display::json_line(serde_json::json!({"event": "result", "path": dst, "size": info.size, "etag": info.etag}));
+    } else {
+        eprintln!("downloaded s3://{bucket}/{key} to {} ({} bytes)", dst.display(), info.size);
+    }
+    Ok(())
+}
+
+fn temp_path(dst: &Path) -> PathBuf {
+    let mut name = dst.as_os_str().to_owned();
+    name.push(".ferry-download");
+    PathBuf::from(name)
+}
+
+async fn fetch(client: &S3Client, bucket: &str, key: &str, first: u64, last: u64, retries: u32) -> anyhow::Result<bytes::Bytes> {
+    let mut attempt = 0;
+    loop {
+        match client.get_range(bucket, key, first, last).await {
+            Ok(b) => return Ok(b),
+            Err(e) if e.is_retryable() && attempt < retries => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt.min(5))).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The client commands: they speak S3, so they work against ferry and any S3-compatible service.
+
+pub mod config;
+pub mod cp;
+pub mod objects;
+pub mod progress;
