@@ -61,7 +61,15 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    pub fn new(endpoint: &str, bucket: &str, key: &str, upload_id: &str, source: &Path, file: FileIdentity, part_size: u64) -> Self {
+    pub fn new(
+        endpoint: &str,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        source: &Path,
+        file: FileIdentity,
+        part_size: u64,
+    ) -> Self {
         Checkpoint {
             version: VERSION,
             endpoint: endpoint.into(),

@@ -62,15 +62,19 @@ fn unquote(etag: &str) -> String {
 impl S3Client {
     /// `endpoint` is `http://host:port`. HTTPS endpoints are not supported yet.
     pub fn new(endpoint: &str, access_key: &str, secret_key: &str, region: &str) -> Result<Self> {
-        let uri: http::Uri = endpoint.parse().map_err(|e| ClientError::Invalid(format!("invalid endpoint {endpoint:?}: {e}")))?;
+        let uri: http::Uri =
+            endpoint.parse().map_err(|e| ClientError::Invalid(format!("invalid endpoint {endpoint:?}: {e}")))?;
         match uri.scheme_str() {
             Some("http") => {}
             Some("https") => {
-                return Err(ClientError::Invalid("HTTPS endpoints are not supported by this ferry client yet; use http://".into()));
+                return Err(ClientError::Invalid(
+                    "HTTPS endpoints are not supported by this ferry client yet; use http://".into(),
+                ));
             }
             _ => return Err(ClientError::Invalid(format!("the endpoint {endpoint:?} must start with http://"))),
         }
-        let authority = uri.authority().ok_or_else(|| ClientError::Invalid(format!("the endpoint {endpoint:?} has no host")))?;
+        let authority =
+            uri.authority().ok_or_else(|| ClientError::Invalid(format!("the endpoint {endpoint:?} has no host")))?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(10)));
@@ -87,7 +91,9 @@ impl S3Client {
 
     fn path(bucket: &str, key: Option<&str>) -> String {
         match key {
-            Some(key) => format!("/{}/{}", sigv4::uri_encode(bucket.as_bytes(), false), sigv4::uri_encode(key.as_bytes(), true)),
+            Some(key) => {
+                format!("/{}/{}", sigv4::uri_encode(bucket.as_bytes(), false), sigv4::uri_encode(key.as_bytes(), true))
+            }
             None if bucket.is_empty() => "/".into(),
             None => format!("/{}", sigv4::uri_encode(bucket.as_bytes(), false)),
         }
@@ -104,7 +110,8 @@ impl S3Client {
         unsigned_payload: bool,
     ) -> Result<(StatusCode, HeaderMap, Bytes)> {
         let now = OffsetDateTime::now_utc();
-        let amz_date = now.format(format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap_or_default();
+        let amz_date =
+            now.format(format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap_or_default();
         let date = &amz_date[..8];
         let payload_hash = if unsigned_payload { "UNSIGNED-PAYLOAD".to_string() } else { sigv4::sha256_hex(&body) };
         let canonical_query = sigv4::canonical_query(query.iter().copied(), None);
@@ -142,7 +149,11 @@ impl S3Client {
         }
         request = request.header(
             "authorization",
-            format!("{} Credential={}/{scope}, SignedHeaders={signed}, Signature={signature}", sigv4::ALGORITHM, self.access_key),
+            format!(
+                "{} Credential={}/{scope}, SignedHeaders={signed}, Signature={signature}",
+                sigv4::ALGORITHM,
+                self.access_key
+            ),
         );
         let request = request.body(Full::new(body)).map_err(|e| ClientError::Invalid(e.to_string()))?;
         let exchange = async {
@@ -173,14 +184,22 @@ impl S3Client {
 
     /// Open a multipart upload; returns its upload id.
     pub async fn create_multipart_upload(&self, bucket: &str, key: &str, headers: &[(&str, String)]) -> Result<String> {
-        let (_, _, body) =
-            self.call(Method::POST, &Self::path(bucket, Some(key)), &[("uploads", "")], headers, Bytes::new(), false).await?;
+        let (_, _, body) = self
+            .call(Method::POST, &Self::path(bucket, Some(key)), &[("uploads", "")], headers, Bytes::new(), false)
+            .await?;
         Ok(Node::parse(&body)?.required("UploadId")?.to_string())
     }
 
     /// Upload one part with its Content-MD5 (the server verifies the bytes) and check the ETag
     /// it answers with. Returns the ETag without quotes.
-    pub async fn upload_part(&self, bucket: &str, key: &str, upload_id: &str, number: u32, data: Bytes) -> Result<String> {
+    pub async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        data: Bytes,
+    ) -> Result<String> {
         let md5: [u8; 16] = Md5::digest(&data).into();
         let number_text = number.to_string();
         let query = [("partNumber", number_text.as_str()), ("uploadId", upload_id)];
@@ -189,7 +208,9 @@ impl S3Client {
             self.call(Method::PUT, &Self::path(bucket, Some(key)), &query, &headers, data, true).await?;
         let etag = unquote(response_headers.get("etag").and_then(|v| v.to_str().ok()).unwrap_or(""));
         if etag != hex::encode(md5) {
-            return Err(ClientError::Protocol(format!("part {number}: the server's ETag {etag:?} is not the MD5 of the bytes sent")));
+            return Err(ClientError::Protocol(format!(
+                "part {number}: the server's ETag {etag:?} is not the MD5 of the bytes sent"
+            )));
         }
         Ok(etag)
     }
@@ -200,11 +221,15 @@ impl S3Client {
         let mut marker = String::from("0");
         loop {
             let query = [("uploadId", upload_id), ("part-number-marker", marker.as_str())];
-            let (_, _, body) = self.call(Method::GET, &Self::path(bucket, Some(key)), &query, &[], Bytes::new(), false).await?;
+            let (_, _, body) =
+                self.call(Method::GET, &Self::path(bucket, Some(key)), &query, &[], Bytes::new(), false).await?;
             let doc = Node::parse(&body)?;
             for p in doc.all("Part") {
                 parts.push(Part {
-                    number: p.required("PartNumber")?.parse().map_err(|_| ClientError::Protocol("bad PartNumber".into()))?,
+                    number: p
+                        .required("PartNumber")?
+                        .parse()
+                        .map_err(|_| ClientError::Protocol("bad PartNumber".into()))?,
                     etag: unquote(p.required("ETag")?),
                     size: p.required("Size")?.parse().map_err(|_| ClientError::Protocol("bad Size".into()))?,
                 });
@@ -219,14 +244,28 @@ impl S3Client {
     }
 
     /// Complete an upload with (number, etag) pairs in ascending order; returns the ETag.
-    pub async fn complete_multipart_upload(&self, bucket: &str, key: &str, upload_id: &str, parts: &[(u32, String)]) -> Result<String> {
+    pub async fn complete_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<String> {
         let mut xml = String::from("<CompleteMultipartUpload>");
         for (n, etag) in parts {
             xml.push_str(&format!("<Part><PartNumber>{n}</PartNumber><ETag>\"{etag}\"</ETag></Part>"));
         }
         xml.push_str("</CompleteMultipartUpload>");
-        let (_, _, body) =
-            self.call(Method::POST, &Self::path(bucket, Some(key)), &[("uploadId", upload_id)], &[], Bytes::from(xml), false).await?;
+        let (_, _, body) = self
+            .call(
+                Method::POST,
+                &Self::path(bucket, Some(key)),
+                &[("uploadId", upload_id)],
+                &[],
+                Bytes::from(xml),
+                false,
+            )
+            .await?;
         let doc = Node::parse(&body)?;
         if doc.name == "Error" {
             // S3 may answer 200 and report the failure in the body.
@@ -250,16 +289,20 @@ impl S3Client {
         let md5: [u8; 16] = Md5::digest(&data).into();
         let mut all: Vec<(&str, String)> = headers.to_vec();
         all.push(("content-md5", B64.encode(md5)));
-        let (_, response_headers, _) = self.call(Method::PUT, &Self::path(bucket, Some(key)), &[], &all, data, true).await?;
+        let (_, response_headers, _) =
+            self.call(Method::PUT, &Self::path(bucket, Some(key)), &[], &all, data, true).await?;
         Ok(unquote(response_headers.get("etag").and_then(|v| v.to_str().ok()).unwrap_or("")))
     }
 
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
-        let (_, headers, _) = self.call(Method::HEAD, &Self::path(bucket, Some(key)), &[], &[], Bytes::new(), false).await?;
+        let (_, headers, _) =
+            self.call(Method::HEAD, &Self::path(bucket, Some(key)), &[], &[], Bytes::new(), false).await?;
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         Ok(ObjectInfo {
             key: key.into(),
-            size: text("content-length").parse().map_err(|_| ClientError::Protocol("HEAD without Content-Length".into()))?,
+            size: text("content-length")
+                .parse()
+                .map_err(|_| ClientError::Protocol("HEAD without Content-Length".into()))?,
             etag: unquote(&text("etag")),
             last_modified: text("last-modified"),
         })
@@ -268,7 +311,8 @@ impl S3Client {
     /// Bytes [first, last] of an object.
     pub async fn get_range(&self, bucket: &str, key: &str, first: u64, last: u64) -> Result<Bytes> {
         let headers = [("range", format!("bytes={first}-{last}"))];
-        let (_, _, body) = self.call(Method::GET, &Self::path(bucket, Some(key)), &[], &headers, Bytes::new(), false).await?;
+        let (_, _, body) =
+            self.call(Method::GET, &Self::path(bucket, Some(key)), &[], &headers, Bytes::new(), false).await?;
         if body.len() as u64 != last - first + 1 {
             return Err(ClientError::Protocol(format!("asked for {} bytes, got {}", last - first + 1, body.len())));
         }
@@ -276,7 +320,12 @@ impl S3Client {
     }
 
     /// Objects and common prefixes under `prefix` (all pages).
-    pub async fn list_objects(&self, bucket: &str, prefix: &str, delimiter: &str) -> Result<(Vec<ObjectInfo>, Vec<String>)> {
+    pub async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: &str,
+    ) -> Result<(Vec<ObjectInfo>, Vec<String>)> {
         let mut objects = Vec::new();
         let mut prefixes = Vec::new();
         let mut token: Option<String> = None;
@@ -288,7 +337,8 @@ impl S3Client {
             if let Some(t) = &token {
                 query.push(("continuation-token", t.as_str()));
             }
-            let (_, _, body) = self.call(Method::GET, &Self::path(bucket, None), &query, &[], Bytes::new(), false).await?;
+            let (_, _, body) =
+                self.call(Method::GET, &Self::path(bucket, None), &query, &[], Bytes::new(), false).await?;
             let doc = Node::parse(&body)?;
             for c in doc.all("Contents") {
                 objects.push(ObjectInfo {
@@ -312,7 +362,10 @@ impl S3Client {
     pub async fn list_buckets(&self) -> Result<Vec<String>> {
         let (_, _, body) = self.call(Method::GET, "/", &[], &[], Bytes::new(), false).await?;
         let doc = Node::parse(&body)?;
-        Ok(doc.child("Buckets").map(|b| b.all("Bucket").filter_map(|x| x.text_of("Name").map(String::from)).collect()).unwrap_or_default())
+        Ok(doc
+            .child("Buckets")
+            .map(|b| b.all("Bucket").filter_map(|x| x.text_of("Name").map(String::from)).collect())
+            .unwrap_or_default())
     }
 
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {

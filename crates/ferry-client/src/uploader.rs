@@ -59,15 +59,37 @@ impl Default for UploadOptions {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// The upload is about to send `total` bytes in `parts` parts.
-    Started { upload_id: Option<String>, total: u64, parts: u32, part_size: u64 },
+    Started {
+        upload_id: Option<String>,
+        total: u64,
+        parts: u32,
+        part_size: u64,
+    },
     /// An earlier run already stored these parts.
-    Resumed { parts: u32, bytes: u64 },
+    Resumed {
+        parts: u32,
+        bytes: u64,
+    },
     /// An earlier upload of a different version of the file was abandoned.
-    Restarted { reason: String },
-    PartStarted { number: u32, size: u64 },
-    PartDone { number: u32, size: u64 },
-    Retrying { number: u32, attempt: u32, error: String },
-    Completed { etag: String },
+    Restarted {
+        reason: String,
+    },
+    PartStarted {
+        number: u32,
+        size: u64,
+    },
+    PartDone {
+        number: u32,
+        size: u64,
+    },
+    Retrying {
+        number: u32,
+        attempt: u32,
+        error: String,
+    },
+    Completed {
+        etag: String,
+    },
 }
 
 /// Receives [`Event`]s; called from the upload's tasks, so it must be cheap and thread-safe.
@@ -215,27 +237,27 @@ impl Uploader {
         // Find the upload to continue, if any.
         let mut record = None;
         let mut held: Vec<crate::client::Part> = Vec::new();
-        if let Some(path) = &self.options.checkpoint {
-            if let Some(old) = Checkpoint::load(path) {
-                let same_target = old.endpoint == self.endpoint && old.bucket == bucket && old.key == key;
-                if same_target && old.file == identity && old.part_size == part_size {
-                    match self.client.list_parts(bucket, key, &old.upload_id).await {
-                        Ok(parts) => {
-                            held = parts;
-                            record = Some(old);
-                        }
-                        Err(e) if e.code() == Some("NoSuchUpload") => {
-                            progress.event(&Event::Restarted { reason: "the server no longer has the upload".into() });
-                        }
-                        Err(e) => return Err(e),
+        if let Some(path) = &self.options.checkpoint
+            && let Some(old) = Checkpoint::load(path)
+        {
+            let same_target = old.endpoint == self.endpoint && old.bucket == bucket && old.key == key;
+            if same_target && old.file == identity && old.part_size == part_size {
+                match self.client.list_parts(bucket, key, &old.upload_id).await {
+                    Ok(parts) => {
+                        held = parts;
+                        record = Some(old);
                     }
-                } else {
-                    progress.event(&Event::Restarted { reason: "the source file or target changed".into() });
-                    if same_target {
-                        let _ = self.client.abort_multipart_upload(bucket, key, &old.upload_id).await;
+                    Err(e) if e.code() == Some("NoSuchUpload") => {
+                        progress.event(&Event::Restarted { reason: "the server no longer has the upload".into() });
                     }
-                    Checkpoint::remove(path);
+                    Err(e) => return Err(e),
                 }
+            } else {
+                progress.event(&Event::Restarted { reason: "the source file or target changed".into() });
+                if same_target {
+                    let _ = self.client.abort_multipart_upload(bucket, key, &old.upload_id).await;
+                }
+                Checkpoint::remove(path);
             }
         }
         let mut record = match record {
@@ -252,7 +274,12 @@ impl Uploader {
                 r
             }
         };
-        progress.event(&Event::Started { upload_id: Some(record.upload_id.clone()), total: size, parts: count, part_size });
+        progress.event(&Event::Started {
+            upload_id: Some(record.upload_id.clone()),
+            total: size,
+            parts: count,
+            part_size,
+        });
 
         // Parts the server holds count only if they are exactly our bytes.
         let mut done: BTreeMap<u32, String> = BTreeMap::new();
@@ -323,7 +350,9 @@ impl Uploader {
         }
         let expected = format!("{}-{}", hex::encode(md5s.finalize()), list.len());
         if etag != expected {
-            return Err(ClientError::Protocol(format!("the completed object's ETag {etag} is not the expected {expected}")));
+            return Err(ClientError::Protocol(format!(
+                "the completed object's ETag {etag} is not the expected {expected}"
+            )));
         }
         if let Some(path) = &self.options.checkpoint {
             Checkpoint::remove(path);

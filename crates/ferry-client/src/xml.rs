@@ -18,11 +18,13 @@ impl Node {
         let bad = |e: &dyn std::fmt::Display| ClientError::Protocol(format!("invalid XML: {e}"));
         loop {
             match reader.read_event().map_err(|e| bad(&e))? {
-                Event::Start(e) => {
-                    stack.push(Node { name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(), ..Node::default() })
-                }
+                Event::Start(e) => stack.push(Node {
+                    name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+                    ..Node::default()
+                }),
                 Event::Empty(e) => {
-                    let node = Node { name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(), ..Node::default() };
+                    let node =
+                        Node { name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(), ..Node::default() };
                     if let Some(parent) = stack.last_mut() {
                         parent.children.push(node);
                     }

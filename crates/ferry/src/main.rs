@@ -9,7 +9,11 @@ mod serve;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "ferry", version, about = "A self-hosted resumable upload service, and a client that resumes after anything")]
+#[command(
+    name = "ferry",
+    version,
+    about = "A self-hosted resumable upload service, and a client that resumes after anything"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -44,7 +44,9 @@ fn ini(path: PathBuf) -> HashMap<String, HashMap<String, String>> {
 }
 
 fn aws_file(env: &str, name: &str) -> Option<PathBuf> {
-    std::env::var_os(env).map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".aws").join(name)))
+    std::env::var_os(env)
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".aws").join(name)))
 }
 
 pub fn connect(args: &ConnectArgs) -> anyhow::Result<Connection> {
@@ -53,7 +55,11 @@ pub fn connect(args: &ConnectArgs) -> anyhow::Result<Connection> {
     let credentials = aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials").map(ini).unwrap_or_default();
     let config = aws_file("AWS_CONFIG_FILE", "config").map(ini).unwrap_or_default();
     let from_files = |key: &str| {
-        credentials.get(&profile).and_then(|s| s.get(key)).or_else(|| config.get(&profile).and_then(|s| s.get(key))).cloned()
+        credentials
+            .get(&profile)
+            .and_then(|s| s.get(key))
+            .or_else(|| config.get(&profile).and_then(|s| s.get(key)))
+            .cloned()
     };
     let endpoint = args
         .endpoint_url
@@ -73,7 +79,10 @@ pub fn connect(args: &ConnectArgs) -> anyhow::Result<Connection> {
             ),
         },
     };
-    let region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).or_else(|| from_files("region")).unwrap_or_else(|| "us-east-1".into());
+    let region = env("AWS_REGION")
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .or_else(|| from_files("region"))
+        .unwrap_or_else(|| "us-east-1".into());
     let endpoint = endpoint.trim_end_matches('/').to_string();
     let client = S3Client::new(&endpoint, &access_key, &secret_key, &region).context("connecting")?;
     Ok(Connection { client, endpoint })

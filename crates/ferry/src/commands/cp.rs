@@ -128,7 +128,12 @@ async fn upload(args: &CpArgs, bucket: String, key: String) -> anyhow::Result<()
                     "event": "result", "bucket": bucket, "key": key, "etag": outcome.etag,
                     "size": outcome.size, "parts": outcome.parts, "resumed_bytes": outcome.resumed_bytes}));
             } else {
-                eprintln!("uploaded {} to s3://{bucket}/{key} ({} bytes, ETag {})", source.display(), outcome.size, outcome.etag);
+                eprintln!(
+                    "uploaded {} to s3://{bucket}/{key} ({} bytes, ETag {})",
+                    source.display(),
+                    outcome.size,
+                    outcome.etag
+                );
             }
             Ok(())
         }
@@ -138,16 +143,17 @@ async fn upload(args: &CpArgs, bucket: String, key: String) -> anyhow::Result<()
                     uploader.discard(path).await?;
                     eprintln!("cancelled; the upload was aborted on the server and its checkpoint deleted");
                 }
-                (Some(path), false) => eprintln!(
-                    "interrupted; run the same command again to resume (checkpoint {})",
-                    path.display()
-                ),
+                (Some(path), false) => {
+                    eprintln!("interrupted; run the same command again to resume (checkpoint {})", path.display())
+                }
                 (None, _) => eprintln!("interrupted; without a checkpoint the upload starts over next time"),
             }
             Err(Interrupted.into())
         }
         Err(e) => Err(anyhow::Error::new(e).context(match &checkpoint {
-            Some(path) => format!("upload failed; run the same command again to resume (checkpoint {})", path.display()),
+            Some(path) => {
+                format!("upload failed; run the same command again to resume (checkpoint {})", path.display())
+            }
             None => "upload failed".to_string(),
         })),
     }
@@ -221,7 +227,14 @@ fn temp_path(dst: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-async fn fetch(client: &S3Client, bucket: &str, key: &str, first: u64, last: u64, retries: u32) -> anyhow::Result<bytes::Bytes> {
+async fn fetch(
+    client: &S3Client,
+    bucket: &str,
+    key: &str,
+    first: u64,
+    last: u64,
+    retries: u32,
+) -> anyhow::Result<bytes::Bytes> {
     let mut attempt = 0;
     loop {
         match client.get_range(bucket, key, first, last).await {

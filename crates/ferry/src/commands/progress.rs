@@ -49,10 +49,16 @@ impl Progress for Display {
             Display::Json => Display::json_line(match event {
                 Event::Started { upload_id, total, parts, part_size } => serde_json::json!({
                     "event": "started", "upload_id": upload_id, "total": total, "parts": parts, "part_size": part_size}),
-                Event::Resumed { parts, bytes } => serde_json::json!({"event": "resumed", "parts": parts, "bytes": bytes}),
+                Event::Resumed { parts, bytes } => {
+                    serde_json::json!({"event": "resumed", "parts": parts, "bytes": bytes})
+                }
                 Event::Restarted { reason } => serde_json::json!({"event": "restarted", "reason": reason}),
-                Event::PartStarted { number, size } => serde_json::json!({"event": "part_started", "number": number, "size": size}),
-                Event::PartDone { number, size } => serde_json::json!({"event": "part_done", "number": number, "size": size}),
+                Event::PartStarted { number, size } => {
+                    serde_json::json!({"event": "part_started", "number": number, "size": size})
+                }
+                Event::PartDone { number, size } => {
+                    serde_json::json!({"event": "part_done", "number": number, "size": size})
+                }
                 Event::Retrying { number, attempt, error } => {
                     serde_json::json!({"event": "retrying", "number": number, "attempt": attempt, "error": error})
                 }
@@ -65,7 +71,9 @@ impl Progress for Display {
                     bar.set_message(format!("resumed {parts} parts"));
                 }
                 Event::PartDone { size, .. } => bar.inc(*size),
-                Event::Retrying { number, attempt, .. } => bar.set_message(format!("retrying part {number} ({attempt})")),
+                Event::Retrying { number, attempt, .. } => {
+                    bar.set_message(format!("retrying part {number} ({attempt})"))
+                }
                 _ => {}
             },
             Display::Plain(state) => {
@@ -84,7 +92,9 @@ impl Progress for Display {
                         s.0 += size;
                         eprintln!("part {number} done ({} of {} bytes)", s.0, s.1);
                     }
-                    Event::Retrying { number, attempt, error } => eprintln!("part {number}: retry {attempt} after: {error}"),
+                    Event::Retrying { number, attempt, error } => {
+                        eprintln!("part {number}: retry {attempt} after: {error}")
+                    }
                     Event::Completed { .. } | Event::PartStarted { .. } => {}
                 }
             }

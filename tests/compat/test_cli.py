@@ -1,0 +1,137 @@
+"""The ferry CLI against a real server: uploads survive kill -9, changed sources, Ctrl-C."""
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+
+import pytest
+
+from conftest import ACCESS_KEY, FERRY_BIN, SECRET_KEY
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def cli_env(server, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_ENDPOINT_URL=server.url,
+               AWS_REGION="us-east-1", HOME=str(tmp_path))
+    return env
+
+
+def start_cp(env, *args):
+    return subprocess.Popen([FERRY_BIN, "cp", "--json", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def events_until(proc, stop_after_done):
+    """Read JSON lines until `stop_after_done` parts finished (or the process ends)."""
+    events, done = [], 0
+    for line in proc.stdout:
+        events.append(json.loads(line))
+        if events[-1]["event"] == "part_done":
+            done += 1
+            if done >= stop_after_done:
+                break
+    return events
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_upload_survives_ten_kill9(s3, bucket, cli_env, tmp_path):
+    data = os.urandom(300 * MiB)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    part, parallel = 5 * MiB, 4
+    args = [str(src), f"s3://{bucket}/big.bin", "--part-size", "5MiB", "--parallel", str(parallel)]
+    started_bytes, kills = 0, 0
+    for _ in range(10):
+        proc = start_cp(cli_env, *args)
+        events = events_until(proc, random.randint(1, 6))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        started_bytes += sum(e["size"] for e in events if e["event"] == "part_started")
+        # Events printed after the last one read were still sent; count them too.
+        started_bytes += sum(json.loads(l)["size"] for l in proc.stdout.read().splitlines() if '"part_started"' in l)
+    assert kills >= 5, "the upload finished too early for the kills to mean anything"
+    proc = start_cp(cli_env, *args)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    final = [json.loads(l) for l in out.splitlines()]
+    started_bytes += sum(e["size"] for e in final if e["event"] == "part_started")
+    assert final[-1]["event"] == "result"
+    resent = started_bytes - len(data)
+    assert resent <= kills * parallel * part, f"re-sent {resent} bytes over {kills} kills"
+    body = s3.get_object(Bucket=bucket, Key="big.bin")["Body"].read()
+    assert sha(body) == sha(data)
+    assert not (tmp_path / "big.bin.ferry-checkpoint").exists(), "the record is removed after success"
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_changed_source_starts_a_new_upload(s3, bucket, cli_env, tmp_path):
+    src = tmp_path / "f.bin"
+    src.write_bytes(os.urandom(40 * MiB))
+    args = [str(src), f"s3://{bucket}/f.bin", "--part-size", "5MiB", "--parallel", "2"]
+    proc = start_cp(cli_env, *args)
+    events_until(proc, 2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (tmp_path / "f.bin.ferry-checkpoint").exists()
+    new = os.urandom(40 * MiB)
+    src.write_bytes(new)
+    proc = start_cp(cli_env, *args)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert any(json.loads(l)["event"] == "restarted" for l in out.splitlines())
+    assert s3.get_object(Bucket=bucket, Key="f.bin")["Body"].read() == new
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == [], "the old upload was aborted"
+
+
+@pytest.mark.parametrize("delete", [False, True])
+def test_ctrl_c_keeps_or_deletes_the_record(s3, bucket, cli_env, tmp_path, delete):
+    src = tmp_path / "c.bin"
+    data = os.urandom(60 * MiB)
+    src.write_bytes(data)
+    args = [str(src), f"s3://{bucket}/c.bin", "--part-size", "5MiB", "--parallel", "2"]
+    proc = start_cp(cli_env, *args, *(["--delete-on-cancel"] if delete else []))
+    events_until(proc, 2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    record = tmp_path / "c.bin.ferry-checkpoint"
+    uploads = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    if delete:
+        assert not record.exists() and uploads == []
+        return
+    assert record.exists() and len(uploads) == 1
+    assert "run the same command again to resume" in err
+    proc = start_cp(cli_env, *args)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    resumed = [json.loads(l) for l in out.splitlines() if '"resumed"' in l]
+    assert resumed and resumed[0]["parts"] >= 2
+    assert s3.get_object(Bucket=bucket, Key="c.bin")["Body"].read() == data
+
+
+def test_download_ls_rm(s3, bucket, cli_env, tmp_path):
+    data = os.urandom(13 * MiB + 7)
+    s3.put_object(Bucket=bucket, Key="d/x.bin", Body=data)
+    run = lambda *a: subprocess.run([FERRY_BIN, *a], env=cli_env, capture_output=True, text=True, timeout=120)
+    r = run("cp", f"s3://{bucket}/d/x.bin", str(tmp_path / "x.bin"), "--part-size", "4MiB")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "x.bin").read_bytes() == data
+    assert "d/" in run("ls", f"s3://{bucket}").stdout
+    assert "d/x.bin" in run("ls", f"s3://{bucket}", "--recursive").stdout
+    assert run("rm", f"s3://{bucket}/d/x.bin").returncode == 0
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    r = run("cp", str(tmp_path / "missing"), f"s3://{bucket}/")
+    assert r.returncode == 1 and "is not a file" in r.stderr
+    env = {k: v for k, v in cli_env.items() if k != "AWS_ENDPOINT_URL"}
+    r = subprocess.run([FERRY_BIN, "ls"], env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and "--endpoint-url" in r.stderr
