@@ -38,6 +38,17 @@ def events_until(proc, stop_after_done):
     return events
 
 
+def peak_rss_kib(pid):
+    """VmHWM (peak resident memory since exec) of a running process, 0 once it has exited."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def sha(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -135,3 +146,106 @@ def test_download_ls_rm(s3, bucket, cli_env, tmp_path):
     env = {k: v for k, v in cli_env.items() if k != "AWS_ENDPOINT_URL"}
     r = subprocess.run([FERRY_BIN, "ls"], env=env, capture_output=True, text=True)
     assert r.returncode == 1 and "--endpoint-url" in r.stderr
+
+
+def test_stdin_of_unknown_length_with_bounded_memory(s3, bucket, cli_env, tmp_path):
+    data = os.urandom(150 * MiB + 3)
+    proc = subprocess.Popen([FERRY_BIN, "cp", "--json", "-", f"s3://{bucket}/piped", "--part-size", "5MiB", "--parallel", "2"],
+                            env=cli_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak = []
+    for i in range(0, len(data), MiB):
+        proc.stdin.write(data[i:i + MiB])
+        peak.append(peak_rss_kib(proc.pid))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert json.loads(out.splitlines()[-1])["parts"] == 31
+    assert sha(s3.get_object(Bucket=bucket, Key="piped")["Body"].read()) == sha(data)
+    # 2 parts of 5 MiB in flight plus one being read: far below the 150 MiB streamed.
+    assert 0 < max(peak) < 64 * 1024, f"peak RSS {max(peak)} KiB"
+    small = subprocess.run([FERRY_BIN, "cp", "-", f"s3://{bucket}/small"], env=cli_env, input=b"tiny", capture_output=True)
+    assert small.returncode == 0, small.stderr
+    assert s3.get_object(Bucket=bucket, Key="small")["Body"].read() == b"tiny"
+
+
+class FaultyProxy:
+    """A loopback TCP proxy that cuts or stalls connections at random."""
+
+    def __init__(self, target_port, seed):
+        import socket
+        import threading
+        self.rng = random.Random(seed)
+        self.target = target_port
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.faults = 0
+        self.stopped = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import socket
+        import threading
+        while not self.stopped:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            # One connection in three is cut after a random number of bytes, one in five stalls.
+            cut = self.rng.randint(1000, 3 * MiB) if self.rng.random() < 0.33 else None
+            stall = self.rng.random() < 0.2
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pump, args=(a, b, cut, stall), daemon=True).start()
+
+    def pump(self, src, dst, cut, stall):
+        import time
+        moved = 0
+        try:
+            while True:
+                chunk = src.recv(65536)
+                if not chunk:
+                    break
+                if stall and moved == 0:
+                    time.sleep(1.5)
+                moved += len(chunk)
+                if cut is not None and moved > cut:
+                    self.faults += 1
+                    break
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            # shutdown() (not just close()) so the pump blocked on the other socket wakes up
+            # and both peers see the connection end.
+            import socket
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    def close(self):
+        self.stopped = True
+        self.listener.close()
+
+
+def test_uploads_and_downloads_survive_a_faulty_network(s3, bucket, server, cli_env, tmp_path):
+    proxy = FaultyProxy(server.port, seed=random.randrange(1 << 30))
+    try:
+        env = cli_env | {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"}
+        data = os.urandom(40 * MiB)
+        (tmp_path / "net.bin").write_bytes(data)
+        common = ["--part-size", "5MiB", "--parallel", "4", "--retries", "20"]
+        up = subprocess.run([FERRY_BIN, "cp", str(tmp_path / "net.bin"), f"s3://{bucket}/net.bin", *common],
+                            env=env, capture_output=True, text=True, timeout=300)
+        assert up.returncode == 0, up.stderr
+        down = subprocess.run([FERRY_BIN, "cp", f"s3://{bucket}/net.bin", str(tmp_path / "net.out"), *common],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert down.returncode == 0, down.stderr
+        assert (tmp_path / "net.out").read_bytes() == data
+        assert s3.get_object(Bucket=bucket, Key="net.bin")["Body"].read() == data
+        assert proxy.faults > 0, "the proxy injected no fault; nothing was tested"
+    finally:
+        proxy.close()

@@ -189,6 +189,19 @@ fn read_part(path: &Path, offset: u64, len: u64) -> std::io::Result<Bytes> {
     Ok(Bytes::from(buf))
 }
 
+/// Read up to `len` bytes (fewer only at the end of the stream).
+async fn read_chunk<R: tokio::io::AsyncRead + Unpin>(reader: &mut R, len: u64) -> Result<Bytes> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::with_capacity(len as usize);
+    let mut limited = reader.take(len);
+    while (buf.len() as u64) < len {
+        if limited.read_buf(&mut buf).await? == 0 {
+            break;
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
 async fn read_part_async(path: &Path, offset: u64, len: u64) -> Result<Bytes> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || read_part(&path, offset, len))
@@ -359,6 +372,110 @@ impl Uploader {
         }
         progress.event(&Event::Completed { etag: etag.clone() });
         Ok(UploadOutcome { etag, size, parts: count, resumed_bytes })
+    }
+
+    /// Upload a stream of unknown length (stdin, a pipe) with at most `parallel` parts of
+    /// `part_size` in memory. There is no checkpoint: a stream cannot be re-read. A stream that
+    /// ends within the first part becomes a single PUT.
+    pub async fn upload_stream<R: tokio::io::AsyncRead + Unpin>(
+        &self,
+        mut reader: R,
+        bucket: &str,
+        key: &str,
+        progress: Arc<dyn Progress>,
+        mut cancel: watch::Receiver<bool>,
+    ) -> Result<UploadOutcome> {
+        let part_size = self.options.part_size.unwrap_or(DEFAULT_PART);
+        part_size_for(part_size, Some(part_size))?;
+        let headers: Vec<(&str, String)> = self.options.headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let first = read_chunk(&mut reader, part_size).await?;
+        if (first.len() as u64) < part_size {
+            let size = first.len() as u64;
+            progress.event(&Event::Started { upload_id: None, total: size, parts: 1, part_size });
+            let etag = with_retries(&self.options, 1, &*progress, &mut cancel, || {
+                self.client.put_object(bucket, key, first.clone(), &headers)
+            })
+            .await?;
+            progress.event(&Event::PartDone { number: 1, size });
+            progress.event(&Event::Completed { etag: etag.clone() });
+            return Ok(UploadOutcome { etag, size, parts: 1, resumed_bytes: 0 });
+        }
+        let upload_id = with_retries(&self.options, 0, &*progress, &mut cancel, || {
+            self.client.create_multipart_upload(bucket, key, &headers)
+        })
+        .await?;
+        progress.event(&Event::Started { upload_id: Some(upload_id.clone()), total: 0, parts: 0, part_size });
+        let outcome = self.stream_parts(&mut reader, first, bucket, key, &upload_id, &*progress, &mut cancel).await;
+        match outcome {
+            Ok((list, size)) => {
+                let etag = with_retries(&self.options, 0, &*progress, &mut cancel, || {
+                    self.client.complete_multipart_upload(bucket, key, &upload_id, &list)
+                })
+                .await?;
+                progress.event(&Event::Completed { etag: etag.clone() });
+                Ok(UploadOutcome { etag, size, parts: list.len() as u32, resumed_bytes: 0 })
+            }
+            Err(e) => {
+                // Nothing can resume a stream: do not leave its parts behind.
+                let _ = self.client.abort_multipart_upload(bucket, key, &upload_id).await;
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn stream_parts<R: tokio::io::AsyncRead + Unpin>(
+        &self,
+        reader: &mut R,
+        first: Bytes,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        progress: &dyn Progress,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Result<(Vec<(u32, String)>, u64)> {
+        let part_size = first.len() as u64;
+        let mut in_flight = futures_util::stream::FuturesUnordered::new();
+        let mut done = BTreeMap::new();
+        let mut next = Some(first);
+        let mut number = 0u32;
+        let mut size = 0u64;
+        loop {
+            while in_flight.len() < self.options.parallel.max(1) {
+                let Some(data) = next.take() else { break };
+                number += 1;
+                if u64::from(number) > MAX_PARTS {
+                    return Err(ClientError::Invalid(format!(
+                        "the stream needs more than 10,000 parts of {part_size} bytes; pass a larger --part-size"
+                    )));
+                }
+                size += data.len() as u64;
+                let n = number;
+                let mut cancel = cancel.clone();
+                progress.event(&Event::PartStarted { number: n, size: data.len() as u64 });
+                in_flight.push(async move {
+                    let len = data.len() as u64;
+                    let etag = with_retries(&self.options, n, progress, &mut cancel, || {
+                        self.client.upload_part(bucket, key, upload_id, n, data.clone())
+                    })
+                    .await?;
+                    progress.event(&Event::PartDone { number: n, size: len });
+                    Ok::<_, ClientError>((n, etag))
+                });
+                let chunk = read_chunk(reader, part_size).await?;
+                if !chunk.is_empty() {
+                    next = Some(chunk);
+                }
+            }
+            match in_flight.next().await {
+                Some(result) => {
+                    let (n, etag) = result?;
+                    done.insert(n, etag);
+                }
+                None => break,
+            }
+        }
+        Ok((done.into_iter().collect(), size))
     }
 
     /// Abort the upload a checkpoint names and delete the record.

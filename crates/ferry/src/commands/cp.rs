@@ -77,7 +77,7 @@ pub async fn run(args: CpArgs) -> anyhow::Result<()> {
 
 async fn upload(args: &CpArgs, bucket: String, key: String) -> anyhow::Result<()> {
     if args.src == "-" {
-        bail!("uploading from stdin is not supported yet; write to a file first");
+        return upload_stdin(args, &bucket, &key).await;
     }
     let source = PathBuf::from(&args.src);
     if !source.is_file() {
@@ -89,29 +89,12 @@ async fn upload(args: &CpArgs, bucket: String, key: String) -> anyhow::Result<()
     } else {
         key
     };
-    let conn = connect(&args.connect)?;
-    let mut headers = Vec::new();
-    if let Some(ct) = &args.content_type {
-        headers.push(("content-type".to_string(), ct.clone()));
-    }
-    for m in &args.meta {
-        let (k, v) = m.split_once('=').with_context(|| format!("--meta {m:?} must be KEY=VALUE"))?;
-        headers.push((format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.to_string()));
-    }
     let checkpoint =
         (!args.no_checkpoint).then(|| Checkpoint::path_for(&source, args.checkpoint_dir.as_deref(), &bucket, &key));
     if let Some(dir) = &args.checkpoint_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let options = UploadOptions {
-        part_size: args.part_size,
-        parallel: args.parallel,
-        retries: args.retries,
-        checkpoint: checkpoint.clone(),
-        headers,
-        ..UploadOptions::default()
-    };
-    let uploader = Uploader::new(conn.client, &conn.endpoint, options);
+    let uploader = uploader(args, checkpoint.clone())?;
     let display = Arc::new(Display::new(args.json));
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -156,6 +139,70 @@ async fn upload(args: &CpArgs, bucket: String, key: String) -> anyhow::Result<()
             }
             None => "upload failed".to_string(),
         })),
+    }
+}
+
+/// Build the uploader and the object headers from the flags.
+fn uploader(args: &CpArgs, checkpoint: Option<PathBuf>) -> anyhow::Result<Uploader> {
+    let conn = connect(&args.connect)?;
+    let mut headers = Vec::new();
+    if let Some(ct) = &args.content_type {
+        headers.push(("content-type".to_string(), ct.clone()));
+    }
+    for m in &args.meta {
+        let (k, v) = m.split_once('=').with_context(|| format!("--meta {m:?} must be KEY=VALUE"))?;
+        headers.push((format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.to_string()));
+    }
+    let options = UploadOptions {
+        part_size: args.part_size,
+        parallel: args.parallel,
+        retries: args.retries,
+        checkpoint,
+        headers,
+        ..UploadOptions::default()
+    };
+    Ok(Uploader::new(conn.client, &conn.endpoint, options))
+}
+
+/// Cancelled (true) on the first Ctrl-C.
+fn cancel_on_ctrl_c() -> tokio::sync::watch::Receiver<bool> {
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = cancel_tx.send(true);
+        }
+    });
+    cancel_rx
+}
+
+async fn upload_stdin(args: &CpArgs, bucket: &str, key: &str) -> anyhow::Result<()> {
+    if key.is_empty() || key.ends_with('/') {
+        bail!("uploading stdin needs a full key: s3://{bucket}/{key}NAME");
+    }
+    let uploader = uploader(args, None)?;
+    let display = Arc::new(Display::new(args.json));
+    let result = uploader.upload_stream(tokio::io::stdin(), bucket, key, display.clone(), cancel_on_ctrl_c()).await;
+    display.finish();
+    match result {
+        Ok(outcome) => {
+            report_upload(args, bucket, key, "stdin", &outcome);
+            Ok(())
+        }
+        Err(ClientError::Cancelled) => {
+            eprintln!("interrupted; a stream cannot be resumed, so its upload was aborted");
+            Err(Interrupted.into())
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("upload from stdin failed")),
+    }
+}
+
+fn report_upload(args: &CpArgs, bucket: &str, key: &str, source: &str, outcome: &ferry_client::UploadOutcome) {
+    if args.json {
+        Display::json_line(serde_json::json!({
+            "event": "result", "bucket": bucket, "key": key, "etag": outcome.etag,
+            "size": outcome.size, "parts": outcome.parts, "resumed_bytes": outcome.resumed_bytes}));
+    } else {
+        eprintln!("uploaded {source} to s3://{bucket}/{key} ({} bytes, ETag {})", outcome.size, outcome.etag);
     }
 }
 
