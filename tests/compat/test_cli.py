@@ -180,6 +180,7 @@ class FaultyProxy:
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
         self.faults = 0
+        self.connections = 0
         self.stopped = False
         threading.Thread(target=self.accept, daemon=True).start()
 
@@ -192,8 +193,11 @@ class FaultyProxy:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target))
-            # One connection in three is cut after a random number of bytes, one in five stalls.
-            cut = self.rng.randint(1000, 3 * MiB) if self.rng.random() < 0.33 else None
+            # The first connection and then one in three is cut after a random number of bytes;
+            # one in five stalls.
+            first = self.connections == 0
+            self.connections += 1
+            cut = self.rng.randint(1000, 3 * MiB) if first or self.rng.random() < 0.33 else None
             stall = self.rng.random() < 0.2
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self.pump, args=(a, b, cut, stall), daemon=True).start()
@@ -249,3 +253,116 @@ def test_uploads_and_downloads_survive_a_faulty_network(s3, bucket, server, cli_
         assert proxy.faults > 0, "the proxy injected no fault; nothing was tested"
     finally:
         proxy.close()
+
+
+def test_same_cli_against_another_s3_server(cli_env, tmp_path):
+    """moto's S3 server (from PyPI) stands in for any S3-compatible service."""
+    import socket
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    moto = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        env = cli_env | {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+        run = lambda *a: subprocess.run([FERRY_BIN, *a], env=env, capture_output=True, text=True, timeout=120)
+        deadline = time.time() + 30
+        while run("mb", "s3://other").returncode != 0:
+            assert time.time() < deadline, "moto_server did not start"
+            time.sleep(0.3)
+        data = os.urandom(30 * MiB)
+        (tmp_path / "o.bin").write_bytes(data)
+        args = [str(tmp_path / "o.bin"), "s3://other/o.bin", "--part-size", "5MiB", "--parallel", "2"]
+        proc = start_cp(env, *args)
+        events_until(proc, 2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc = start_cp(env, *args)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert any('"resumed"' in l for l in out.splitlines()), "the upload resumed on the other server too"
+        r = run("cp", "s3://other/o.bin", str(tmp_path / "o.out"))
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / "o.out").read_bytes() == data
+    finally:
+        moto.terminate()
+        moto.wait()
+
+
+def test_resume_command_finishes_every_interrupted_upload(s3, bucket, cli_env, tmp_path):
+    records = tmp_path / "records"
+    files = {}
+    for name in ("one.bin", "two.bin"):
+        files[name] = os.urandom(25 * MiB)
+        (tmp_path / name).write_bytes(files[name])
+        proc = start_cp(cli_env, str(tmp_path / name), f"s3://{bucket}/r/{name}", "--part-size", "5MiB",
+                        "--parallel", "1", "--checkpoint-dir", str(records))
+        events_until(proc, 1)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert len(list(records.glob("*.ferry-checkpoint"))) == 2
+    r = subprocess.run([FERRY_BIN, "resume", str(records), "--json"], env=cli_env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    results = [json.loads(l) for l in r.stdout.splitlines() if '"result"' in l]
+    assert sorted(x["key"] for x in results) == ["r/one.bin", "r/two.bin"]
+    assert all(x["resumed_bytes"] >= 5 * MiB for x in results)
+    for name, data in files.items():
+        assert s3.get_object(Bucket=bucket, Key=f"r/{name}")["Body"].read() == data
+    assert list(records.glob("*.ferry-checkpoint")) == []
+
+
+def test_download_resumes_after_kill9(s3, bucket, cli_env, tmp_path):
+    data = os.urandom(64 * MiB)
+    s3.put_object(Bucket=bucket, Key="dl.bin", Body=data)
+    args = [FERRY_BIN, "cp", "--json", f"s3://{bucket}/dl.bin", str(tmp_path / "dl.bin"), "--part-size", "2MiB", "--parallel", "1"]
+    proc = subprocess.Popen(args, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = 0
+    for line in proc.stdout:
+        done += json.loads(line)["event"] == "chunk_done"
+        if done == 5:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "dl.bin").exists(), "nothing appears under the final name before it is complete"
+    r = subprocess.run(args, env=cli_env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    resumed = [json.loads(l) for l in r.stdout.splitlines() if '"resumed"' in l]
+    assert resumed and resumed[0]["chunks"] >= 5
+    assert (tmp_path / "dl.bin").read_bytes() == data
+
+
+def test_limit_rate(s3, bucket, cli_env, tmp_path):
+    import time
+    (tmp_path / "slow.bin").write_bytes(os.urandom(15 * MiB))
+    start = time.monotonic()
+    r = subprocess.run([FERRY_BIN, "cp", str(tmp_path / "slow.bin"), f"s3://{bucket}/slow.bin", "--part-size", "5MiB",
+                        "--limit-rate", "4MiB"], env=cli_env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    # 15 MiB at 4 MiB/s in 5 MiB parts: the first goes at once, the others wait 1.25 s each.
+    assert time.monotonic() - start >= 2.4
+
+
+def test_error_messages(cli_env, tmp_path):
+    """The messages users see, word for word."""
+    run = lambda *a, env=cli_env: subprocess.run([FERRY_BIN, *a], env=env, capture_output=True, text=True, timeout=60)
+    (tmp_path / "f").write_bytes(b"x")
+    cases = [
+        (["cp", "a", "b"], "ferry: error: one of SRC and DST must be an s3://bucket/key URL\n"),
+        (["cp", str(tmp_path / "f"), "s3://b/k", "--part-size", "1KiB"],
+         "ferry: error: --part-size must be between 100 KiB and 5 GiB (got 1024 bytes)\n"),
+        (["mb", "s3://b/k"], "ferry: error: mb takes a bucket: s3://b\n"),
+        (["ls", "bucket"], "ferry: error: \"bucket\" is not an s3://bucket[/key] URL\n"),
+    ]
+    for args, expected in cases:
+        r = run(*args)
+        assert (r.returncode, r.stderr) == (1, expected), args
+    no_keys = {k: v for k, v in cli_env.items() if not k.startswith("AWS_ACCESS") and not k.startswith("AWS_SECRET")}
+    r = run("ls", env=no_keys)
+    assert r.stderr == ('ferry: error: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, '
+                        'or add them to profile "default" in ~/.aws/credentials\n')
+    r = run("cp", str(tmp_path / "f"), "s3://b/k", "--part-size", "lots")
+    assert r.returncode == 2 and "is not a size like 16MiB" in r.stderr

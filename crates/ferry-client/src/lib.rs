@@ -15,4 +15,4 @@ mod xml;
 pub use checkpoint::{Checkpoint, FileIdentity};
 pub use client::{ObjectInfo, Part, S3Client, UploadInfo};
 pub use error::{ClientError, Result};
-pub use uploader::{Event, Progress, UploadOptions, UploadOutcome, Uploader};
+pub use uploader::{Event, Progress, RateLimit, UploadOptions, UploadOutcome, Uploader};

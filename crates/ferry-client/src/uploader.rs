@@ -21,6 +21,34 @@ use crate::checkpoint::{Checkpoint, FileIdentity};
 use crate::client::S3Client;
 use crate::error::{ClientError, Result};
 
+/// An average bandwidth limit shared by every part of a transfer. Parts are sent whole, each
+/// after waiting for its slot, so the rate holds on average over several parts.
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    bytes_per_second: u64,
+    next_slot: Arc<tokio::sync::Mutex<tokio::time::Instant>>,
+}
+
+impl RateLimit {
+    pub fn new(bytes_per_second: u64) -> Self {
+        RateLimit {
+            bytes_per_second: bytes_per_second.max(1),
+            next_slot: Arc::new(tokio::sync::Mutex::new(tokio::time::Instant::now())),
+        }
+    }
+
+    /// Wait until `len` more bytes fit within the limit.
+    pub async fn acquire(&self, len: u64) {
+        let start = {
+            let mut next = self.next_slot.lock().await;
+            let start = (*next).max(tokio::time::Instant::now());
+            *next = start + Duration::from_secs_f64(len as f64 / self.bytes_per_second as f64);
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
+}
+
 const MIN_PART: u64 = 100 * 1024;
 const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
 const DEFAULT_PART: u64 = 8 * 1024 * 1024;
@@ -40,6 +68,8 @@ pub struct UploadOptions {
     pub checkpoint: Option<PathBuf>,
     /// Headers for the new object (content-type, x-amz-meta-*).
     pub headers: Vec<(String, String)>,
+    /// Average upload rate limit in bytes per second.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for UploadOptions {
@@ -51,6 +81,7 @@ impl Default for UploadOptions {
             retry_interval: Duration::from_millis(200),
             checkpoint: None,
             headers: Vec::new(),
+            rate_limit: None,
         }
     }
 }
@@ -327,6 +358,9 @@ impl Uploader {
                 async move {
                     let len = part_len(number);
                     let data = read_part_async(source, (number as u64 - 1) * part_size, len).await?;
+                    if let Some(limit) = &self.options.rate_limit {
+                        limit.acquire(len).await;
+                    }
                     progress.event(&Event::PartStarted { number, size: len });
                     let etag = with_retries(&self.options, number, &*progress, &mut cancel, || {
                         self.client.upload_part(bucket, key, &upload_id, number, data.clone())
@@ -455,6 +489,9 @@ impl Uploader {
                 progress.event(&Event::PartStarted { number: n, size: data.len() as u64 });
                 in_flight.push(async move {
                     let len = data.len() as u64;
+                    if let Some(limit) = &self.options.rate_limit {
+                        limit.acquire(len).await;
+                    }
                     let etag = with_retries(&self.options, n, progress, &mut cancel, || {
                         self.client.upload_part(bucket, key, upload_id, n, data.clone())
                     })

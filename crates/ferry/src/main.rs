@@ -31,6 +31,8 @@ enum Command {
     Mb(commands::objects::UrlArgs),
     /// Remove an object.
     Rm(commands::objects::UrlArgs),
+    /// Continue every interrupted upload recorded in a checkpoint directory.
+    Resume(commands::resume::ResumeArgs),
     /// Incomplete multipart uploads on the server.
     #[command(subcommand)]
     Uploads(commands::objects::UploadsCommand),
@@ -52,6 +54,7 @@ fn main() -> std::process::ExitCode {
                     Command::Mb(args) => commands::objects::mb(args).await,
                     Command::Rm(args) => commands::objects::rm(args).await,
                     Command::Uploads(c) => commands::objects::uploads(c).await,
+                    Command::Resume(args) => commands::resume::run(args).await,
                     Command::Serve(_) => unreachable!("handled above"),
                 }
             })

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use ferry_client::{Checkpoint, ClientError, S3Client, UploadOptions, Uploader};
+use ferry_client::{Checkpoint, ClientError, RateLimit, S3Client, UploadOptions, Uploader};
 use futures_util::StreamExt;
 use md5::{Digest as _, Md5};
 
@@ -48,6 +48,9 @@ pub struct CpArgs {
     /// Machine-readable progress and result, one JSON object per line on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Average bandwidth limit per second, e.g. 20MiB.
+    #[arg(long, value_parser = parse_size)]
+    pub limit_rate: Option<u64>,
 }
 
 /// `16MiB`, `512KiB`, `1GiB`, `1048576`.
@@ -133,6 +136,8 @@ async fn upload(args: &CpArgs, bucket: String, key: String) -> anyhow::Result<()
             }
             Err(Interrupted.into())
         }
+        // Usage mistakes are reported as they are; only failures on the way can be resumed.
+        Err(e @ ClientError::Invalid(_)) => Err(e.into()),
         Err(e) => Err(anyhow::Error::new(e).context(match &checkpoint {
             Some(path) => {
                 format!("upload failed; run the same command again to resume (checkpoint {})", path.display())
@@ -159,6 +164,7 @@ fn uploader(args: &CpArgs, checkpoint: Option<PathBuf>) -> anyhow::Result<Upload
         retries: args.retries,
         checkpoint,
         headers,
+        rate_limit: args.limit_rate.map(RateLimit::new),
         ..UploadOptions::default()
     };
     Ok(Uploader::new(conn.client, &conn.endpoint, options))
@@ -226,15 +232,70 @@ async fn download(args: &CpArgs, bucket: &str, key: &str) -> anyhow::Result<()> 
         dst = dst.join(key.rsplit('/').next().unwrap_or(key));
     }
     let temp = temp_path(&dst);
-    let file = Arc::new(std::fs::File::create(&temp).with_context(|| format!("creating {}", temp.display()))?);
+    let record_path = PathBuf::from(format!("{}.json", temp.display()));
+    // A download killed earlier continues if the object is unchanged (same ETag and size).
+    let fresh = DownloadRecord {
+        bucket: bucket.into(),
+        key: key.into(),
+        etag: info.etag.clone(),
+        size: info.size,
+        chunk,
+        done: Default::default(),
+    };
+    let record = std::fs::read(&record_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<DownloadRecord>(&b).ok())
+        .filter(|r| r.same_object(&fresh) && temp.exists())
+        .unwrap_or(fresh);
+    let file = Arc::new(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(record.done.is_empty())
+            .open(&temp)
+            .with_context(|| format!("creating {}", temp.display()))?,
+    );
     file.set_len(info.size)?;
-    let results = futures_util::stream::iter(ranges)
-        .map(|(first, last)| {
+    let record = Arc::new(std::sync::Mutex::new(record));
+    let limit = args.limit_rate.map(RateLimit::new);
+    let todo: Vec<(usize, (u64, u64))> = {
+        let r = record.lock().map_err(|_| anyhow::anyhow!("record lock"))?;
+        if !r.done.is_empty() {
+            if args.json {
+                Display::json_line(serde_json::json!({"event": "resumed", "chunks": r.done.len()}));
+            } else {
+                eprintln!("resuming: {} chunks already downloaded", r.done.len());
+            }
+        }
+        ranges.into_iter().enumerate().filter(|(i, _)| !r.done.contains(i)).collect()
+    };
+    let results = futures_util::stream::iter(todo)
+        .map(|(index, (first, last))| {
             let client = client.clone();
             let file = file.clone();
+            let record = record.clone();
+            let record_path = record_path.clone();
+            let limit = limit.clone();
             async move {
+                if let Some(limit) = &limit {
+                    limit.acquire(last - first + 1).await;
+                }
                 let bytes = fetch(&client, bucket, key, first, last, args.retries).await?;
-                tokio::task::spawn_blocking(move || file.write_all_at(&bytes, first)).await??;
+                let file2 = file.clone();
+                tokio::task::spawn_blocking(move || file2.write_all_at(&bytes, first)).await??;
+                let snapshot = {
+                    let mut r = record.lock().map_err(|_| anyhow::anyhow!("record lock"))?;
+                    r.done.insert(index);
+                    serde_json::to_vec(&*r)?
+                };
+                // The data must be on disk before the record says so.
+                file.sync_data()?;
+                write_atomically(&record_path, &snapshot)?;
+                if args.json {
+                    Display::json_line(
+                        serde_json::json!({"event": "chunk_done", "index": index, "size": last - first + 1}),
+                    );
+                }
                 Ok::<_, anyhow::Error>(())
             }
         })
@@ -260,12 +321,37 @@ async fn download(args: &CpArgs, bucket: &str, key: &str) -> anyhow::Result<()> 
         }
     }
     std::fs::rename(&temp, &dst)?;
+    let _ = std::fs::remove_file(&record_path);
     if args.json {
         Display::json_line(serde_json::json!({"event": "result", "path": dst, "size": info.size, "etag": info.etag}));
     } else {
         eprintln!("downloaded s3://{bucket}/{key} to {} ({} bytes)", dst.display(), info.size);
     }
     Ok(())
+}
+
+/// Which chunks of a download are already in its temp file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DownloadRecord {
+    bucket: String,
+    key: String,
+    etag: String,
+    size: u64,
+    chunk: u64,
+    done: std::collections::BTreeSet<usize>,
+}
+
+impl DownloadRecord {
+    fn same_object(&self, other: &DownloadRecord) -> bool {
+        (&self.bucket, &self.key, &self.etag, self.size, self.chunk)
+            == (&other.bucket, &other.key, &other.etag, other.size, other.chunk)
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temp = PathBuf::from(format!("{}.tmp", path.display()));
+    std::fs::write(&temp, bytes)?;
+    std::fs::rename(temp, path)
 }
 
 fn temp_path(dst: &Path) -> PathBuf {

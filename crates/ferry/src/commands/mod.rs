@@ -4,3 +4,4 @@ pub mod config;
 pub mod cp;
 pub mod objects;
 pub mod progress;
+pub mod resume;
