@@ -77,6 +77,45 @@ def transfer(url, src, dst, bucket, size, parallel, part_mib):
     return size / up / 1e6, size / down / 1e6
 
 
+def client_env(url):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_REGION="us-east-1",
+               AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=url, AWS_CONFIG_FILE="/dev/null",
+               AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    return env
+
+
+def timed(args, env):
+    start = time.perf_counter()
+    subprocess.run(args, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def clients(work, src, dst, size, parallel, part_mib):
+    """ferry cp, s5cmd and awscli against one ferry server, same file, same parallelism."""
+    (work / "clients").mkdir()
+    srv = FerryServer(work / "clients").start()
+    results = {}
+    try:
+        env = client_env(srv.url)
+        s3_client(srv.url).create_bucket(Bucket="clients")
+        ferry_bin = str(REPO / "target" / "release" / "ferry")
+        commands = {
+            "ferry cp": lambda a, b: [ferry_bin, "cp", a, b, "--parallel", str(parallel), "--part-size", f"{part_mib}MiB",
+                                      "--no-checkpoint"],
+            "s5cmd": lambda a, b: ["s5cmd", "--endpoint-url", srv.url, "cp", "-c", str(parallel), "-p", str(part_mib), a, b],
+            "awscli": lambda a, b: ["aws", "--endpoint-url", srv.url, "s3", "cp", "--only-show-errors", a, b],
+        }
+        for name, command in commands.items():
+            up = timed(command(str(src), f"s3://clients/{name.replace(' ', '-')}"), env)
+            down = timed(command(f"s3://clients/{name.replace(' ', '-')}", str(dst)), env)
+            dst.unlink()
+            results[name] = (size / up / 1e6, size / down / 1e6)
+    finally:
+        srv.stop()
+    return results
+
+
 def complete_10k(work, parts=10_000):
     (work / "c10k").mkdir()
     srv = FerryServer(work / "c10k", "--s3-min-part-size", "1", env={"FERRY_LOG": "ferry_http=debug"}).start()
@@ -154,6 +193,7 @@ def main():
         peer_up, peer_down = peer_up or float("nan"), peer_down or float("nan")
 
         complete_ms, complete_server_ms = complete_10k(work)
+        by_client = clients(work, src, dst, size, args.parallel, args.part_mib)
         ceiling = min(disk, budget)
         print(f"object {args.size_mib} MiB, s5cmd -c {args.parallel} -p {args.part_mib}, best of {args.rounds} alternating rounds, "
               f"{os.cpu_count()} cores shared by client and server")
@@ -165,6 +205,12 @@ def main():
         print(f"  ratio ferry/s3s-fs   upload {ferry_up / peer_up:5.2f}x   download {ferry_down / peer_down:5.2f}x")
         print(f"  ratio ferry/ceiling  upload {ferry_up / ceiling:5.2f}")
         print(f"  ferry peak RSS {rss:.0f} MiB   (budget {64 + 2 * args.parallel} MiB = 64 + 2 x {args.parallel} in-flight parts)")
+        print("  clients against ferry serve (upload / download MB/s):")
+        for name, (up, down) in by_client.items():
+            print(f"    {name:9} {up:7.0f} / {down:7.0f}")
+        fc, s5, aws = by_client["ferry cp"], by_client["s5cmd"], by_client["awscli"]
+        print(f"    ferry cp / s5cmd  upload {fc[0] / s5[0]:5.2f}x  download {fc[1] / s5[1]:5.2f}x")
+        print(f"    ferry cp / awscli upload {fc[0] / aws[0]:5.2f}x  download {fc[1] / aws[1]:5.2f}x")
         print(f"  CompleteMultipartUpload of 10,000 parts: {complete_server_ms:.0f} ms in the server, "
               f"{complete_ms:.0f} ms for boto3 including building and sending the 10,000-part XML")
     finally:
