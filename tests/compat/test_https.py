@@ -72,3 +72,25 @@ def test_wrong_trailer_checksum_is_refused(tls_server):
     with pytest.raises(ClientError) as e:
         s3_client(srv.url, verify=ca).head_object(Bucket="tls-bad", Key="k")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_ferry_cli_over_https(tls_server, tmp_path):
+    import subprocess
+    from conftest import ACCESS_KEY, FERRY_BIN, SECRET_KEY
+    srv, ca = tls_server
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_ENDPOINT_URL=srv.url,
+               AWS_CA_BUNDLE=ca, HOME=str(tmp_path))
+    run = lambda *a, env=env: subprocess.run([FERRY_BIN, *a], env=env, capture_output=True, text=True, timeout=120)
+    data = os.urandom(12 * MiB)
+    (tmp_path / "tls.bin").write_bytes(data)
+    assert run("mb", "s3://tls-cli").returncode == 0
+    r = run("cp", str(tmp_path / "tls.bin"), "s3://tls-cli/tls.bin", "--part-size", "5MiB")
+    assert r.returncode == 0, r.stderr
+    r = run("cp", "s3://tls-cli/tls.bin", str(tmp_path / "back.bin"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "back.bin").read_bytes() == data
+    # Without the CA the server's certificate is not trusted.
+    untrusted = {k: v for k, v in env.items() if k != "AWS_CA_BUNDLE"}
+    r = run("ls", "s3://tls-cli", env=untrusted)
+    assert r.returncode == 1 and "certificate" in r.stderr.lower()

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use ferry_sigv4 as sigv4;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -51,8 +52,45 @@ pub struct S3Client {
     access_key: String,
     secret_key: String,
     region: String,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
+}
+
+/// TLS trust: the system store plus `AWS_CA_BUNDLE` (a PEM file), if set.
+fn tls_config() -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system certificates are skipped, as every TLS client does.
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(bundle) = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
+        let pem = std::fs::read(&bundle).map_err(|e| {
+            ClientError::Invalid(format!("cannot read AWS_CA_BUNDLE {}: {e}", bundle.to_string_lossy()))
+        })?;
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let cert = cert.map_err(|e| ClientError::Invalid(format!("AWS_CA_BUNDLE is not PEM: {e}")))?;
+            roots.add(cert).map_err(|e| ClientError::Invalid(format!("AWS_CA_BUNDLE: {e}")))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Invalid(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// An error with its causes ("client error (Connect): invalid peer certificate: UnknownIssuer"),
+/// since the outermost message alone rarely says what to fix.
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn unquote(etag: &str) -> String {
@@ -60,31 +98,37 @@ fn unquote(etag: &str) -> String {
 }
 
 impl S3Client {
-    /// `endpoint` is `http://host:port`. HTTPS endpoints are not supported yet.
+    /// `endpoint` is `http://host[:port]` or `https://host[:port]`. HTTPS trusts the system's
+    /// certificate store plus the PEM bundle named by `AWS_CA_BUNDLE`, as AWS tools do.
     pub fn new(endpoint: &str, access_key: &str, secret_key: &str, region: &str) -> Result<Self> {
         let uri: http::Uri =
             endpoint.parse().map_err(|e| ClientError::Invalid(format!("invalid endpoint {endpoint:?}: {e}")))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(ClientError::Invalid(
-                    "HTTPS endpoints are not supported by this ferry client yet; use http://".into(),
-                ));
+        let scheme = match uri.scheme_str() {
+            Some(s @ ("http" | "https")) => s.to_string(),
+            _ => {
+                return Err(ClientError::Invalid(format!(
+                    "the endpoint {endpoint:?} must start with http:// or https://"
+                )));
             }
-            _ => return Err(ClientError::Invalid(format!("the endpoint {endpoint:?} must start with http://"))),
-        }
+        };
         let authority =
             uri.authority().ok_or_else(|| ClientError::Invalid(format!("the endpoint {endpoint:?} has no host")))?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        connector.enforce_http(false);
         connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config()?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         Ok(S3Client {
-            scheme_authority: format!("http://{authority}"),
+            scheme_authority: format!("{scheme}://{authority}"),
             host: authority.to_string(),
             access_key: access_key.into(),
             secret_key: secret_key.into(),
             region: region.into(),
-            http: Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector),
+            http: Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(https),
             timeout: Duration::from_secs(300),
         })
     }
@@ -157,9 +201,9 @@ impl S3Client {
         );
         let request = request.body(Full::new(body)).map_err(|e| ClientError::Invalid(e.to_string()))?;
         let exchange = async {
-            let response = self.http.request(request).await.map_err(|e| ClientError::Transport(e.to_string()))?;
+            let response = self.http.request(request).await.map_err(|e| ClientError::Transport(describe(&e)))?;
             let (parts, body) = response.into_parts();
-            let bytes = body.collect().await.map_err(|e| ClientError::Transport(e.to_string()))?.to_bytes();
+            let bytes = body.collect().await.map_err(|e| ClientError::Transport(describe(&e)))?.to_bytes();
             Ok::<_, ClientError>((parts.status, parts.headers, bytes))
         };
         let (status, headers, bytes) = tokio::time::timeout(self.timeout, exchange)

@@ -3,13 +3,15 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use ferry_client::{Event, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub enum Display {
     Json,
-    Bar(ProgressBar),
+    /// The bar, and (parts done this run, parts in the upload).
+    Bar(ProgressBar, (AtomicU32, AtomicU32)),
     Plain(Mutex<(u64, u64)>),
 }
 
@@ -23,7 +25,7 @@ impl Display {
                 ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            Display::Bar(bar)
+            Display::Bar(bar, (AtomicU32::new(0), AtomicU32::new(0)))
         } else {
             Display::Plain(Mutex::new((0, 0)))
         }
@@ -37,7 +39,7 @@ impl Display {
     }
 
     pub fn finish(&self) {
-        if let Display::Bar(bar) = self {
+        if let Display::Bar(bar, _) = self {
             bar.finish_and_clear();
         }
     }
@@ -64,13 +66,21 @@ impl Progress for Display {
                 }
                 Event::Completed { etag } => serde_json::json!({"event": "completed", "etag": etag}),
             }),
-            Display::Bar(bar) => match event {
-                Event::Started { total, .. } => bar.set_length(*total),
-                Event::Resumed { bytes, parts } => {
-                    bar.inc(*bytes);
-                    bar.set_message(format!("resumed {parts} parts"));
+            Display::Bar(bar, parts) => match event {
+                Event::Started { total, parts: count, .. } => {
+                    bar.set_length(*total);
+                    parts.1.store(*count, Ordering::Relaxed);
                 }
-                Event::PartDone { size, .. } => bar.inc(*size),
+                Event::Resumed { bytes, parts: resumed } => {
+                    bar.inc(*bytes);
+                    parts.0.fetch_add(*resumed, Ordering::Relaxed);
+                    bar.set_message(format!("resumed {resumed} parts"));
+                }
+                Event::PartDone { size, .. } => {
+                    bar.inc(*size);
+                    let done = parts.0.fetch_add(1, Ordering::Relaxed) + 1;
+                    bar.set_message(format!("part {done}/{}", parts.1.load(Ordering::Relaxed)));
+                }
                 Event::Retrying { number, attempt, .. } => {
                     bar.set_message(format!("retrying part {number} ({attempt})"))
                 }
