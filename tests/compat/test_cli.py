@@ -134,6 +134,14 @@ def test_download_ls_rm(s3, bucket, cli_env, tmp_path):
     data = os.urandom(13 * MiB + 7)
     s3.put_object(Bucket=bucket, Key="d/x.bin", Body=data)
     run = lambda *a: subprocess.run([FERRY_BIN, *a], env=cli_env, capture_output=True, text=True, timeout=120)
+    (tmp_path / "page.html").write_text("<p>hi</p>")
+    assert run("cp", str(tmp_path / "page.html"), f"s3://{bucket}/p/", "--meta", "Owner=me").returncode == 0
+    head = s3.head_object(Bucket=bucket, Key="p/page.html")
+    assert head["ContentType"] == "text/html", "guessed from the name"
+    assert head["Metadata"] == {"owner": "me"}
+    assert run("cp", str(tmp_path / "page.html"), f"s3://{bucket}/p/x", "--content-type", "text/plain").returncode == 0
+    assert s3.head_object(Bucket=bucket, Key="p/x")["ContentType"] == "text/plain"
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "p/page.html"}, {"Key": "p/x"}]})
     r = run("cp", f"s3://{bucket}/d/x.bin", str(tmp_path / "x.bin"), "--part-size", "4MiB")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "x.bin").read_bytes() == data

@@ -97,7 +97,7 @@ async fn upload(args: &CpArgs, bucket: String, key: String) -> anyhow::Result<()
     if let Some(dir) = &args.checkpoint_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let uploader = uploader(args, checkpoint.clone())?;
+    let uploader = uploader(args, &key, checkpoint.clone())?;
     let display = Arc::new(Display::new(args.json));
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -147,12 +147,14 @@ async fn upload(args: &CpArgs, bucket: String, key: String) -> anyhow::Result<()
     }
 }
 
-/// Build the uploader and the object headers from the flags.
-fn uploader(args: &CpArgs, checkpoint: Option<PathBuf>) -> anyhow::Result<Uploader> {
+/// Build the uploader and the object headers from the flags. The content type is the one given,
+/// else guessed from the key's extension.
+fn uploader(args: &CpArgs, key: &str, checkpoint: Option<PathBuf>) -> anyhow::Result<Uploader> {
     let conn = connect(&args.connect)?;
     let mut headers = Vec::new();
-    if let Some(ct) = &args.content_type {
-        headers.push(("content-type".to_string(), ct.clone()));
+    let content_type = args.content_type.clone().or_else(|| mime_guess::from_path(key).first().map(|m| m.to_string()));
+    if let Some(ct) = content_type {
+        headers.push(("content-type".to_string(), ct));
     }
     for m in &args.meta {
         let (k, v) = m.split_once('=').with_context(|| format!("--meta {m:?} must be KEY=VALUE"))?;
@@ -185,7 +187,7 @@ async fn upload_stdin(args: &CpArgs, bucket: &str, key: &str) -> anyhow::Result<
     if key.is_empty() || key.ends_with('/') {
         bail!("uploading stdin needs a full key: s3://{bucket}/{key}NAME");
     }
-    let uploader = uploader(args, None)?;
+    let uploader = uploader(args, key, None)?;
     let display = Arc::new(Display::new(args.json));
     let result = uploader.upload_stream(tokio::io::stdin(), bucket, key, display.clone(), cancel_on_ctrl_c()).await;
     display.finish();
