@@ -7,6 +7,7 @@
 mod body;
 mod router;
 mod server;
+pub mod xml;
 
 pub use body::{Body, ResponseBody, body_stream, empty, full, read_limited, stream};
 pub use router::{Frontend, Router};

@@ -114,3 +114,9 @@ impl From<Error> for S3Error {
 }
 
 pub type S3Result<T> = Result<T, S3Error>;
+
+impl From<ferry_http::xml::XmlError> for S3Error {
+    fn from(e: ferry_http::xml::XmlError) -> Self {
+        S3Error::malformed_xml(e.0)
+    }
+}

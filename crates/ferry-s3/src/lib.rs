@@ -8,7 +8,6 @@ mod ops;
 mod request;
 mod response;
 mod upload_body;
-mod xml;
 
 use std::sync::Arc;
 

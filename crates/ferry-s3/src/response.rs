@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use crate::error::S3Error;
-use crate::xml::XmlWriter;
+use ferry_http::xml::XmlWriter;
 
 pub fn xml(status: StatusCode, body: String) -> Response {
     let mut r = Response::new(full(body));

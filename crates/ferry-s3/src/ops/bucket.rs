@@ -8,7 +8,7 @@ use crate::error::S3Result;
 use crate::request::Query;
 use crate::response::{self, iso8601, xml};
 use crate::upload_body::read_small;
-use crate::xml::{XmlWriter, check_create_bucket};
+use ferry_http::xml::{XmlWriter, check_create_bucket};
 
 /// Bucket sub-resources ferry does not implement; requests for them get NotImplemented
 /// rather than being mistaken for a listing or a bucket creation.

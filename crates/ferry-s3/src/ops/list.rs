@@ -9,7 +9,7 @@ use crate::Ctx;
 use crate::auth::uri_encode;
 use crate::error::{S3Error, S3Result};
 use crate::response::{iso8601, quoted, xml};
-use crate::xml::XmlWriter;
+use ferry_http::xml::XmlWriter;
 
 const MAX_KEYS: usize = 1000;
 

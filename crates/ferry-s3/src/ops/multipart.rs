@@ -12,7 +12,7 @@ use crate::error::{S3Error, S3Result};
 use crate::request::header;
 use crate::response::{self, iso8601, quoted, set, xml};
 use crate::upload_body::{self, UploadBody, object_meta, read_small};
-use crate::xml::{XmlWriter, parse_complete};
+use ferry_http::xml::{XmlWriter, parse_complete};
 
 const MAX_LIST: usize = 1000;
 /// A Complete body for 10,000 parts with every checksum fits well within this.

@@ -10,7 +10,7 @@ use crate::error::{S3Error, S3Result};
 use crate::request::header;
 use crate::response::{self, http_date, iso8601, quoted, set, xml};
 use crate::upload_body::{self, UploadBody, object_meta, read_small};
-use crate::xml::{XmlWriter, parse_delete};
+use ferry_http::xml::{XmlWriter, parse_delete};
 
 pub async fn put_object(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     let meta = object_meta(ctx.parts)?;
