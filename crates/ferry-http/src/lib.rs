@@ -5,6 +5,7 @@
 //! request into engine calls and renders the result in its own wire format.
 
 mod body;
+pub mod dates;
 mod router;
 mod server;
 pub mod xml;

@@ -1,10 +1,8 @@
 //! Building S3 responses: XML bodies, dates, ETags, object headers.
 
-use ferry_core::{Millis, ObjectMeta};
+use ferry_core::ObjectMeta;
 use ferry_http::{Response, empty, full};
 use http::{HeaderValue, StatusCode, header};
-use time::OffsetDateTime;
-use time::macros::format_description;
 
 use crate::error::S3Error;
 use ferry_http::xml::XmlWriter;
@@ -54,20 +52,7 @@ pub fn quoted(etag: &str) -> String {
     format!("\"{etag}\"")
 }
 
-fn datetime(millis: Millis) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-/// `2026-11-23T17:49:07.000Z`, as S3 XML dates are written.
-pub fn iso8601(millis: Millis) -> String {
-    let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    datetime(millis).format(&fmt).unwrap_or_default()
-}
-
-/// `Mon, 23 Nov 2026 17:49:07 GMT`, as HTTP dates are written.
-pub fn http_date(millis: Millis) -> String {
-    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_millis(millis.max(0) as u64))
-}
+pub use ferry_http::dates::{http_date, iso8601};
 
 /// Content headers and user metadata of an object.
 pub fn object_meta_headers(r: &mut Response, meta: &ObjectMeta) {

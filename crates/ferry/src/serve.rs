@@ -11,6 +11,7 @@ use ferry_core::credentials::CredentialStore;
 use ferry_core::{Engine, EngineConfig};
 use ferry_http::{Router, ServeOptions};
 use ferry_meta::SqliteMetaStore;
+use ferry_oss::{OssConfig, OssFrontend};
 use ferry_s3::{S3Config, S3Frontend};
 
 use crate::credentials::{self, Origin};
@@ -98,9 +99,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Engine::new(Arc::new(meta), Arc::new(blobs), config);
     engine.recover(true).await.context("recovering after the last run")?;
 
+    let credential_store = Arc::new(CredentialStore::new(vec![creds.clone()]));
+    let oss = OssFrontend::new(
+        engine.clone(),
+        credential_store.clone(),
+        OssConfig { domain: args.domain.clone(), ..OssConfig::default() },
+    );
     let s3 = S3Frontend::new(
         engine.clone(),
-        Arc::new(CredentialStore::new(vec![creds.clone()])),
+        credential_store,
         S3Config {
             region: args.region.clone(),
             domain: args.domain.clone(),
@@ -108,7 +115,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..S3Config::default()
         },
     );
-    let router = Router::new(Arc::new(s3));
+    // Each dialect claims the requests signed in its scheme; S3 answers everything else.
+    let router = Router::new(Arc::new(s3)).with(Arc::new(oss));
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(ferry_http::tls_acceptor(cert, key).context("loading the TLS certificate")?),
         _ => None,

@@ -1,0 +1,121 @@
+//! PutObject, GetObject/HeadObject (and `?objectMeta`), DeleteObject, DeleteMultipleObjects,
+//! CopyObject.
+
+use ferry_core::{ObjectRecord, ObjectTarget, RangeSpec};
+use ferry_http::xml::{XmlWriter, parse_delete};
+use ferry_http::{Body, Response};
+use http::{Method, StatusCode};
+
+use super::{object_meta, part_input, read_small};
+use crate::Ctx;
+use crate::error::{OssError, OssResult};
+use crate::response::{self, etag, set, xml};
+
+pub async fn put_object(ctx: &Ctx<'_>, body: Body) -> OssResult<Response> {
+    let meta = object_meta(ctx);
+    let input = part_input(ctx, body)?;
+    let target = ObjectTarget { bucket: ctx.bucket.clone(), key: ctx.key.clone() };
+    let object = ctx.oss.engine.put_object(target, meta, input, None).await?;
+    written(ctx, &object).await
+}
+
+/// The answer to a write: ETag and CRC-64 headers, or the upload callback's answer.
+pub async fn written(ctx: &Ctx<'_>, object: &ObjectRecord) -> OssResult<Response> {
+    let mut r = match ctx.parts.headers.get("x-oss-callback").and_then(|v| v.to_str().ok()) {
+        Some(callback) => {
+            let vars = ctx.parts.headers.get("x-oss-callback-var").and_then(|v| v.to_str().ok());
+            ctx.oss.callbacks.run(callback, vars, object).await?
+        }
+        None => response::status_only(StatusCode::OK),
+    };
+    set(&mut r, "etag", etag(&object.etag));
+    set(&mut r, "x-oss-hash-crc64ecma", object.crc.crc64xz.to_string());
+    Ok(r)
+}
+
+/// `bytes=a-b`, `bytes=a-`, `bytes=-n`; anything else serves the whole object.
+fn parse_range(value: &str) -> Option<RangeSpec> {
+    let (first, last) = value.trim().strip_prefix("bytes=")?.split_once('-')?;
+    match (first.trim(), last.trim()) {
+        ("", "") => None,
+        ("", n) => n.parse().ok().map(RangeSpec::Suffix),
+        (a, "") => a.parse().ok().map(|first| RangeSpec::From { first, last: None }),
+        (a, b) => {
+            let (first, last) = (a.parse().ok()?, b.parse().ok()?);
+            (first <= last).then_some(RangeSpec::From { first, last: Some(last) })
+        }
+    }
+}
+
+pub async fn get_object(ctx: &Ctx<'_>) -> OssResult<Response> {
+    let head = ctx.parts.method == Method::HEAD;
+    let engine = &ctx.oss.engine;
+    let range = ctx.parts.headers.get("range").and_then(|v| v.to_str().ok()).and_then(parse_range);
+    let (object, span, body) = if head {
+        let object = engine.head_object(&ctx.bucket, &ctx.key).await?;
+        let span = match range {
+            Some(spec) if !ctx.query.has("objectMeta") => Some(ferry_core::resolve_range(spec, object.size)?),
+            _ => None,
+        };
+        (object, span, None)
+    } else {
+        let read = engine.get_object(&ctx.bucket, &ctx.key, range, None).await?;
+        (read.object, read.range, Some(read.body))
+    };
+    let (status, length) = match span {
+        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, b - a + 1),
+        None => (StatusCode::OK, object.size),
+    };
+    let mut r = match body {
+        Some(body) => Response::new(ferry_http::stream(body)),
+        None => Response::new(ferry_http::empty()),
+    };
+    *r.status_mut() = status;
+    response::object_headers(&mut r, &object);
+    set(&mut r, "content-length", length.to_string());
+    if let Some((a, b)) = span {
+        set(&mut r, "content-range", format!("bytes {a}-{b}/{}", object.size));
+    }
+    Ok(r)
+}
+
+pub async fn delete_object(ctx: &Ctx<'_>) -> OssResult<Response> {
+    ctx.oss.engine.delete_object(&ctx.bucket, &ctx.key).await?;
+    Ok(response::status_only(StatusCode::NO_CONTENT))
+}
+
+pub async fn delete_objects(ctx: &Ctx<'_>, body: Body) -> OssResult<Response> {
+    let (quiet, keys) = parse_delete(&read_small(body, 2 * 1024 * 1024).await?)?;
+    ctx.oss.engine.bucket(&ctx.bucket).await?;
+    let mut w = XmlWriter::plain("DeleteResult");
+    for key in keys {
+        ctx.oss.engine.delete_object(&ctx.bucket, &key).await?;
+        if !quiet {
+            w.open("Deleted").elem("Key", &key).close("Deleted");
+        }
+    }
+    Ok(xml(StatusCode::OK, w.finish("DeleteResult")))
+}
+
+pub async fn copy_object(ctx: &Ctx<'_>) -> OssResult<Response> {
+    let raw = ctx.parts.headers.get("x-oss-copy-source").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let decoded = percent_encoding::percent_decode_str(raw.trim_start_matches('/')).decode_utf8_lossy().into_owned();
+    let Some((bucket, key)) = decoded.split_once('/') else {
+        return Err(OssError::invalid_argument("x-oss-copy-source must be /bucket/key"));
+    };
+    let replace = ctx
+        .parts
+        .headers
+        .get("x-oss-metadata-directive")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
+    let source = ObjectTarget { bucket: bucket.into(), key: key.into() };
+    let target = ObjectTarget { bucket: ctx.bucket.clone(), key: ctx.key.clone() };
+    let meta = replace.then(|| object_meta(ctx));
+    let object = ctx.oss.engine.copy_object(&source, target, meta).await?;
+    let mut w = XmlWriter::plain("CopyObjectResult");
+    w.elem("ETag", etag(&object.etag)).elem("LastModified", crate::response::iso8601(object.modified));
+    let mut r = xml(StatusCode::OK, w.finish("CopyObjectResult"));
+    set(&mut r, "x-oss-hash-crc64ecma", object.crc.crc64xz.to_string());
+    Ok(r)
+}
