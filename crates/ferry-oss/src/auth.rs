@@ -15,16 +15,75 @@ use crate::query::Query;
 
 /// Query parameters that are part of the V1 canonical resource (oss2's `_subresource_key_set`).
 const SUBRESOURCES: &[&str] = &[
-    "acl", "uploads", "location", "cors", "logging", "website", "referer", "lifecycle", "delete", "append",
-    "tagging", "objectMeta", "uploadId", "partNumber", "security-token", "position", "img", "style",
-    "styleName", "replication", "replicationProgress", "replicationLocation", "cname", "bucketInfo",
-    "comp", "qos", "live", "status", "vod", "startTime", "endTime", "symlink", "x-oss-process",
-    "response-content-type", "response-content-language", "response-expires", "response-cache-control",
-    "response-content-disposition", "response-content-encoding", "udf", "udfName", "udfImage", "udfId",
-    "udfImageDesc", "udfApplication", "udfApplicationLog", "restore", "callback", "callback-var", "stat",
-    "encryption", "versions", "versioning", "versionId", "policy", "requestPayment", "x-oss-traffic-limit",
-    "qosInfo", "asyncFetch", "x-oss-request-payer", "sequential", "inventory", "inventoryId",
-    "continuation-token", "worm", "wormId", "wormExtend", "resourceGroup", "regionList",
+    "acl",
+    "uploads",
+    "location",
+    "cors",
+    "logging",
+    "website",
+    "referer",
+    "lifecycle",
+    "delete",
+    "append",
+    "tagging",
+    "objectMeta",
+    "uploadId",
+    "partNumber",
+    "security-token",
+    "position",
+    "img",
+    "style",
+    "styleName",
+    "replication",
+    "replicationProgress",
+    "replicationLocation",
+    "cname",
+    "bucketInfo",
+    "comp",
+    "qos",
+    "live",
+    "status",
+    "vod",
+    "startTime",
+    "endTime",
+    "symlink",
+    "x-oss-process",
+    "response-content-type",
+    "response-content-language",
+    "response-expires",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "udf",
+    "udfName",
+    "udfImage",
+    "udfId",
+    "udfImageDesc",
+    "udfApplication",
+    "udfApplicationLog",
+    "restore",
+    "callback",
+    "callback-var",
+    "stat",
+    "encryption",
+    "versions",
+    "versioning",
+    "versionId",
+    "policy",
+    "requestPayment",
+    "x-oss-traffic-limit",
+    "qosInfo",
+    "asyncFetch",
+    "x-oss-request-payer",
+    "sequential",
+    "inventory",
+    "inventoryId",
+    "continuation-token",
+    "worm",
+    "wormId",
+    "wormExtend",
+    "resourceGroup",
+    "regionList",
 ];
 
 const MAX_SKEW_SECS: u64 = 15 * 60;
@@ -44,9 +103,9 @@ fn header<'a>(parts: &'a Parts, name: &str) -> &'a str {
 }
 
 fn lookup<'c>(creds: &'c CredentialStore, access_key: &str) -> OssResult<&'c str> {
-    creds
-        .secret_for(access_key)
-        .ok_or_else(|| OssError::invalid_access_key_id("The OSS Access Key Id you provided does not exist in our records."))
+    creds.secret_for(access_key).ok_or_else(|| {
+        OssError::invalid_access_key_id("The OSS Access Key Id you provided does not exist in our records.")
+    })
 }
 
 fn mismatch() -> OssError {
@@ -92,7 +151,9 @@ fn check_skew(date: &str) -> OssResult<()> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     if now_secs().abs_diff(at) > MAX_SKEW_SECS {
-        return Err(OssError::request_time_too_skewed("The difference between the request time and the current time is too large."));
+        return Err(OssError::request_time_too_skewed(
+            "The difference between the request time and the current time is too large.",
+        ));
     }
     Ok(())
 }
@@ -104,8 +165,12 @@ fn canonical_resource(query: &Query, addr: &Address) -> String {
         (Some(b), None) => format!("/{b}/"),
         _ => "/".to_string(),
     };
-    let mut subs: Vec<(&str, &str)> =
-        query.pairs().iter().filter(|(k, _)| SUBRESOURCES.contains(&k.as_str())).map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut subs: Vec<(&str, &str)> = query
+        .pairs()
+        .iter()
+        .filter(|(k, _)| SUBRESOURCES.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     subs.sort();
     for (i, (k, v)) in subs.iter().enumerate() {
         resource.push(if i == 0 { '?' } else { '&' });
@@ -170,7 +235,9 @@ fn verify_v4(parts: &Parts, query: &Query, addr: &Address, fields: &str, creds: 
     }
     let scope: Vec<&str> = credential.split('/').collect();
     let [access_key, date, region, "oss", "aliyun_v4_request"] = scope.as_slice() else {
-        return Err(OssError::invalid_argument("The Credential of the OSS4-HMAC-SHA256 Authorization header is malformed."));
+        return Err(OssError::invalid_argument(
+            "The Credential of the OSS4-HMAC-SHA256 Authorization header is malformed.",
+        ));
     };
     let secret = lookup(creds, access_key)?;
     let datetime = header(parts, "x-oss-date");
@@ -194,8 +261,12 @@ fn verify_v4(parts: &Parts, query: &Query, addr: &Address, fields: &str, creds: 
     let canonical_headers: String = names
         .iter()
         .map(|n| {
-            let values: Vec<String> =
-                parts.headers.get_all(n.as_str()).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string()).collect();
+            let values: Vec<String> = parts
+                .headers
+                .get_all(n.as_str())
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+                .collect();
             format!("{n}:{}\n", values.join(","))
         })
         .collect();

@@ -60,7 +60,8 @@ impl CallbackClient {
             match self.post(url, spec.host.as_deref(), &content_type, body.clone()).await {
                 Ok((status, reply)) if status.is_success() => {
                     let mut r = Response::new(ferry_http::full(reply));
-                    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                    r.headers_mut()
+                        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
                     return Ok(r);
                 }
                 Ok((status, _)) => last_error = format!("the callback server answered {status}"),
@@ -72,7 +73,13 @@ impl CallbackClient {
         Ok(crate::error::render(&error, "", false))
     }
 
-    async fn post(&self, url: &str, host: Option<&str>, content_type: &str, body: String) -> Result<(http::StatusCode, Bytes), String> {
+    async fn post(
+        &self,
+        url: &str,
+        host: Option<&str>,
+        content_type: &str,
+        body: String,
+    ) -> Result<(http::StatusCode, Bytes), String> {
         if !url.starts_with("http://") {
             return Err(format!("only http:// callback URLs are supported ({url})"));
         }
@@ -87,7 +94,9 @@ impl CallbackClient {
             let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
             Ok::<_, String>((status, bytes))
         };
-        tokio::time::timeout(Duration::from_secs(5), exchange).await.map_err(|_| "the callback timed out".to_string())?
+        tokio::time::timeout(Duration::from_secs(5), exchange)
+            .await
+            .map_err(|_| "the callback timed out".to_string())?
     }
 }
 

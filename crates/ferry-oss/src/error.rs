@@ -60,7 +60,9 @@ impl From<Error> for OssError {
         let message = e.to_string();
         match e {
             Error::NoSuchBucket => OssError::no_such_bucket("The specified bucket does not exist."),
-            Error::BucketAlreadyExists => OssError::bucket_already_exists("The requested bucket name is not available."),
+            Error::BucketAlreadyExists => {
+                OssError::bucket_already_exists("The requested bucket name is not available.")
+            }
             Error::BucketNotEmpty => OssError::bucket_not_empty("The bucket you tried to delete is not empty."),
             Error::InvalidBucketName(_) => OssError::invalid_bucket_name("The specified bucket is not valid."),
             Error::InvalidKey(_) => OssError::invalid_object_name(message),

@@ -52,7 +52,10 @@ pub async fn head(ctx: &Ctx<'_>) -> OssResult<Response> {
 
 pub async fn location(ctx: &Ctx<'_>) -> OssResult<Response> {
     ctx.oss.engine.bucket(&ctx.bucket).await?;
-    Ok(xml(StatusCode::OK, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint>oss-ferry</LocationConstraint>".into()))
+    Ok(xml(
+        StatusCode::OK,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint>oss-ferry</LocationConstraint>".into(),
+    ))
 }
 
 fn encode(url: bool, s: &str) -> String {
@@ -65,7 +68,9 @@ pub async fn list_objects(ctx: &Ctx<'_>) -> OssResult<Response> {
     let prefix = q.get("prefix").unwrap_or("");
     let delimiter = q.get("delimiter").unwrap_or("");
     let max_keys = match q.get("max-keys") {
-        Some(v) => v.parse::<usize>().map_err(|_| OssError::invalid_argument("max-keys must be a number"))?.min(MAX_KEYS),
+        Some(v) => {
+            v.parse::<usize>().map_err(|_| OssError::invalid_argument("max-keys must be a number"))?.min(MAX_KEYS)
+        }
         None => 100,
     };
     let url = match q.get("encoding-type") {

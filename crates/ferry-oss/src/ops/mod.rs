@@ -28,7 +28,9 @@ pub fn part_input(ctx: &Ctx<'_>, body: Body) -> OssResult<PartInput> {
         return Err(OssError::missing_content_length("You must provide the Content-Length HTTP header."));
     }
     if length.is_some_and(|n| n > max) {
-        return Err(OssError::entity_too_large(format!("Your proposed upload exceeds the maximum allowed size of {max} bytes.")));
+        return Err(OssError::entity_too_large(format!(
+            "Your proposed upload exceeds the maximum allowed size of {max} bytes."
+        )));
     }
     let mut expected = Vec::new();
     if let Some(md5) = header(ctx, "content-md5") {
@@ -55,7 +57,9 @@ pub fn object_meta(ctx: &Ctx<'_>) -> ObjectMeta {
         .headers
         .iter()
         .filter_map(|(n, v)| {
-            n.as_str().strip_prefix("x-oss-meta-").map(|k| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            n.as_str()
+                .strip_prefix("x-oss-meta-")
+                .map(|k| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         })
         .collect();
     ObjectMeta {

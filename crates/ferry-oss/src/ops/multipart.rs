@@ -1,8 +1,8 @@
 //! InitiateMultipartUpload, UploadPart, ListParts, ListMultipartUploads,
 //! CompleteMultipartUpload, AbortMultipartUpload.
 
-use ferry_core::{CommitRequest, CommitRules, Error, ObjectTarget, Session};
 use crate::response::iso8601;
+use ferry_core::{CommitRequest, CommitRules, Error, ObjectTarget, Session};
 use ferry_http::xml::{XmlWriter, parse_complete};
 use ferry_http::{Body, Response};
 use http::StatusCode;
@@ -30,7 +30,7 @@ async fn session(ctx: &Ctx<'_>) -> OssResult<Session> {
 
 fn number(ctx: &Ctx<'_>, name: &str, default: usize) -> OssResult<usize> {
     match ctx.query.get(name) {
-        None => Ok(default),
+        None | Some("") => Ok(default),
         Some(v) => v.parse().map_err(|_| OssError::invalid_argument(format!("{name} must be a number"))),
     }
 }
@@ -113,7 +113,8 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> OssResult<Response> {
     let session = session(ctx).await?;
     let parts = parse_complete(&read_small(body, 8 * 1024 * 1024).await?)?;
     let max_parts = ctx.oss.config.max_parts as usize;
-    let request = CommitRequest { parts, rules: CommitRules { min_part_size: ctx.oss.config.min_part_size, max_parts } };
+    let request =
+        CommitRequest { parts, rules: CommitRules { min_part_size: ctx.oss.config.min_part_size, max_parts } };
     let object = ctx.oss.engine.commit(&session.id, request).await?;
     let mut r = written(ctx, &object).await?;
     if r.status() == StatusCode::OK && !ctx.parts.headers.contains_key("x-oss-callback") {
