@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On-demand benchmark (not run in CI). Builds ferry, installs the peer server (s3s-fs from
-# crates.io) and the clients, then runs bench/bench.py, which measures everything in one run.
+# the Rust package registry) and the clients, then runs bench/bench.py, which measures everything in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked

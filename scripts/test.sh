@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a used one:
-#   1. installs what it needs (rclone and curl from Debian, a Python venv with the real clients),
+#   1. installs what it needs (rclone, curl, node from Debian; a Python venv and npm packages
+#      with the real clients),
 #   2. builds ferry, checks formatting and lints,
 #   3. runs the Rust tests (engine, conformance suites on the embedded stores, protocol units),
-#   4. runs the compatibility suite: real boto3, awscli, s5cmd, rclone and curl against a real
-#      `ferry serve` on 127.0.0.1, including HTTPS and a kill -9 crash test.
+#   4. runs the compatibility suite: real boto3, awscli, s5cmd, rclone, curl, oss2, ali-oss and
+#      the ferry CLI against a real `ferry serve` on 127.0.0.1, including HTTPS and kill -9 tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v rclone >/dev/null 2>&1 || missing+=(rclone)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
     sudo=""
@@ -22,6 +24,9 @@ fi
 echo "== python venv with the real S3 clients"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r tests/compat/requirements.txt
+
+echo "== node clients (ali-oss)"
+(cd tests/compat/node && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== build and lint"
 cargo fmt --all -- --check

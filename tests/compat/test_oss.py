@@ -173,3 +173,23 @@ def test_upload_callbacks(oss_bucket, bucket, receiver):
     failed = b.put_object("cb-fail.txt", b"stored anyway", headers=callback_header(receiver))
     assert failed.status == 203 and b"<Code>CallbackFailed</Code>" in failed.resp.read()
     assert b.get_object("cb-fail.txt").read() == b"stored anyway"
+
+
+def test_ali_oss_put_get_list_and_resumed_multipart(server, bucket, tmp_path):
+    import shutil
+    import subprocess
+    from pathlib import Path
+    node_dir = Path(__file__).parent / "node"
+    assert (node_dir / "node_modules" / "ali-oss").exists(), "scripts/test.sh installs ali-oss with npm"
+    data = os.urandom(MiB + 3)
+    (tmp_path / "ali.bin").write_bytes(data)
+    r = subprocess.run([shutil.which("node"), str(node_dir / "ali_oss_check.js"), server.url, ACCESS_KEY, SECRET_KEY, bucket,
+                        str(tmp_path / "ali.bin")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["get"] == "hello from ali-oss" and out["head_size"] == 18 and out["list"] == ["ali/small.txt"]
+    assert out["interrupted"] is True and out["resumed_status"] == 200
+    assert out["done_before_resume"] >= 2
+    # Only the parts missing from the checkpoint were sent again (one progress call each, plus the final one).
+    assert out["progress_after_resume"] <= out["total_parts"] - out["done_before_resume"] + 1
+    assert out["big_md5"] == out["file_md5"]
