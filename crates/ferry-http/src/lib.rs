@@ -6,11 +6,16 @@
 
 mod body;
 pub mod dates;
+mod headers;
+mod query;
+pub mod range;
 mod router;
 mod server;
 pub mod xml;
 
 pub use body::{Body, ResponseBody, body_stream, empty, full, read_limited, stream};
+pub use headers::content_headers;
+pub use query::Query;
 pub use router::{Frontend, Router};
 pub use server::{ServeOptions, serve, tls_acceptor};
 

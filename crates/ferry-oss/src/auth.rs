@@ -11,7 +11,7 @@ use sha1::Sha1;
 
 use crate::address::Address;
 use crate::error::{OssError, OssResult};
-use crate::query::Query;
+use ferry_http::Query;
 
 /// Query parameters that are part of the V1 canonical resource (oss2's `_subresource_key_set`).
 const SUBRESOURCES: &[&str] = &[

@@ -7,7 +7,6 @@ mod auth;
 mod callback;
 mod error;
 mod ops;
-mod query;
 mod response;
 
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use http::request::Parts;
 use address::Address;
 pub use error::OssError;
 use error::OssResult;
-use query::Query;
+use ferry_http::Query;
 
 /// Limits and addressing of the OSS front-end.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! Building OSS responses.
 
-use ferry_core::{ObjectMeta, ObjectRecord};
+use ferry_core::ObjectRecord;
 use ferry_http::Response;
 use ferry_http::dates::http_date;
 use http::{HeaderValue, StatusCode, header};
@@ -29,12 +29,6 @@ pub fn set(r: &mut Response, name: &'static str, value: impl AsRef<str>) {
     }
 }
 
-fn append(r: &mut Response, name: &str, value: &str) {
-    if let (Ok(n), Ok(v)) = (header::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-        r.headers_mut().append(n, v);
-    }
-}
-
 /// OSS writes ETags as quoted upper-case hex (`"5EB6…-3"` for multipart).
 pub fn etag(etag: &str) -> String {
     format!("\"{}\"", etag.to_ascii_uppercase())
@@ -42,22 +36,7 @@ pub fn etag(etag: &str) -> String {
 
 /// Headers every object response carries: type, ETag, CRC-64, dates, content headers, metadata.
 pub fn object_headers(r: &mut Response, object: &ObjectRecord) {
-    let meta: &ObjectMeta = &object.meta;
-    set(r, "content-type", meta.content_type.as_deref().unwrap_or("application/octet-stream"));
-    for (name, value) in [
-        ("content-encoding", &meta.content_encoding),
-        ("content-disposition", &meta.content_disposition),
-        ("content-language", &meta.content_language),
-        ("cache-control", &meta.cache_control),
-        ("expires", &meta.expires),
-    ] {
-        if let Some(v) = value {
-            set(r, name, v);
-        }
-    }
-    for (name, value) in &meta.user {
-        append(r, &format!("x-oss-meta-{name}"), value);
-    }
+    ferry_http::content_headers(r, &object.meta, "application/octet-stream", "x-oss-meta-");
     set(r, "etag", etag(&object.etag));
     set(r, "last-modified", http_date(object.modified));
     set(r, "x-oss-object-type", if object.etag.contains('-') { "Multipart" } else { "Normal" });

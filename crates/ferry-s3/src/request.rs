@@ -4,39 +4,19 @@ use http::request::Parts;
 
 use crate::error::{S3Error, S3Result};
 
-/// Decoded query parameters in the order sent. Valueless keys (`?uploads`) have value "".
-#[derive(Debug, Clone, Default)]
-pub struct Query(Vec<(String, String)>);
+pub use ferry_http::Query;
 
-impl Query {
-    pub fn parse(raw: Option<&str>) -> Self {
-        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
-        Query(
-            raw.unwrap_or("")
-                .split('&')
-                .filter(|p| !p.is_empty())
-                .map(|p| match p.split_once('=') {
-                    Some((k, v)) => (decode(k), decode(v)),
-                    None => (decode(p), String::new()),
-                })
-                .collect(),
-        )
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-
-    pub fn has(&self, name: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == name)
-    }
-
-    pub fn pairs(&self) -> &[(String, String)] {
-        &self.0
-    }
-
+/// S3's reading of numeric query parameters, with S3's errors.
+pub trait S3Query {
     /// A numeric parameter; absent is `None`, unparsable is InvalidArgument.
-    pub fn number<T: std::str::FromStr>(&self, name: &str) -> S3Result<Option<T>> {
+    fn number<T: std::str::FromStr>(&self, name: &str) -> S3Result<Option<T>>;
+    /// A page-size parameter (`max-keys`, `max-parts`, `max-uploads`): absent means `cap`,
+    /// larger values are capped, negative or unparsable ones are InvalidArgument.
+    fn page_size(&self, name: &str, cap: usize) -> S3Result<usize>;
+}
+
+impl S3Query for Query {
+    fn number<T: std::str::FromStr>(&self, name: &str) -> S3Result<Option<T>> {
         match self.get(name) {
             None => Ok(None),
             Some(v) => {
@@ -44,12 +24,8 @@ impl Query {
             }
         }
     }
-}
 
-impl Query {
-    /// A page-size parameter (`max-keys`, `max-parts`, `max-uploads`): absent means `cap`,
-    /// larger values are capped, negative or unparsable ones are InvalidArgument.
-    pub fn page_size(&self, name: &str, cap: usize) -> S3Result<usize> {
+    fn page_size(&self, name: &str, cap: usize) -> S3Result<usize> {
         let value = self.number::<i64>(name)?.unwrap_or(cap as i64);
         if value < 0 {
             return Err(S3Error::invalid_argument(format!("{name} must be a non-negative integer")));

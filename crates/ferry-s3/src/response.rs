@@ -41,13 +41,6 @@ pub fn set(r: &mut Response, name: &'static str, value: impl AsRef<str>) {
     }
 }
 
-/// Add a header that may repeat (user metadata).
-pub fn append(r: &mut Response, name: &str, value: &str) {
-    if let (Ok(n), Ok(v)) = (header::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-        r.headers_mut().append(n, v);
-    }
-}
-
 pub fn quoted(etag: &str) -> String {
     format!("\"{etag}\"")
 }
@@ -56,19 +49,5 @@ pub use ferry_http::dates::{http_date, iso8601};
 
 /// Content headers and user metadata of an object.
 pub fn object_meta_headers(r: &mut Response, meta: &ObjectMeta) {
-    set(r, "content-type", meta.content_type.as_deref().unwrap_or("binary/octet-stream"));
-    for (name, value) in [
-        ("content-encoding", &meta.content_encoding),
-        ("content-disposition", &meta.content_disposition),
-        ("content-language", &meta.content_language),
-        ("cache-control", &meta.cache_control),
-        ("expires", &meta.expires),
-    ] {
-        if let Some(v) = value {
-            set(r, name, v);
-        }
-    }
-    for (name, value) in &meta.user {
-        append(r, &format!("x-amz-meta-{name}"), value);
-    }
+    ferry_http::content_headers(r, meta, "binary/octet-stream", "x-amz-meta-");
 }

@@ -1,7 +1,8 @@
 //! PutObject, GetObject/HeadObject (and `?objectMeta`), DeleteObject, DeleteMultipleObjects,
 //! CopyObject.
 
-use ferry_core::{ObjectRecord, ObjectTarget, RangeSpec};
+use ferry_core::{ObjectRecord, ObjectTarget};
+use ferry_http::range::parse_range;
 use ferry_http::xml::{XmlWriter, parse_delete};
 use ferry_http::{Body, Response};
 use http::{Method, StatusCode};
@@ -31,20 +32,6 @@ pub async fn written(ctx: &Ctx<'_>, object: &ObjectRecord) -> OssResult<Response
     set(&mut r, "etag", etag(&object.etag));
     set(&mut r, "x-oss-hash-crc64ecma", object.crc.crc64xz.to_string());
     Ok(r)
-}
-
-/// `bytes=a-b`, `bytes=a-`, `bytes=-n`; anything else serves the whole object.
-fn parse_range(value: &str) -> Option<RangeSpec> {
-    let (first, last) = value.trim().strip_prefix("bytes=")?.split_once('-')?;
-    match (first.trim(), last.trim()) {
-        ("", "") => None,
-        ("", n) => n.parse().ok().map(RangeSpec::Suffix),
-        (a, "") => a.parse().ok().map(|first| RangeSpec::From { first, last: None }),
-        (a, b) => {
-            let (first, last) = (a.parse().ok()?, b.parse().ok()?);
-            (first <= last).then_some(RangeSpec::From { first, last: Some(last) })
-        }
-    }
 }
 
 pub async fn get_object(ctx: &Ctx<'_>) -> OssResult<Response> {

@@ -8,6 +8,7 @@ use http::StatusCode;
 use crate::Ctx;
 use crate::auth::uri_encode;
 use crate::error::{S3Error, S3Result};
+use crate::request::S3Query as _;
 use crate::response::{iso8601, quoted, xml};
 use ferry_http::xml::XmlWriter;
 

@@ -9,6 +9,7 @@ use http::StatusCode;
 use super::object::{checksum_header, copy_source, parse_range};
 use crate::Ctx;
 use crate::error::{S3Error, S3Result};
+use crate::request::S3Query as _;
 use crate::request::header;
 use crate::response::{self, iso8601, quoted, set, xml};
 use crate::upload_body::{self, UploadBody, object_meta, read_small};

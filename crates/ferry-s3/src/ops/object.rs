@@ -1,12 +1,14 @@
 //! PutObject, GetObject/HeadObject, DeleteObject, DeleteObjects, CopyObject.
 
 use ferry_core::checksum::ChecksumType;
-use ferry_core::{ObjectRecord, ObjectTarget, RangeSpec};
+use ferry_core::{ObjectRecord, ObjectTarget};
+pub use ferry_http::range::parse_range;
 use ferry_http::{Body, Response};
 use http::{Method, StatusCode};
 
 use crate::Ctx;
 use crate::error::{S3Error, S3Result};
+use crate::request::S3Query as _;
 use crate::request::header;
 use crate::response::{self, http_date, iso8601, quoted, set, xml};
 use crate::upload_body::{self, UploadBody, object_meta, read_small};
@@ -35,25 +37,6 @@ pub fn checksum_header(algorithm: ferry_core::checksum::ChecksumAlgorithm) -> &'
         Crc64Nvme => "x-amz-checksum-crc64nvme",
         Sha1 => "x-amz-checksum-sha1",
         Sha256 => "x-amz-checksum-sha256",
-    }
-}
-
-/// `bytes=a-b`, `bytes=a-`, `bytes=-n`. Anything else (including multiple ranges) is ignored
-/// and the whole object served, as S3 does.
-pub fn parse_range(value: &str) -> Option<RangeSpec> {
-    let spec = value.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (first, last) = spec.split_once('-')?;
-    match (first.trim(), last.trim()) {
-        ("", "") => None,
-        ("", n) => n.parse().ok().map(RangeSpec::Suffix),
-        (a, "") => a.parse().ok().map(|first| RangeSpec::From { first, last: None }),
-        (a, b) => {
-            let (first, last) = (a.parse().ok()?, b.parse().ok()?);
-            (first <= last).then_some(RangeSpec::From { first, last: Some(last) })
-        }
     }
 }
 
@@ -215,19 +198,4 @@ pub async fn copy_object(ctx: &Ctx<'_>) -> S3Result<Response> {
         w.elem(&format!("Checksum{}", c.algorithm.name()), &c.value);
     }
     Ok(xml(StatusCode::OK, w.finish("CopyObjectResult")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9"), Some(RangeSpec::From { first: 0, last: Some(9) }));
-        assert_eq!(parse_range("bytes=5-"), Some(RangeSpec::From { first: 5, last: None }));
-        assert_eq!(parse_range("bytes=-3"), Some(RangeSpec::Suffix(3)));
-        assert_eq!(parse_range("bytes=0-1,4-5"), None);
-        assert_eq!(parse_range("bytes=9-1"), None);
-        assert_eq!(parse_range("items=0-1"), None);
-    }
 }

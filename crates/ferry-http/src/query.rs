@@ -1,5 +1,6 @@
-//! Decoded query parameters in the order sent; valueless keys (`?uploads`) have value "".
+//! Query strings, decoded once.
 
+/// Decoded query parameters in the order sent. Valueless keys (`?uploads`) have value "".
 #[derive(Debug, Clone, Default)]
 pub struct Query(Vec<(String, String)>);
 
