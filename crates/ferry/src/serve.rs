@@ -13,6 +13,7 @@ use ferry_http::{Router, ServeOptions};
 use ferry_meta::SqliteMetaStore;
 use ferry_oss::{OssConfig, OssFrontend};
 use ferry_s3::{S3Config, S3Frontend};
+use ferry_us3::{Us3Config, Us3Frontend};
 
 use crate::credentials::{self, Origin};
 
@@ -48,6 +49,12 @@ pub struct ServeArgs {
     /// How long unreferenced blobs wait before deletion.
     #[arg(long, env = "FERRY_GC_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
     gc_grace: Duration,
+    /// Base domain for the US3 dialect: a Host of `<bucket>.<domain>` names the bucket.
+    #[arg(long, env = "FERRY_US3_DOMAIN")]
+    us3_domain: Option<String>,
+    /// Part size ferry asks US3 clients to use (BlkSize), e.g. 4MiB.
+    #[arg(long, env = "FERRY_US3_BLOCK_SIZE", default_value_t = 4 * 1024 * 1024)]
+    us3_block_size: u64,
     /// Smallest S3 multipart part but the last, in bytes (S3's rule is 5 MiB; lower it only for
     /// tests and benchmarks that need many small parts).
     #[arg(long, env = "FERRY_S3_MIN_PART_SIZE", default_value_t = 5 * 1024 * 1024)]
@@ -105,6 +112,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         credential_store.clone(),
         OssConfig { domain: args.domain.clone(), ..OssConfig::default() },
     );
+    let us3 = Us3Frontend::new(
+        engine.clone(),
+        credential_store.clone(),
+        Us3Config { domain: args.us3_domain.clone(), block_size: args.us3_block_size, ..Us3Config::default() },
+    );
     let s3 = S3Frontend::new(
         engine.clone(),
         credential_store,
@@ -116,7 +128,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     // Each dialect claims the requests signed in its scheme; S3 answers everything else.
-    let router = Router::new(Arc::new(s3)).with(Arc::new(oss));
+    let router = Router::new(Arc::new(s3)).with(Arc::new(oss)).with(Arc::new(us3));
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(ferry_http::tls_acceptor(cert, key).context("loading the TLS certificate")?),
         _ => None,

@@ -1,0 +1,255 @@
+//! The UFile calls: put, head, download, delete, list, copy; multipart with 0-based part numbers
+//! and a server-chosen block size.
+
+use ferry_core::checksum::Wanted;
+use ferry_core::{
+    CommitPart, CommitRequest, CommitRules, DigestKind, Error, Expected, ObjectMeta, ObjectTarget, PartInput, Session,
+};
+use ferry_http::dates::http_date;
+use ferry_http::range::parse_range;
+use ferry_http::{Body, Response, body_stream, read_limited};
+use http::{HeaderValue, Method, StatusCode};
+
+use crate::Ctx;
+use crate::error::{Us3Error, Us3Result};
+
+fn header<'a>(ctx: &'a Ctx<'_>, name: &str) -> Option<&'a str> {
+    ctx.parts.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn json(value: serde_json::Value) -> Response {
+    let mut r = Response::new(ferry_http::full(value.to_string()));
+    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn set(r: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().insert(name, v);
+    }
+}
+
+fn status(code: StatusCode) -> Response {
+    let mut r = Response::new(ferry_http::empty());
+    *r.status_mut() = code;
+    r
+}
+
+fn target(ctx: &Ctx<'_>) -> ObjectTarget {
+    ObjectTarget { bucket: ctx.bucket.clone(), key: ctx.key.clone() }
+}
+
+fn meta(ctx: &Ctx<'_>) -> ObjectMeta {
+    ObjectMeta { content_type: header(ctx, "content-type").map(str::to_string), ..ObjectMeta::default() }
+}
+
+/// A streamed body; the SDK's Content-MD5 (lower-case hex, when enabled) is verified.
+fn input(ctx: &Ctx<'_>, body: Body) -> Us3Result<PartInput> {
+    let length = header(ctx, "content-length").and_then(|v| v.parse::<u64>().ok());
+    let mut expected = Vec::new();
+    if let Some(md5) = header(ctx, "content-md5") {
+        let raw = hex::decode(md5.trim())
+            .ok()
+            .filter(|v| v.len() == 16)
+            .ok_or_else(|| Us3Error::bad_request("invalid Content-MD5"))?;
+        expected.push(Expected { kind: DigestKind::Md5, value: raw });
+    }
+    Ok(PartInput {
+        body: body_stream(body),
+        expected_size: length,
+        max_size: ctx.us3.config.max_object_size,
+        expected,
+        trailer: None,
+        wanted: Wanted::default(),
+    })
+}
+
+pub async fn put_file(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
+    let object = ctx.us3.engine.put_object(target(ctx), meta(ctx), input(ctx, body)?, None).await?;
+    let mut r = status(StatusCode::OK);
+    set(&mut r, "etag", &format!("\"{}\"", object.etag));
+    Ok(r)
+}
+
+pub async fn get_file(ctx: &Ctx<'_>) -> Us3Result<Response> {
+    let engine = &ctx.us3.engine;
+    let range = header(ctx, "range").and_then(parse_range);
+    let read = if ctx.parts.method == Method::HEAD {
+        let object = engine.head_object(&ctx.bucket, &ctx.key).await?;
+        ferry_core::ObjectRead { object, range: None, body: Box::pin(futures_util::stream::empty()) }
+    } else {
+        engine.get_object(&ctx.bucket, &ctx.key, range, None).await?
+    };
+    let object = &read.object;
+    let (code, length) = match read.range {
+        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, b - a + 1),
+        None => (StatusCode::OK, object.size),
+    };
+    let mut r = Response::new(ferry_http::stream(read.body));
+    *r.status_mut() = code;
+    set(&mut r, "content-type", object.meta.content_type.as_deref().unwrap_or("application/octet-stream"));
+    set(&mut r, "content-length", &length.to_string());
+    set(&mut r, "etag", &format!("\"{}\"", object.etag));
+    set(&mut r, "last-modified", &http_date(object.modified));
+    set(&mut r, "accept-ranges", "bytes");
+    if let Some((a, b)) = read.range {
+        set(&mut r, "content-range", &format!("bytes {a}-{b}/{}", object.size));
+    }
+    Ok(r)
+}
+
+pub async fn delete_file(ctx: &Ctx<'_>) -> Us3Result<Response> {
+    ctx.us3.engine.delete_object(&ctx.bucket, &ctx.key).await?;
+    Ok(status(StatusCode::NO_CONTENT))
+}
+
+pub async fn copy_file(ctx: &Ctx<'_>) -> Us3Result<Response> {
+    let raw = header(ctx, "x-ufile-copy-source").unwrap_or("");
+    let decoded = percent_encoding::percent_decode_str(raw.trim_start_matches('/')).decode_utf8_lossy().into_owned();
+    let (bucket, key) =
+        decoded.split_once('/').ok_or_else(|| Us3Error::bad_request("X-Ufile-Copy-Source must be /bucket/key"))?;
+    let source = ObjectTarget { bucket: bucket.into(), key: key.into() };
+    let object = ctx.us3.engine.copy_object(&source, target(ctx), None).await?;
+    let mut r = status(StatusCode::OK);
+    set(&mut r, "etag", &format!("\"{}\"", object.etag));
+    Ok(r)
+}
+
+fn list_params(ctx: &Ctx<'_>, limit_name: &str) -> (String, String, usize) {
+    let prefix = ctx.query.get("prefix").unwrap_or("").to_string();
+    let marker = ctx.query.get("marker").unwrap_or("").to_string();
+    let limit = ctx.query.get(limit_name).and_then(|v| v.parse().ok()).unwrap_or(100usize).clamp(1, 1000);
+    (prefix, marker, limit)
+}
+
+pub async fn file_list(ctx: &Ctx<'_>) -> Us3Result<Response> {
+    let (prefix, marker, limit) = list_params(ctx, "limit");
+    let listing = ctx.us3.engine.list_objects(&ctx.bucket, &prefix, "", &marker, limit).await?;
+    let data: Vec<serde_json::Value> = listing
+        .objects
+        .iter()
+        .map(|o| {
+            serde_json::json!({"BucketName": ctx.bucket, "FileName": o.key, "Hash": o.etag, "MimeType": "application/octet-stream",
+                "Size": o.size, "CreateTime": o.modified / 1000, "ModifyTime": o.modified / 1000, "StorageClass": "STANDARD"})
+        })
+        .collect();
+    Ok(json(serde_json::json!({"BucketName": ctx.bucket, "BucketId": ctx.bucket,
+        "NextMarker": listing.next_marker.unwrap_or_default(), "DataSet": data})))
+}
+
+pub async fn list_objects(ctx: &Ctx<'_>) -> Us3Result<Response> {
+    let (prefix, marker, limit) = list_params(ctx, "max-keys");
+    let delimiter = ctx.query.get("delimiter").unwrap_or("").to_string();
+    let listing = ctx.us3.engine.list_objects(&ctx.bucket, &prefix, &delimiter, &marker, limit).await?;
+    let contents: Vec<serde_json::Value> = listing
+        .objects
+        .iter()
+        .map(|o| {
+            serde_json::json!({"Key": o.key, "MimeType": "application/octet-stream", "LastModified": o.modified / 1000,
+                "CreateTime": o.modified / 1000, "Etag": o.etag, "Size": o.size.to_string(), "StorageClass": "STANDARD"})
+        })
+        .collect();
+    let prefixes: Vec<serde_json::Value> =
+        listing.common_prefixes.iter().map(|p| serde_json::json!({"Prefix": p})).collect();
+    Ok(json(serde_json::json!({"Name": ctx.bucket, "Prefix": prefix, "MaxKeys": limit, "Delimiter": delimiter,
+        "IsTruncated": listing.truncated, "NextMarker": listing.next_marker.unwrap_or_default(),
+        "Contents": contents, "CommonPrefixes": prefixes})))
+}
+
+/// The session named by `uploadId`, which must belong to this bucket and key.
+async fn session(ctx: &Ctx<'_>) -> Us3Result<Session> {
+    let id = ctx.query.get("uploadId").unwrap_or("");
+    let session = ctx.us3.engine.session(id).await?;
+    if session.target.bucket != ctx.bucket || (!ctx.key.is_empty() && session.target.key != ctx.key) {
+        return Err(Error::NoSuchUpload.into());
+    }
+    Ok(session)
+}
+
+pub async fn init_upload(ctx: &Ctx<'_>) -> Us3Result<Response> {
+    let session = ctx.us3.engine.create_session(target(ctx), meta(ctx), None).await?;
+    Ok(json(serde_json::json!({"UploadId": session.id, "BlkSize": ctx.us3.config.block_size,
+        "Bucket": ctx.bucket, "Key": ctx.key})))
+}
+
+pub async fn upload_part(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
+    // US3 numbers parts from 0; the engine stores them from 1.
+    let number: u32 = ctx
+        .query
+        .get("partNumber")
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| *n < 10_000)
+        .ok_or_else(|| Us3Error::bad_request("partNumber must be an integer from 0 to 9999"))?;
+    let session = session(ctx).await?;
+    let mut part_input = input(ctx, body)?;
+    part_input.max_size = ctx.us3.config.block_size;
+    let part = ctx.us3.engine.put_part(&session.id, number + 1, part_input).await?;
+    let mut r = json(serde_json::json!({"PartNumber": number}));
+    set(&mut r, "etag", &format!("\"{}\"", part.etag()));
+    Ok(r)
+}
+
+pub async fn list_parts(ctx: &Ctx<'_>) -> Us3Result<Response> {
+    let session = session(ctx).await?;
+    let listing = ctx.us3.engine.list_parts(&session.id, None, 10_000).await?;
+    let data: Vec<serde_json::Value> = listing
+        .parts
+        .iter()
+        .map(|p| serde_json::json!({"PartId": p.number - 1, "ETag": format!("\"{}\"", p.etag()), "Size": p.size}))
+        .collect();
+    Ok(json(
+        serde_json::json!({"UploadId": session.id, "Bucket": ctx.bucket, "Key": session.target.key, "DataSet": data}),
+    ))
+}
+
+/// Finish: the object is the stored parts 0..N-1 in order. The SDK's resume path can send a
+/// list with empty items, duplicates and reordering, so the list is checked loosely: every
+/// non-empty ETag in it must belong to a stored part, and the stored parts must be contiguous
+/// with every part but the last exactly one block. Wrong bytes are never published.
+pub async fn finish_upload(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
+    let session = session(ctx).await?;
+    let body = read_limited(body_stream(body), 1024 * 1024).await.map_err(|e| Us3Error::bad_request(e.to_string()))?;
+    let listed: Vec<String> = String::from_utf8_lossy(&body)
+        .split(',')
+        .map(|e| e.trim().trim_matches('"').to_ascii_lowercase())
+        .filter(|e| !e.is_empty())
+        .collect();
+    let engine = &ctx.us3.engine;
+    if let (ferry_core::SessionState::Closed, Some(done)) = (session.state, &session.commit) {
+        // A repeated finish of a published upload gets the same answer.
+        return Ok(json(serde_json::json!({"Bucket": ctx.bucket, "Key": session.target.key, "FileSize": done.size})));
+    }
+    let parts = engine.list_parts(&session.id, None, 10_000).await?.parts;
+    if parts.is_empty() {
+        return Err(Us3Error::bad_request("no parts were uploaded"));
+    }
+    for (i, p) in parts.iter().enumerate() {
+        if p.number as usize != i + 1 {
+            return Err(Us3Error::bad_request(format!("part {i} is missing")));
+        }
+    }
+    let held: std::collections::HashSet<String> = parts.iter().map(|p| p.etag()).collect();
+    if let Some(unknown) = listed.iter().find(|e| !held.contains(*e)) {
+        return Err(Us3Error::bad_request(format!("ETag {unknown} does not match any uploaded part")));
+    }
+    let block = ctx.us3.config.block_size;
+    if let Some(short) = parts[..parts.len() - 1].iter().find(|p| p.size != block) {
+        return Err(Us3Error::bad_request(format!(
+            "part {} is {} bytes; every part but the last must be {block}",
+            short.number - 1,
+            short.size
+        )));
+    }
+    let request = CommitRequest {
+        parts: parts.iter().map(|p| CommitPart { number: p.number, etag: Some(p.etag()), checksums: vec![] }).collect(),
+        rules: CommitRules { min_part_size: block, max_parts: 10_000 },
+    };
+    let object = engine.commit(&session.id, request).await?;
+    Ok(json(serde_json::json!({"Bucket": ctx.bucket, "Key": object.key, "FileSize": object.size})))
+}
+
+pub async fn abort_upload(ctx: &Ctx<'_>) -> Us3Result<Response> {
+    let session = session(ctx).await?;
+    ctx.us3.engine.abort(&session.id).await?;
+    Ok(status(StatusCode::NO_CONTENT))
+}
