@@ -94,7 +94,7 @@ def test_resumable_upload_resumes_only_missing_parts(oss_bucket, tmp_path):
         return real_upload_part(key, upload_id, number, body, *args, **kwargs)
 
     b.upload_part = failing_upload_part
-    kwargs = dict(store=store, multipart_threshold=MiB, part_size=MiB, num_threads=1)
+    kwargs = dict(store=store, multipart_threshold=MiB, part_size=MiB, num_threads=2)
     with pytest.raises(oss2.exceptions.RequestError):
         oss2.resumable_upload(b, "resumed.bin", str(tmp_path / "big"), **kwargs)
     first_run = list(sent)

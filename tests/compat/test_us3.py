@@ -128,3 +128,31 @@ def test_wrong_private_key_writes_nothing(us3, tmp_path):
     assert resp.status_code == 403 and resp.error == "signature mismatch"
     ret, resp = filemanager.FileManager(ACCESS_KEY, SECRET_KEY).head_file("ubkt", "nope.txt")
     assert resp.status_code == 404
+
+
+def test_resume_stream_and_missing_bucket(us3, tmp_path, monkeypatch):
+    import io
+    from ufile import filemanager, httprequest, multipartuploadufile
+    data = os.urandom(3 * BLOCK + 5)
+    failed = []
+    real_put = httprequest.requests.put
+
+    def flaky_put(url, *args, **kwargs):
+        if "partNumber=1" in url and not failed:
+            failed.append(url)
+            raise requests.exceptions.ConnectionError("injected part failure")
+        return real_put(url, *args, **kwargs)
+
+    monkeypatch.setattr(httprequest.requests, "put", flaky_put)
+    stream = io.BytesIO(data)
+    m = multipartuploadufile.MultipartUploadUFile(ACCESS_KEY, SECRET_KEY)
+    ret, resp = m.uploadstream("ubkt", "stream-resumed.bin", stream, maxthread=1, retrycount=1, retryinterval=0)
+    assert resp.status_code != 200 and failed
+    # A stream resumes from where the caller positions it: the first part the server lacks.
+    stream.seek(m.pausepartnumber * m.blocksize)
+    ret, resp = m.resumeuploadstream(retrycount=1, retryinterval=0)
+    assert resp.status_code == 200, resp.error
+    assert s3_client(us3.url).get_object(Bucket="ubkt", Key="stream-resumed.bin")["Body"].read() == data
+    (tmp_path / "f").write_bytes(b"x")
+    ret, resp = filemanager.FileManager(ACCESS_KEY, SECRET_KEY).putfile("no-such-bucket", "k", str(tmp_path / "f"))
+    assert resp.status_code == 400 and resp.error == "bucket not exist"
