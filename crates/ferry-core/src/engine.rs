@@ -842,7 +842,7 @@ pub fn validate_key(key: &str) -> Result<()> {
         return Err(Error::InvalidKey("the key is empty".into()));
     }
     if key.len() > 1024 {
-        return Err(Error::InvalidKey(format!("the key is {} bytes; the limit is 1024", key.len())));
+        return Err(Error::KeyTooLong(key.len()));
     }
     if key.contains('\0') {
         return Err(Error::InvalidKey("the key contains a NUL character".into()));

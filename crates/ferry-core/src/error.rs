@@ -14,6 +14,8 @@ pub enum Error {
     InvalidBucketName(String),
     #[error("invalid key: {0}")]
     InvalidKey(String),
+    #[error("the key is {0} bytes; the limit is 1024")]
+    KeyTooLong(usize),
     #[error("the key does not exist")]
     NoSuchKey,
     #[error("the upload session does not exist, was aborted, expired or already committed")]

@@ -30,4 +30,26 @@ impl Query {
     pub fn pairs(&self) -> &[(String, String)] {
         &self.0
     }
+
+    /// The sub-resources HMAC-SHA1 signatures (S3 SigV2, OSS V1) append to the signed resource:
+    /// the parameters named in `signed`, sorted, as `?a&b=v` with values unencoded.
+    pub fn signed_subresources(&self, signed: &[&str]) -> String {
+        let mut subs: Vec<(&str, &str)> = self
+            .0
+            .iter()
+            .filter(|(k, _)| signed.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        subs.sort();
+        let mut out = String::new();
+        for (i, (k, v)) in subs.iter().enumerate() {
+            out.push(if i == 0 { '?' } else { '&' });
+            out.push_str(k);
+            if !v.is_empty() {
+                out.push('=');
+                out.push_str(v);
+            }
+        }
+        out
+    }
 }

@@ -165,21 +165,7 @@ fn canonical_resource(query: &Query, addr: &Address) -> String {
         (Some(b), None) => format!("/{b}/"),
         _ => "/".to_string(),
     };
-    let mut subs: Vec<(&str, &str)> = query
-        .pairs()
-        .iter()
-        .filter(|(k, _)| SUBRESOURCES.contains(&k.as_str()))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    subs.sort();
-    for (i, (k, v)) in subs.iter().enumerate() {
-        resource.push(if i == 0 { '?' } else { '&' });
-        resource.push_str(k);
-        if !v.is_empty() {
-            resource.push('=');
-            resource.push_str(v);
-        }
-    }
+    resource.push_str(&query.signed_subresources(SUBRESOURCES));
     resource
 }
 

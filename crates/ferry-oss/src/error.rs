@@ -65,7 +65,7 @@ impl From<Error> for OssError {
             }
             Error::BucketNotEmpty => OssError::bucket_not_empty("The bucket you tried to delete is not empty."),
             Error::InvalidBucketName(_) => OssError::invalid_bucket_name("The specified bucket is not valid."),
-            Error::InvalidKey(_) => OssError::invalid_object_name(message),
+            Error::InvalidKey(_) | Error::KeyTooLong(_) => OssError::invalid_object_name(message),
             Error::NoSuchKey => OssError::no_such_key("The specified key does not exist."),
             Error::NoSuchUpload => OssError::no_such_upload("The specified upload does not exist."),
             Error::InvalidPart(_) => OssError::invalid_part(message),

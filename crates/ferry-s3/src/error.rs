@@ -71,9 +71,7 @@ impl From<Error> for S3Error {
             ),
             Error::BucketNotEmpty => S3Error::bucket_not_empty("The bucket you tried to delete is not empty"),
             Error::InvalidBucketName(_) => S3Error::invalid_bucket_name("The specified bucket is not valid."),
-            Error::InvalidKey(ref why) if why.contains("limit is 1024") => {
-                S3Error::key_too_long("Your key is too long")
-            }
+            Error::KeyTooLong(_) => S3Error::key_too_long("Your key is too long"),
             Error::InvalidKey(_) => S3Error::invalid_argument(message),
             Error::NoSuchKey => S3Error::no_such_key("The specified key does not exist."),
             Error::NoSuchUpload => S3Error::no_such_upload(

@@ -52,21 +52,7 @@ fn canonical_resource(parts: &Parts, query: &Query, host_bucket: Option<&str>) -
         Some(bucket) => format!("/{bucket}{}", parts.uri.path()),
         None => parts.uri.path().to_string(),
     };
-    let mut subs: Vec<(&str, &str)> = query
-        .pairs()
-        .iter()
-        .filter(|(k, _)| SIGNED_SUBRESOURCES.contains(&k.as_str()))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    subs.sort();
-    for (i, (k, v)) in subs.iter().enumerate() {
-        resource.push(if i == 0 { '?' } else { '&' });
-        resource.push_str(k);
-        if !v.is_empty() {
-            resource.push('=');
-            resource.push_str(v);
-        }
-    }
+    resource.push_str(&query.signed_subresources(SIGNED_SUBRESOURCES));
     resource
 }
 
