@@ -7,6 +7,7 @@
 mod body;
 pub mod dates;
 mod headers;
+mod operations;
 mod query;
 pub mod range;
 mod router;
@@ -15,6 +16,7 @@ pub mod xml;
 
 pub use body::{Body, ResponseBody, body_stream, empty, full, read_limited, stream};
 pub use headers::content_headers;
+pub use operations::{Operations, ReadinessCheck};
 pub use query::Query;
 pub use router::{Frontend, Router};
 pub use server::{ServeOptions, serve, tls_acceptor};

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::{Request, Response};
+use crate::{Operations, Request, Response};
 
 /// One protocol dialect served on the shared listen address.
 #[async_trait]
@@ -22,11 +22,18 @@ pub trait Frontend: Send + Sync + 'static {
 pub struct Router {
     frontends: Vec<Arc<dyn Frontend>>,
     fallback: Arc<dyn Frontend>,
+    operations: Arc<Operations>,
 }
 
 impl Router {
     pub fn new(fallback: Arc<dyn Frontend>) -> Self {
-        Router { frontends: Vec::new(), fallback }
+        Router { frontends: Vec::new(), fallback, operations: Arc::new(Operations::new(None)) }
+    }
+
+    /// Serve health and metrics with these operations (and record request metrics in them).
+    pub fn with_operations(mut self, operations: Arc<Operations>) -> Self {
+        self.operations = operations;
+        self
     }
 
     /// Add a front-end, consulted before the fallback in the order added.
@@ -41,11 +48,15 @@ impl Router {
 
     pub async fn route(&self, request: Request) -> Response {
         let (parts, body) = request.into_parts();
+        if let Some(response) = self.operations.serve(&parts).await {
+            return response;
+        }
         let frontend = self.pick(&parts).clone();
         let method = parts.method.clone();
         let path = parts.uri.path().to_string();
         let started = std::time::Instant::now();
         let response = frontend.handle(Request::from_parts(parts, body)).await;
+        self.operations.record(frontend.name(), &method, response.status().as_u16(), started.elapsed());
         tracing::debug!(
             dialect = frontend.name(),
             %method,

@@ -9,11 +9,12 @@ use anyhow::Context;
 use ferry_blob::LocalBlobStore;
 use ferry_core::credentials::CredentialStore;
 use ferry_core::{Engine, EngineConfig};
-use ferry_http::{Router, ServeOptions};
+use ferry_http::{Operations, Router, ServeOptions};
 use ferry_meta::SqliteMetaStore;
 use ferry_oss::{OssConfig, OssFrontend};
 use ferry_s3::{S3Config, S3Frontend};
 use ferry_us3::{Us3Config, Us3Frontend};
+use prometheus_client::metrics::counter::Counter;
 
 use crate::credentials::{self, Origin};
 
@@ -128,7 +129,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     // Each dialect claims the requests signed in its scheme; S3 answers everything else.
-    let router = Router::new(Arc::new(s3)).with(Arc::new(oss)).with(Arc::new(us3));
+    let ready_engine = engine.clone();
+    let mut operations = Operations::new(Some(Arc::new(move || {
+        let engine = ready_engine.clone();
+        Box::pin(async move { engine.list_buckets().await.map(|_| ()).map_err(|e| e.to_string()) })
+    })));
+    let sweep_metrics = SweepMetrics::default();
+    sweep_metrics.register(operations.registry_mut());
+    let router =
+        Router::new(Arc::new(s3)).with(Arc::new(oss)).with(Arc::new(us3)).with_operations(Arc::new(operations));
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(ferry_http::tls_acceptor(cert, key).context("loading the TLS certificate")?),
         _ => None,
@@ -140,7 +149,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     banner(&format!("{scheme}://{addr}"), &args, &creds, &origin);
 
-    let sweeper = tokio::spawn(sweep_forever(engine.clone(), args.sweep_interval, args.gc_grace));
+    let sweeper = tokio::spawn(sweep_forever(engine.clone(), args.sweep_interval, args.gc_grace, sweep_metrics));
     let options = ServeOptions { tls, drain_timeout: Duration::from_secs(30) };
     ferry_http::serve(listener, router, options, shutdown_signal()).await?;
     sweeper.abort();
@@ -177,20 +186,43 @@ fn banner(url: &str, args: &ServeArgs, creds: &ferry_core::credentials::Credenti
     println!("  aws --endpoint-url {url} s3 cp ./some-file s3://demo/");
 }
 
+/// What the sweeper did, for `/metrics`.
+#[derive(Clone, Default)]
+struct SweepMetrics {
+    expired_sessions: Counter,
+    deleted_blobs: Counter,
+    orphans: Counter,
+}
+
+impl SweepMetrics {
+    fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register("expired_sessions", "Upload sessions expired by the sweeper", self.expired_sessions.clone());
+        registry.register("gc_deleted_blobs", "Unreferenced blobs deleted by the sweeper", self.deleted_blobs.clone());
+        registry.register("gc_orphan_blobs", "Blobs found unrecorded after a crash and deleted", self.orphans.clone());
+    }
+}
+
 /// Expire sessions and collect garbage periodically; scan for orphaned blobs at start and hourly.
-async fn sweep_forever(engine: Engine, interval: Duration, grace: Duration) {
+async fn sweep_forever(engine: Engine, interval: Duration, grace: Duration, metrics: SweepMetrics) {
     let orphan_age = Duration::from_secs(3600).max(grace);
     let mut last_orphan_scan: Option<std::time::Instant> = None;
     loop {
         match engine.sweep().await {
-            Ok(report) if report != Default::default() => tracing::info!(?report, "sweep"),
+            Ok(report) if report != Default::default() => {
+                metrics.expired_sessions.inc_by(report.expired_sessions);
+                metrics.deleted_blobs.inc_by(report.deleted_blobs);
+                tracing::info!(?report, "sweep");
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed"),
         }
         if last_orphan_scan.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
             match engine.collect_orphans(orphan_age).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(deleted = n, "removed orphaned blobs"),
+                Ok(n) => {
+                    metrics.orphans.inc_by(n);
+                    tracing::info!(deleted = n, "removed orphaned blobs");
+                }
                 Err(e) => tracing::warn!(error = %e, "orphan scan failed"),
             }
             last_orphan_scan = Some(std::time::Instant::now());
