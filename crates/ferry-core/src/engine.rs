@@ -201,11 +201,10 @@ impl Engine {
         self.meta.get_session(id).await?.ok_or(Error::NoSuchUpload)
     }
 
-    /// The session if it is accepting parts, else `NoSuchUpload` (or `Busy` while committing).
-    pub async fn live_session(&self, id: &str) -> Result<Session> {
-        let session = self.session(id).await?;
+    /// `Ok` if the session accepts parts, else `NoSuchUpload` (or `Busy` while committing).
+    fn accepting_parts(session: &Session) -> Result<()> {
         match session.state {
-            SessionState::Normal => Ok(session),
+            SessionState::Normal => Ok(()),
             SessionState::Closing => Err(Error::Busy),
             _ => Err(Error::NoSuchUpload),
         }
@@ -227,15 +226,18 @@ impl Engine {
     }
 
     /// Store part `number` of a session from a stream, replacing any earlier copy atomically.
-    pub async fn put_part(&self, session_id: &str, number: u32, input: PartInput) -> Result<PartRecord> {
-        let session = self.live_session(session_id).await?;
+    ///
+    /// `session` is the caller's copy (front-ends read it to check the upload's bucket and key),
+    /// so no second read is made here; the store checks the state again when it records the part.
+    pub async fn put_part(&self, session: &Session, number: u32, input: PartInput) -> Result<PartRecord> {
+        Self::accepting_parts(session)?;
         let mut wanted = input.wanted;
         if let Some(c) = session.checksum {
             wanted.add(c.algorithm.digest_kind());
         }
         let (blob, size, digests) = self.ingest(input, wanted).await?;
         let part = PartRecord { number, blob, size, digests, modified: now_millis() };
-        if let Err(e) = self.meta.put_part(session_id, &part).await {
+        if let Err(e) = self.meta.put_part(&session.id, &part).await {
             self.discard(&part.blob).await;
             return Err(e);
         }
@@ -245,13 +247,13 @@ impl Engine {
     /// Store part `number` from a range of an existing object (server-side, streamed).
     pub async fn copy_part(
         &self,
-        session_id: &str,
+        session: &Session,
         number: u32,
         source: &ObjectTarget,
         range: Option<RangeSpec>,
         max_size: u64,
     ) -> Result<PartRecord> {
-        self.live_session(session_id).await?;
+        Self::accepting_parts(session)?;
         let read = self.get_object(&source.bucket, &source.key, range, None).await?;
         let size = match read.range {
             Some((first, last)) => last - first + 1,
@@ -265,7 +267,7 @@ impl Engine {
             trailer: None,
             wanted: Wanted::default(),
         };
-        self.put_part(session_id, number, input).await
+        self.put_part(session, number, input).await
     }
 
     /// Parts with number > `after`, ascending, at most `limit`.

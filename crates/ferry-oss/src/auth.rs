@@ -158,13 +158,18 @@ fn check_skew(date: &str) -> OssResult<()> {
     Ok(())
 }
 
-/// `/bucket/key` (decoded), `/bucket/` or `/`, plus the signed sub-resources.
-fn canonical_resource(query: &Query, addr: &Address) -> String {
-    let mut resource = match (&addr.bucket, &addr.key) {
+/// `/bucket/key` (decoded), `/bucket/` or `/`: what both signature versions sign as the path.
+fn resource_path(addr: &Address) -> String {
+    match (&addr.bucket, &addr.key) {
         (Some(b), Some(k)) => format!("/{b}/{k}"),
         (Some(b), None) => format!("/{b}/"),
         _ => "/".to_string(),
-    };
+    }
+}
+
+/// The signed path plus the signed sub-resources (V1).
+fn canonical_resource(query: &Query, addr: &Address) -> String {
+    let mut resource = resource_path(addr);
     resource.push_str(&query.signed_subresources(SUBRESOURCES));
     resource
 }
@@ -230,11 +235,7 @@ fn verify_v4(parts: &Parts, query: &Query, addr: &Address, fields: &str, creds: 
     if !datetime.starts_with(date) {
         return Err(OssError::access_denied("x-oss-date does not match the credential date."));
     }
-    let resource = match (&addr.bucket, &addr.key) {
-        (Some(b), Some(k)) => format!("/{b}/{k}"),
-        (Some(b), None) => format!("/{b}/"),
-        _ => "/".to_string(),
-    };
+    let resource = resource_path(addr);
     let extra: Vec<String> = additional.split(';').filter(|h| !h.is_empty()).map(str::to_ascii_lowercase).collect();
     let mut names: Vec<String> = parts
         .headers

@@ -183,7 +183,7 @@ pub async fn upload_part(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
     let session = session(ctx).await?;
     let mut part_input = input(ctx, body)?;
     part_input.max_size = ctx.us3.config.block_size;
-    let part = ctx.us3.engine.put_part(&session.id, number + 1, part_input).await?;
+    let part = ctx.us3.engine.put_part(&session, number + 1, part_input).await?;
     let mut r = json(serde_json::json!({"PartNumber": number}));
     set(&mut r, "etag", &format!("\"{}\"", part.etag()));
     Ok(r)

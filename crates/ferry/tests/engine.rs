@@ -74,9 +74,9 @@ async fn parts_in_any_order_resent_and_committed_by_metadata() {
     let s = e.create_session(target("obj"), ObjectMeta::default(), None).await.unwrap();
     let a = vec![b'a'; 20_000];
     let c = vec![b'c'; 15];
-    let p3 = e.put_part(&s.id, 3, body(&c)).await.unwrap();
-    let _stale = e.put_part(&s.id, 1, body(b"stale stale")).await.unwrap();
-    let p1 = e.put_part(&s.id, 1, body(&a)).await.unwrap();
+    let p3 = e.put_part(&s, 3, body(&c)).await.unwrap();
+    let _stale = e.put_part(&s, 1, body(b"stale stale")).await.unwrap();
+    let p1 = e.put_part(&s, 1, body(&a)).await.unwrap();
     let listed = e.list_parts(&s.id, None, 100).await.unwrap().parts;
     assert_eq!(
         listed.iter().map(|p| (p.number, p.size)).collect::<Vec<_>>(),
@@ -95,7 +95,7 @@ async fn parts_in_any_order_resent_and_committed_by_metadata() {
     let again = e.commit(&s.id, commit_list(&[&p1, &p3])).await.unwrap();
     assert_eq!(again.etag, object.etag);
     assert!(matches!(e.commit(&s.id, commit_list(&[&p1])).await, Err(Error::NoSuchUpload)));
-    assert!(matches!(e.put_part(&s.id, 4, body(b"late")).await, Err(Error::NoSuchUpload)));
+    assert!(matches!(e.put_part(&s, 4, body(b"late")).await, Err(Error::NoSuchUpload)));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -104,8 +104,8 @@ async fn commit_verification_errors_leave_the_session_usable() {
     let e = &f.engine;
     e.create_bucket("bkt").await.unwrap();
     let s = e.create_session(target("obj"), ObjectMeta::default(), None).await.unwrap();
-    let p1 = e.put_part(&s.id, 1, body(&[1; 5])).await.unwrap();
-    let p2 = e.put_part(&s.id, 2, body(&[2; 50])).await.unwrap();
+    let p1 = e.put_part(&s, 1, body(&[1; 5])).await.unwrap();
+    let p2 = e.put_part(&s, 2, body(&[2; 50])).await.unwrap();
     let mut wrong = commit_list(&[&p1, &p2]);
     wrong.parts[1].etag = Some("\"00000000000000000000000000000000\"".into());
     assert!(matches!(e.commit(&s.id, wrong).await, Err(Error::InvalidPart(2))));
@@ -118,7 +118,7 @@ async fn commit_verification_errors_leave_the_session_usable() {
     assert!(matches!(e.commit(&s.id, backwards).await, Err(Error::InvalidPartOrder)));
     assert!(matches!(e.commit(&s.id, commit_list(&[&p1, &p2])).await, Err(Error::EntityTooSmall { number: 1, .. })));
     assert_eq!(e.session(&s.id).await.unwrap().state, SessionState::Normal, "a refused commit reopens the session");
-    let p1 = e.put_part(&s.id, 1, body(&[1; 10])).await.unwrap();
+    let p1 = e.put_part(&s, 1, body(&[1; 10])).await.unwrap();
     e.commit(&s.id, commit_list(&[&p1, &p2])).await.unwrap();
 }
 
@@ -174,8 +174,8 @@ async fn checksums_composite_and_full_object() {
             .create_session(target("sum"), ObjectMeta::default(), Some(ChecksumRequest { algorithm, kind }))
             .await
             .unwrap();
-        let p1 = e.put_part(&s.id, 1, body(&data[..30_000])).await.unwrap();
-        let p2 = e.put_part(&s.id, 2, body(&data[30_000..])).await.unwrap();
+        let p1 = e.put_part(&s, 1, body(&data[..30_000])).await.unwrap();
+        let p2 = e.put_part(&s, 2, body(&data[30_000..])).await.unwrap();
         let object = e.commit(&s.id, commit_list(&[&p1, &p2])).await.unwrap();
         let value = object.checksum.unwrap().value;
         match kind {
@@ -205,12 +205,12 @@ async fn abort_expiry_and_garbage_collection() {
     let e = &f.engine;
     e.create_bucket("bkt").await.unwrap();
     let aborted = e.create_session(target("x"), ObjectMeta::default(), None).await.unwrap();
-    e.put_part(&aborted.id, 1, body(b"one")).await.unwrap();
+    e.put_part(&aborted, 1, body(b"one")).await.unwrap();
     e.abort(&aborted.id).await.unwrap();
     assert!(matches!(e.abort(&aborted.id).await, Err(Error::NoSuchUpload)));
     assert!(matches!(e.list_parts(&aborted.id, None, 10).await, Err(Error::NoSuchUpload)));
     let expiring = e.create_session(target("y"), ObjectMeta::default(), None).await.unwrap();
-    e.put_part(&expiring.id, 1, body(b"two")).await.unwrap();
+    e.put_part(&expiring, 1, body(b"two")).await.unwrap();
     e.put_object(target("kept"), ObjectMeta::default(), body(b"kept"), None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     let report = e.sweep().await.unwrap();

@@ -50,7 +50,7 @@ pub async fn upload_part(ctx: &Ctx<'_>, body: Body) -> OssResult<Response> {
         return Err(invalid());
     }
     let session = session(ctx).await?;
-    let part = ctx.oss.engine.put_part(&session.id, number, part_input(ctx, body)?).await?;
+    let part = ctx.oss.engine.put_part(&session, number, part_input(ctx, body)?).await?;
     let mut r = response::status_only(StatusCode::OK);
     set(&mut r, "etag", etag(&part.etag()));
     set(&mut r, "x-oss-hash-crc64ecma", part.digests.crc64xz.to_string());

@@ -89,11 +89,11 @@ pub async fn upload_part(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     let number = part_number(ctx)?;
     let session = session(ctx).await?;
     if ctx.parts.headers.contains_key("x-amz-copy-source") {
-        return upload_part_copy(ctx, number).await;
+        return upload_part_copy(ctx, &session, number).await;
     }
     let UploadBody { input, algorithm, errors } =
         upload_body::prepare(ctx.parts, &ctx.payload, body, ctx.s3.config.max_object_size)?;
-    let part = ctx.s3.engine.put_part(&session.id, number, input).await.map_err(|e| errors.map(e))?;
+    let part = ctx.s3.engine.put_part(&session, number, input).await.map_err(|e| errors.map(e))?;
     let mut r = response::status_only(StatusCode::OK);
     set(&mut r, "etag", quoted(&part.etag()));
     // Echo the checksum so SDKs list it per part in Complete.
@@ -105,7 +105,7 @@ pub async fn upload_part(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     Ok(r)
 }
 
-async fn upload_part_copy(ctx: &Ctx<'_>, number: u32) -> S3Result<Response> {
+async fn upload_part_copy(ctx: &Ctx<'_>, session: &Session, number: u32) -> S3Result<Response> {
     let source = copy_source(ctx)?;
     let range = match header(ctx.parts, "x-amz-copy-source-range") {
         Some(v) => Some(parse_range(v).ok_or_else(|| {
@@ -113,7 +113,7 @@ async fn upload_part_copy(ctx: &Ctx<'_>, number: u32) -> S3Result<Response> {
         })?),
         None => None,
     };
-    let part = ctx.s3.engine.copy_part(upload_id(ctx), number, &source, range, ctx.s3.config.max_object_size).await?;
+    let part = ctx.s3.engine.copy_part(session, number, &source, range, ctx.s3.config.max_object_size).await?;
     let mut w = XmlWriter::new("CopyPartResult");
     w.elem("ETag", quoted(&part.etag())).elem("LastModified", iso8601(part.modified));
     Ok(xml(StatusCode::OK, w.finish("CopyPartResult")))
