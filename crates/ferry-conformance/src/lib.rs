@@ -20,6 +20,10 @@ pub async fn meta_store_suite(store: Arc<dyn MetaStore>) {
     sessions_and_parts(&*store).await;
     publish_and_objects(&*store).await;
     expiry(&*store).await;
+    stale_publish(&*store).await;
+    concurrency(&store).await;
+    leases(&*store).await;
+    counts(&*store).await;
 }
 
 async fn buckets(store: &dyn MetaStore) {
@@ -196,6 +200,96 @@ async fn expiry(store: &dyn MetaStore) {
     assert_eq!(store.get_session(&idle.id).await.unwrap().unwrap().state, SessionState::Expired);
     assert_eq!(store.get_session(&fresh.id).await.unwrap().unwrap().state, SessionState::Normal);
     assert!(store.garbage(now + 1_000_000, 1000).await.unwrap().contains(&p.blob), "expired parts are garbage");
+}
+
+/// A manifest naming a blob that is no longer one of the session's parts is refused whole.
+async fn stale_publish(store: &dyn MetaStore) {
+    let s = session("alpha", "stale");
+    store.create_session(&s).await.unwrap();
+    let kept = part(1, 10);
+    store.put_part(&s.id, &kept).await.unwrap();
+    assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, now_millis()).await.unwrap());
+    let object = ObjectRecord {
+        bucket: "alpha".into(),
+        key: "stale".into(),
+        size: 20,
+        etag: "x".into(),
+        modified: now_millis(),
+        meta: s.meta.clone(),
+        checksum: None,
+        crc: WholeCrc::default(),
+        manifest: vec![
+            ManifestEntry { blob: kept.blob.clone(), offset: 0, size: 10 },
+            ManifestEntry { blob: BlobId::random(), offset: 10, size: 10 },
+        ],
+    };
+    let record = CommitRecord { fingerprint: "s".into(), etag: "x".into(), checksum: None, size: 20 };
+    assert!(matches!(store.publish(&s.id, &object, &record).await, Err(Error::NoSuchUpload)));
+    assert!(store.get_object("alpha", "stale").await.unwrap().is_none(), "nothing is published");
+    assert_eq!(store.get_session(&s.id).await.unwrap().unwrap().state, SessionState::Closing);
+    assert_eq!(store.list_parts(&s.id, None, 10).await.unwrap(), vec![kept.clone()], "parts are untouched");
+    assert!(store.is_referenced(&kept.blob).await.unwrap());
+}
+
+/// Writers racing on one part or one session: exactly one wins, nothing leaks.
+async fn concurrency(store: &Arc<dyn MetaStore>) {
+    let s = session("alpha", "race");
+    store.create_session(&s).await.unwrap();
+    let contenders: Vec<PartRecord> = (0..8).map(|i| part(1, 100 + i)).collect();
+    let tasks: Vec<_> = contenders
+        .iter()
+        .cloned()
+        .map(|p| {
+            let store = store.clone();
+            let id = s.id.clone();
+            tokio::spawn(async move { store.put_part(&id, &p).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let held = store.list_parts(&s.id, None, 10).await.unwrap();
+    assert_eq!(held.len(), 1, "one part per number, whatever the interleaving");
+    assert!(contenders.contains(&held[0]), "the part held is one of the versions sent, whole");
+    let garbage = store.garbage(now_millis() + 1_000_000, 10_000).await.unwrap();
+    for p in &contenders {
+        assert_ne!(garbage.contains(&p.blob), p.blob == held[0].blob, "every losing version is garbage, and only those");
+    }
+
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let id = s.id.clone();
+            tokio::spawn(async move {
+                store.transition(&id, &[SessionState::Normal], SessionState::Closing, now_millis()).await
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap().unwrap());
+    }
+    assert_eq!(winners, 1, "exactly one of concurrent commits moves the session to Closing");
+}
+
+async fn leases(store: &dyn MetaStore) {
+    let now = now_millis();
+    assert!(store.acquire_lease("sweep", "node-a", now, 1_000).await.unwrap(), "a free lease is taken");
+    assert!(!store.acquire_lease("sweep", "node-b", now + 10, 1_000).await.unwrap(), "a held lease is refused");
+    assert!(store.acquire_lease("sweep", "node-a", now + 500, 1_000).await.unwrap(), "the holder renews");
+    assert!(!store.acquire_lease("sweep", "node-b", now + 1_200, 1_000).await.unwrap(), "renewal extends it");
+    assert!(store.acquire_lease("other", "node-b", now, 1_000).await.unwrap(), "leases are independent");
+    assert!(store.acquire_lease("sweep", "node-b", now + 1_500, 1_000).await.unwrap(), "an expired lease is taken");
+}
+
+async fn counts(store: &dyn MetaStore) {
+    let counts = store.count_sessions().await.unwrap();
+    let of = |state| counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
+    assert!(of(SessionState::Normal) >= 1, "the suite left live sessions: {counts:?}");
+    assert!(of(SessionState::Closed) >= 1);
+    assert!(of(SessionState::Expired) >= 2);
+    assert!(of(SessionState::Aborted) >= 1);
+    assert!(of(SessionState::Closing) >= 2);
 }
 
 async fn write_blob(store: &dyn BlobStore, chunks: &[&[u8]]) -> BlobId {

@@ -55,7 +55,10 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Publish `object` for a `Closing` session, moving it to `Closed` with `commit` recorded;
     /// the session's parts not in the manifest and any object replaced are queued as garbage.
-    /// Errors with `NoSuchUpload` when the session is not `Closing`.
+    /// Errors with `NoSuchUpload` when the session is not `Closing`, or when the manifest names a
+    /// blob that is not (any longer) one of the session's parts — a commit that stalled past the
+    /// closing timeout while the client re-sent parts must not publish blobs already queued as
+    /// garbage.
     async fn publish(&self, session: &str, object: &ObjectRecord, commit: &CommitRecord) -> Result<()>;
     /// Expire `Normal` sessions past `expires` or idle since `idle_before`, and reset
     /// `Closing` sessions whose commit stalled since `closing_before` back to `Normal`.
@@ -78,6 +81,13 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn forget_garbage(&self, blobs: &[BlobId]) -> Result<()>;
     /// Whether any part or manifest references the blob (for the orphan scan).
     async fn is_referenced(&self, blob: &BlobId) -> Result<bool>;
+
+    /// Take or renew the lease `name` for `holder` until `now + ttl`: `Ok(true)` when the lease
+    /// was free, expired or already `holder`'s. Nodes sharing a store use it so that one of them
+    /// at a time does periodic work (expiry, garbage collection).
+    async fn acquire_lease(&self, name: &str, holder: &str, now: Millis, ttl: Millis) -> Result<bool>;
+    /// How many sessions are in each state (states with none may be left out).
+    async fn count_sessions(&self) -> Result<Vec<(SessionState, u64)>>;
 }
 
 /// Bytes, written once and read many times, addressed by [`BlobId`].

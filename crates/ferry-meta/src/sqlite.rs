@@ -72,6 +72,12 @@ CREATE TABLE garbage (
     blob   TEXT PRIMARY KEY,
     queued INTEGER NOT NULL
 ) WITHOUT ROWID;
+"#, r#"
+CREATE TABLE leases (
+    name   TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  INTEGER NOT NULL
+) WITHOUT ROWID;
 "#];
 
 /// Metadata in one SQLite database file.
@@ -508,6 +514,18 @@ impl MetaStore for SqliteMetaStore {
                 return Err(Error::NoSuchUpload);
             }
             let object_id = insert_object(tx, &object)?;
+            let stale: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM manifests WHERE object = ?1
+                       AND blob NOT IN (SELECT blob FROM parts WHERE session = ?2)",
+                    params![object_id, session],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            if stale > 0 {
+                // Dropping the transaction rolls back the insert.
+                return Err(Error::NoSuchUpload);
+            }
             // Parts the manifest now references leave the parts table; the rest become garbage.
             tx.execute(
                 "INSERT OR IGNORE INTO garbage (blob, queued)
@@ -690,6 +708,33 @@ impl MetaStore for SqliteMetaStore {
                 |r| r.get(0),
             )
             .map_err(db)
+        })
+        .await
+    }
+
+    async fn acquire_lease(&self, name: &str, holder: &str, now: Millis, ttl: Millis) -> Result<bool> {
+        let name = name.to_string();
+        let holder = holder.to_string();
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                     WHERE leases.holder = excluded.holder OR leases.until <= ?4",
+                    params![name, holder, now + ttl, now],
+                )
+                .map_err(db)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn count_sessions(&self) -> Result<Vec<(SessionState, u64)>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM sessions GROUP BY state").map_err(db)?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).map_err(db)?;
+            let counts: Vec<(String, u64)> = rows.collect::<rusqlite::Result<_>>().map_err(db)?;
+            Ok(counts.into_iter().filter_map(|(s, n)| Some((SessionState::parse(&s)?, n))).collect())
         })
         .await
     }
