@@ -5,6 +5,8 @@
 //! The suites panic with a message naming the broken guarantee, as test assertions do.
 #![allow(clippy::unwrap_used)]
 
+pub mod postgres_cluster;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -194,11 +196,20 @@ async fn expiry(store: &dyn MetaStore) {
     store.create_session(&idle).await.unwrap();
     let fresh = session("alpha", "fresh");
     store.create_session(&fresh).await.unwrap();
+    let mut busy = session("alpha", "busy");
+    busy.last_activity = now - 10_000;
+    store.create_session(&busy).await.unwrap();
+    store.put_part(&busy.id, &part(1, 1)).await.unwrap();
     let expired = store.expire_sessions(now, now - 5_000, now - 5_000).await.unwrap();
     assert!(expired >= 2, "past-lifetime and idle sessions expire");
     assert_eq!(store.get_session(&old.id).await.unwrap().unwrap().state, SessionState::Expired);
     assert_eq!(store.get_session(&idle.id).await.unwrap().unwrap().state, SessionState::Expired);
     assert_eq!(store.get_session(&fresh.id).await.unwrap().unwrap().state, SessionState::Normal);
+    assert_eq!(
+        store.get_session(&busy.id).await.unwrap().unwrap().state,
+        SessionState::Normal,
+        "a part received counts as activity"
+    );
     assert!(store.garbage(now + 1_000_000, 1000).await.unwrap().contains(&p.blob), "expired parts are garbage");
 }
 
@@ -253,7 +264,11 @@ async fn concurrency(store: &Arc<dyn MetaStore>) {
     assert!(contenders.contains(&held[0]), "the part held is one of the versions sent, whole");
     let garbage = store.garbage(now_millis() + 1_000_000, 10_000).await.unwrap();
     for p in &contenders {
-        assert_ne!(garbage.contains(&p.blob), p.blob == held[0].blob, "every losing version is garbage, and only those");
+        assert_ne!(
+            garbage.contains(&p.blob),
+            p.blob == held[0].blob,
+            "every losing version is garbage, and only those"
+        );
     }
 
     let tasks: Vec<_> = (0..8)

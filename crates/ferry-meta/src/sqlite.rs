@@ -12,7 +12,8 @@ use ferry_core::{
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE buckets (
     name    TEXT PRIMARY KEY,
     created INTEGER NOT NULL
@@ -72,13 +73,15 @@ CREATE TABLE garbage (
     blob   TEXT PRIMARY KEY,
     queued INTEGER NOT NULL
 ) WITHOUT ROWID;
-"#, r#"
+"#,
+    r#"
 CREATE TABLE leases (
     name   TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
     until  INTEGER NOT NULL
 ) WITHOUT ROWID;
-"#];
+"#,
+];
 
 /// Metadata in one SQLite database file.
 #[derive(Clone)]
