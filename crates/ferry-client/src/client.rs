@@ -80,6 +80,21 @@ fn tls_config() -> Result<rustls::ClientConfig> {
         .with_no_client_auth())
 }
 
+/// The connector ferry uses for every outgoing HTTP(S) connection (this client, and the S3 blob
+/// store of a scale-out server): HTTP/1.1, no Nagle delay, a 10 s connect timeout, TLS trusting
+/// the system store plus `AWS_CA_BUNDLE`.
+pub fn https_connector() -> Result<HttpsConnector<HttpConnector>> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.enforce_http(false);
+    connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls_config()?)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector))
+}
+
 /// An error with its causes ("client error (Connect): invalid peer certificate: UnknownIssuer"),
 /// since the outermost message alone rarely says what to fix.
 fn describe(e: &dyn std::error::Error) -> String {
@@ -113,15 +128,7 @@ impl S3Client {
         };
         let authority =
             uri.authority().ok_or_else(|| ClientError::Invalid(format!("the endpoint {endpoint:?} has no host")))?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.enforce_http(false);
-        connector.set_connect_timeout(Some(Duration::from_secs(10)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config()?)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
+        let https = https_connector()?;
         Ok(S3Client {
             scheme_authority: format!("{scheme}://{authority}"),
             host: authority.to_string(),

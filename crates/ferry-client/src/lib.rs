@@ -13,6 +13,6 @@ mod uploader;
 mod xml;
 
 pub use checkpoint::{Checkpoint, FileIdentity};
-pub use client::{ObjectInfo, Part, S3Client, UploadInfo};
+pub use client::{ObjectInfo, Part, S3Client, UploadInfo, https_connector};
 pub use error::{ClientError, Result};
 pub use uploader::{Event, Progress, RateLimit, UploadOptions, UploadOutcome, Uploader};

@@ -1,0 +1,152 @@
+//! The scale-out stores against real servers: the S3 blob store against a ferry server on
+//! embedded storage, the PostgreSQL metadata store against a private PostgreSQL cluster, and the
+//! engine over both.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ferry_blob::{S3BlobStore, S3Settings};
+use ferry_conformance::postgres_cluster::TestPostgres;
+use ferry_core::checksum::Wanted;
+use ferry_core::*;
+use ferry_meta::PostgresMetaStore;
+use futures_util::TryStreamExt;
+
+const KEY_ID: &str = "scaleouttestkey";
+const SECRET: &str = "scaleouttestsecret";
+
+/// A `ferry serve` on embedded storage in a temporary directory, killed on drop.
+struct FerryServer {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl FerryServer {
+    fn start() -> FerryServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("FERRY_ACCESS_KEY_ID", KEY_ID)
+            .env("FERRY_SECRET_ACCESS_KEY", SECRET)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let line = lines.next().expect("ferry exited before listening").unwrap();
+            if let Some((_, url)) = line.split_once("listening on ") {
+                break url.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        FerryServer { child, url, _dir: dir }
+    }
+
+    fn settings(&self) -> S3Settings {
+        S3Settings {
+            endpoint: Some(self.url.clone()),
+            region: Some("us-east-1".into()),
+            access_key_id: Some(KEY_ID.into()),
+            secret_access_key: Some(SECRET.into()),
+        }
+    }
+
+    async fn bucket(&self, name: &str) {
+        let client = ferry_client::S3Client::new(&self.url, KEY_ID, SECRET, "us-east-1").unwrap();
+        client.create_bucket(name).await.unwrap();
+    }
+}
+
+impl Drop for FerryServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_blob_store_conformance() {
+    let server = FerryServer::start();
+    server.bucket("blobs").await;
+    let store = S3BlobStore::open("s3://blobs/node-data", server.settings()).unwrap();
+    ferry_conformance::blob_store_suite(Arc::new(store)).await;
+
+    // Beyond one multipart chunk: the blob is uploaded in parts and reads back whole.
+    let store = S3BlobStore::open("s3://blobs/big", server.settings()).unwrap();
+    let data: Vec<u8> = (0..20_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    let mut writer = store.create().await.unwrap();
+    let id = writer.id().clone();
+    for chunk in data.chunks(1 << 20) {
+        writer.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    assert_eq!(writer.finish().await.unwrap(), data.len() as u64);
+    let back: Vec<Bytes> = store.read(&id, 0, data.len() as u64).await.unwrap().try_collect().await.unwrap();
+    assert!(back.concat() == data, "a multipart blob reads back byte for byte");
+    let tail: Vec<Bytes> = store.read(&id, 9_000_000, 5).await.unwrap().try_collect().await.unwrap();
+    assert_eq!(tail.concat(), &data[9_000_000..9_000_005]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_blob_store_reports_a_missing_bucket() {
+    let server = FerryServer::start();
+    let store = S3BlobStore::open("s3://no-such-bucket", server.settings()).unwrap();
+    let mut writer = store.create().await.unwrap();
+    writer.write(Bytes::from_static(b"x")).await.unwrap();
+    let err = writer.finish().await.unwrap_err();
+    assert!(matches!(err, Error::Blob(_)), "{err}");
+    assert!(S3BlobStore::open("file:///tmp", S3Settings::default()).is_err(), "only s3:// addresses");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn engine_on_postgres_and_s3() {
+    let server = FerryServer::start();
+    server.bucket("shared").await;
+    let postgres = TestPostgres::start();
+    let url = postgres.database();
+    let engine_on = |_| async {
+        let meta = PostgresMetaStore::connect(&url).await.unwrap();
+        let blobs = S3BlobStore::open("s3://shared/ferry", server.settings()).unwrap();
+        Engine::new(Arc::new(meta), Arc::new(blobs), EngineConfig::default())
+    };
+    // Two engines stand for two nodes: a session opened on one is served by the other.
+    let (a, b) = (engine_on(0).await, engine_on(1).await);
+    a.create_bucket("bkt").await.unwrap();
+    let target = ObjectTarget { bucket: "bkt".into(), key: "dir/object".into() };
+    let session = a.create_session(target, ObjectMeta::default(), None).await.unwrap();
+    let chunks: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i + 1; 6_000_000]).collect();
+    let mut parts = Vec::new();
+    for (i, data) in chunks.iter().enumerate() {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let session = node.session(&session.id).await.unwrap();
+        parts.push(node.put_part(&session, i as u32 + 1, body(data)).await.unwrap());
+    }
+    let request = CommitRequest {
+        parts: parts.iter().map(|p| CommitPart { number: p.number, ..Default::default() }).collect(),
+        rules: CommitRules { min_part_size: 5 << 20, max_parts: 10_000 },
+    };
+    let object = b.commit(&session.id, request.clone()).await.unwrap();
+    assert_eq!(object.size, 18_000_000);
+    assert_eq!(a.commit(&session.id, request).await.unwrap().etag, object.etag, "a retried commit replays");
+    let read = a.get_object("bkt", "dir/object", None, None).await.unwrap();
+    let bytes: Vec<Bytes> = read.body.try_collect().await.unwrap();
+    assert!(bytes.concat() == chunks.concat(), "the object reads back from the other node byte for byte");
+}
+
+fn body(data: &[u8]) -> PartInput {
+    let chunks: Vec<std::io::Result<Bytes>> = data.chunks(1 << 20).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    PartInput {
+        body: Box::pin(futures_util::stream::iter(chunks)),
+        expected_size: Some(data.len() as u64),
+        max_size: 1 << 30,
+        expected: Vec::new(),
+        trailer: None,
+        wanted: Wanted::default(),
+    }
+}
