@@ -135,6 +135,14 @@ impl BlobStore for LocalBlobStore {
         Ok(found.into_iter().filter(|id| crate::check_id(id).is_ok()).collect())
     }
 
+    async fn check(&self) -> Result<()> {
+        let blobs = self.blobs.clone();
+        tokio::task::spawn_blocking(move || std::fs::metadata(blobs).map(|_| ()))
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(())
+    }
+
     async fn clean_incomplete(&self) -> Result<()> {
         let tmp = self.tmp.clone();
         tokio::task::spawn_blocking(move || -> io::Result<()> {

@@ -105,6 +105,18 @@ impl S3BlobStore {
         &self.description
     }
 
+    /// Write the marker object [`BlobStore::check`] looks for: proves at start-up that the
+    /// bucket exists and the credentials may write, rather than at the first part.
+    pub async fn prepare(&self) -> Result<()> {
+        let text = "This prefix holds ferry's blobs; their metadata is in ferry's database.\n";
+        self.store.put(&self.marker(), Bytes::from_static(text.as_bytes()).into()).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    fn marker(&self) -> Path {
+        self.root.clone().join("ferry-blobs.txt")
+    }
+
     fn blobs(&self) -> Path {
         self.root.clone().join("blobs")
     }
@@ -145,7 +157,7 @@ impl BlobStore for S3BlobStore {
         }
         let options = GetOptions { range: Some(GetRange::Bounded(offset..offset + len)), ..Default::default() };
         let result = self.store.get_opts(&path, options).await.map_err(store_error)?;
-        Ok(Box::pin(result.into_stream().map_err(|e| std::io::Error::other(e))))
+        Ok(Box::pin(result.into_stream().map_err(std::io::Error::other)))
     }
 
     async fn delete(&self, blob: &BlobId) -> Result<()> {
@@ -170,6 +182,11 @@ impl BlobStore for S3BlobStore {
             }
         }
         Ok(old)
+    }
+
+    async fn check(&self) -> Result<()> {
+        self.store.head(&self.marker()).await.map_err(store_error)?;
+        Ok(())
     }
 
     async fn clean_incomplete(&self) -> Result<()> {

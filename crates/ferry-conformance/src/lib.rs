@@ -327,6 +327,7 @@ async fn read_all(store: &dyn BlobStore, id: &BlobId, offset: u64, len: u64) -> 
 /// Every guarantee of [`BlobStore`], on an empty store.
 pub async fn blob_store_suite(store: Arc<dyn BlobStore>) {
     let store = &*store;
+    store.check().await.unwrap();
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     let id = write_blob(store, &[b"hello ", b"world", &big]).await;
     assert_eq!(read_all(store, &id, 0, 11).await, b"hello world");

@@ -132,17 +132,57 @@ pub enum RangeSpec {
 /// The greatest Unicode scalar; appended to a prefix it sorts after every key under that prefix.
 const MAX_CHAR: char = '\u{10FFFF}';
 
+/// What the engine reports as it works, for metrics. Every method has a no-op default.
+pub trait Observer: Send + Sync + 'static {
+    /// A body was stored (a part or a whole object) of `size` bytes.
+    fn stored(&self, _size: u64, _is_part: bool) {}
+    /// Bytes of object data were handed to a reader.
+    fn served(&self, _bytes: u64) {}
+    /// A commit finished: `published` when this call published the object (not a replay of an
+    /// earlier commit, not a refusal).
+    fn committed(&self, _elapsed: Duration, _outcome: CommitOutcome) {}
+}
+
+/// How a commit call ended, for [`Observer::committed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Published,
+    /// An earlier commit of the same list had published; its result was returned again.
+    Replayed,
+    Refused,
+}
+
+impl CommitOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommitOutcome::Published => "published",
+            CommitOutcome::Replayed => "replayed",
+            CommitOutcome::Refused => "refused",
+        }
+    }
+}
+
+struct Unobserved;
+impl Observer for Unobserved {}
+
 /// The engine. Cheap to clone; all state lives in the stores.
 #[derive(Clone)]
 pub struct Engine {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
     config: EngineConfig,
+    observer: Arc<dyn Observer>,
 }
 
 impl Engine {
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, config: EngineConfig) -> Self {
-        Engine { meta, blobs, config }
+        Engine { meta, blobs, config, observer: Arc::new(Unobserved) }
+    }
+
+    /// Report work to `observer` (metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -241,6 +281,7 @@ impl Engine {
             self.discard(&part.blob).await;
             return Err(e);
         }
+        self.observer.stored(size, true);
         Ok(part)
     }
 
@@ -286,30 +327,58 @@ impl Engine {
     /// metadata only. A retried commit of an already-published session with the same list
     /// returns the same result.
     pub async fn commit(&self, session_id: &str, request: CommitRequest) -> Result<ObjectRecord> {
-        let session = self.session(session_id).await?;
+        let started = std::time::Instant::now();
+        let (result, outcome) = self.commit_once(session_id, request).await;
+        self.observer.committed(started.elapsed(), outcome);
+        result
+    }
+
+    async fn commit_once(&self, session_id: &str, request: CommitRequest) -> (Result<ObjectRecord>, CommitOutcome) {
+        let replayed = |result: Result<ObjectRecord>| {
+            let outcome = if result.is_ok() { CommitOutcome::Replayed } else { CommitOutcome::Refused };
+            (result, outcome)
+        };
+        let refused = |e: Error| (Err(e), CommitOutcome::Refused);
+        let session = match self.session(session_id).await {
+            Ok(s) => s,
+            Err(e) => return refused(e),
+        };
         let fingerprint = commit_fingerprint(&request.parts);
         match session.state {
             SessionState::Normal => {}
-            SessionState::Closed => return self.replay_commit(&session, &fingerprint),
-            SessionState::Closing => return Err(Error::Busy),
-            _ => return Err(Error::NoSuchUpload),
+            SessionState::Closed => return replayed(self.replay_commit(&session, &fingerprint)),
+            SessionState::Closing => return refused(Error::Busy),
+            _ => return refused(Error::NoSuchUpload),
         }
-        check_part_list(&request)?;
-        if !self.meta.transition(session_id, &[SessionState::Normal], SessionState::Closing, now_millis()).await? {
-            // Another commit (or an abort) got there first; answer as for its outcome.
-            let session = self.session(session_id).await?;
-            return match session.state {
-                SessionState::Closed => self.replay_commit(&session, &fingerprint),
-                SessionState::Closing => Err(Error::Busy),
-                _ => Err(Error::NoSuchUpload),
-            };
+        if let Err(e) = check_part_list(&request) {
+            return refused(e);
         }
-        let outcome = self.publish(&session, &request, fingerprint).await;
-        if outcome.is_err() {
-            // Verification failed: the session accepts parts again, as S3 and Tunnel expect.
-            self.meta.transition(session_id, &[SessionState::Closing], SessionState::Normal, now_millis()).await?;
+        match self.meta.transition(session_id, &[SessionState::Normal], SessionState::Closing, now_millis()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // Another commit (or an abort) got there first; answer as for its outcome.
+                return match self.session(session_id).await {
+                    Ok(session) if session.state == SessionState::Closed => {
+                        replayed(self.replay_commit(&session, &fingerprint))
+                    }
+                    Ok(session) if session.state == SessionState::Closing => refused(Error::Busy),
+                    Ok(_) => refused(Error::NoSuchUpload),
+                    Err(e) => refused(e),
+                };
+            }
+            Err(e) => return refused(e),
         }
-        outcome
+        match self.publish(&session, &request, fingerprint).await {
+            Ok(object) => (Ok(object), CommitOutcome::Published),
+            Err(e) => {
+                // Verification failed: the session accepts parts again, as S3 and Tunnel expect.
+                let reopened = self
+                    .meta
+                    .transition(session_id, &[SessionState::Closing], SessionState::Normal, now_millis())
+                    .await;
+                refused(reopened.err().unwrap_or(e))
+            }
+        }
     }
 
     fn replay_commit(&self, session: &Session, fingerprint: &str) -> Result<ObjectRecord> {
@@ -457,6 +526,7 @@ impl Engine {
             self.discard(&blob).await;
             return Err(e);
         }
+        self.observer.stored(size, false);
         Ok(object)
     }
 
@@ -535,13 +605,15 @@ impl Engine {
             })
             .collect();
         let blobs = self.blobs.clone();
+        let observer = self.observer.clone();
         Box::pin(
             futures_util::stream::iter(pieces)
                 .then(move |(blob, offset, len)| {
                     let blobs = blobs.clone();
                     async move { blobs.read(&blob, offset, len).await.map_err(std::io::Error::other) }
                 })
-                .try_flatten(),
+                .try_flatten()
+                .inspect_ok(move |chunk| observer.served(chunk.len() as u64)),
         )
     }
 
@@ -602,6 +674,17 @@ impl Engine {
     }
 
     // ----- expiry and garbage --------------------------------------------------------------
+
+    /// Take or renew the lease `name` for `holder` for `ttl`: among nodes sharing the stores, the
+    /// holder does the periodic work the lease names.
+    pub async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        self.meta.acquire_lease(name, holder, now_millis(), ttl.as_millis() as Millis).await
+    }
+
+    /// How many sessions are in each state.
+    pub async fn session_counts(&self) -> Result<Vec<(SessionState, u64)>> {
+        self.meta.count_sessions().await
+    }
 
     /// Expire stale sessions, reset stalled commits, and delete garbage older than the grace time.
     pub async fn sweep(&self) -> Result<SweepReport> {

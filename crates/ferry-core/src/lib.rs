@@ -14,8 +14,9 @@ mod types;
 
 pub use checksum::{DigestKind, Digests};
 pub use engine::{
-    CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, Expected, ObjectListing, ObjectRead, PartInput,
-    PartListing, RangeSpec, SweepReport, TrailerSlot, resolve_range, validate_bucket_name, validate_key,
+    CommitOutcome, CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, Expected, ObjectListing, ObjectRead,
+    Observer, PartInput, PartListing, RangeSpec, SweepReport, TrailerSlot, resolve_range, validate_bucket_name,
+    validate_key,
 };
 pub use error::{Error, Result};
 pub use store::{BlobStore, BlobWriter, MetaStore};

@@ -103,6 +103,8 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn list_older_than(&self, before: Millis) -> Result<Vec<BlobId>>;
     /// Remove leftovers of writes that never finished (after a crash). Called at start-up.
     async fn clean_incomplete(&self) -> Result<()>;
+    /// Whether the store answers and holds ferry's data (for `/health/ready`).
+    async fn check(&self) -> Result<()>;
 }
 
 /// One blob being written.

@@ -21,7 +21,7 @@ pub type ReadinessCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(),
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     dialect: String,
-    method: String,
+    operation: &'static str,
     status: u16,
 }
 
@@ -45,9 +45,14 @@ impl Operations {
         let latency = Family::<DialectLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.001, 2.0, 16))
         });
-        registry.register("requests", "Requests served, by dialect, method and status", requests.clone());
+        registry.register("requests", "Requests served, by dialect, operation and status", requests.clone());
         registry.register("request_duration_seconds", "Time to serve a request, by dialect", latency.clone());
         Operations { registry, requests, latency, ready }
+    }
+
+    /// Make `/health/ready` run `check`.
+    pub fn set_readiness(&mut self, check: ReadinessCheck) {
+        self.ready = Some(check);
     }
 
     /// A registry for other components' metrics (engine, sweeper).
@@ -55,10 +60,8 @@ impl Operations {
         &mut self.registry
     }
 
-    pub fn record(&self, dialect: &str, method: &http::Method, status: u16, elapsed: Duration) {
-        self.requests
-            .get_or_create(&RequestLabels { dialect: dialect.into(), method: method.to_string(), status })
-            .inc();
+    pub fn record(&self, dialect: &str, operation: &'static str, status: u16, elapsed: Duration) {
+        self.requests.get_or_create(&RequestLabels { dialect: dialect.into(), operation, status }).inc();
         self.latency.get_or_create(&DialectLabels { dialect: dialect.into() }).observe(elapsed.as_secs_f64());
     }
 
@@ -87,6 +90,29 @@ impl Operations {
             _ => return None,
         };
         Some(plain(status, content_type, body))
+    }
+}
+
+/// The operation a request performs, for metrics. Every dialect ferry speaks marks multipart
+/// calls with the same query parameters (`uploads`, `uploadId`, `partNumber`), so one rule
+/// names those precisely; other requests are named by their method.
+pub fn operation_name(parts: &http::request::Parts) -> &'static str {
+    let query = parts.uri.query().unwrap_or("");
+    let has = |name: &str| query.split('&').any(|pair| pair.split_once('=').map_or(pair, |(k, _)| k) == name);
+    use http::Method;
+    match parts.method {
+        Method::PUT if has("uploadId") || has("partNumber") => "UploadPart",
+        Method::POST if has("uploads") => "CreateMultipartUpload",
+        Method::POST if has("uploadId") => "CompleteMultipartUpload",
+        Method::DELETE if has("uploadId") => "AbortMultipartUpload",
+        Method::GET if has("uploadId") => "ListParts",
+        Method::GET if has("uploads") => "ListMultipartUploads",
+        Method::PUT => "Put",
+        Method::GET => "Get",
+        Method::HEAD => "Head",
+        Method::DELETE => "Delete",
+        Method::POST => "Post",
+        _ => "Other",
     }
 }
 

@@ -53,13 +53,15 @@ impl Router {
         }
         let frontend = self.pick(&parts).clone();
         let method = parts.method.clone();
+        let operation = crate::operations::operation_name(&parts);
         let path = parts.uri.path().to_string();
         let started = std::time::Instant::now();
         let response = frontend.handle(Request::from_parts(parts, body)).await;
-        self.operations.record(frontend.name(), &method, response.status().as_u16(), started.elapsed());
+        self.operations.record(frontend.name(), operation, response.status().as_u16(), started.elapsed());
         tracing::debug!(
             dialect = frontend.name(),
             %method,
+            operation,
             path,
             status = response.status().as_u16(),
             ms = started.elapsed().as_millis() as u64,

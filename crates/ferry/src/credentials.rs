@@ -24,6 +24,11 @@ pub enum Origin {
     DataDir,
 }
 
+/// Whether the data directory holds a key pair.
+pub fn exists(data_dir: &Path) -> bool {
+    data_dir.join(FILE).exists()
+}
+
 pub fn load(data_dir: &Path, from_env: Option<(String, String)>) -> anyhow::Result<(Credentials, Origin)> {
     if let Some((id, secret)) = from_env {
         anyhow::ensure!(

@@ -4,7 +4,9 @@
 mod commands;
 mod credentials;
 mod exit;
+mod metrics;
 mod serve;
+mod stores;
 
 use clap::{Parser, Subcommand};
 

@@ -6,26 +6,36 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ferry_blob::LocalBlobStore;
 use ferry_core::credentials::CredentialStore;
 use ferry_core::{Engine, EngineConfig};
 use ferry_http::{Operations, Router, ServeOptions};
-use ferry_meta::SqliteMetaStore;
 use ferry_oss::{OssConfig, OssFrontend};
 use ferry_s3::{S3Config, S3Frontend};
 use ferry_us3::{Us3Config, Us3Frontend};
-use prometheus_client::metrics::counter::Counter;
 
 use crate::credentials::{self, Origin};
+use crate::metrics::{EngineMetrics, SweepMetrics};
+use crate::stores::{BlobLocation, MetaLocation, Stores};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "FERRY_LISTEN", default_value = "127.0.0.1:9720")]
     listen: String,
-    /// Directory for metadata (SQLite) and blobs.
+    /// Directory for metadata (SQLite) and blobs on the embedded default, and credentials.json.
     #[arg(long, env = "FERRY_DATA_DIR", default_value = "./ferry-data")]
     data_dir: PathBuf,
+    /// Metadata store: sqlite://PATH (default: meta.db in the data directory) or
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE, shared by several nodes.
+    #[arg(long, env = "FERRY_META")]
+    meta: Option<String>,
+    /// Blob store: file://DIR (default: the data directory) or s3://BUCKET/PREFIX on any
+    /// S3-compatible store, configured by AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ... .
+    #[arg(long, env = "FERRY_BLOBS")]
+    blobs: Option<String>,
+    /// Log format on stderr: text, or json (one object per line, for log collectors).
+    #[arg(long, env = "FERRY_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     /// Base domain for virtual-host style S3 addressing (`<bucket>.<domain>`).
     #[arg(long, env = "FERRY_DOMAIN")]
     domain: Option<String>,
@@ -67,11 +77,14 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        logs.json().with_current_span(false).init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(args))
 }
@@ -79,33 +92,36 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-    // One server per data directory: a second would corrupt nothing (SQLite locks) but would
-    // sweep blobs the first one is writing.
-    let lock = fs::File::create(args.data_dir.join("ferry.lock"))?;
-    lock.try_lock().map_err(|_| {
-        anyhow::anyhow!(
-            "another ferry server is using {}; stop it or choose another --data-dir",
-            args.data_dir.display()
-        )
-    })?;
+    let meta_location = MetaLocation::parse(args.meta.as_deref(), &args.data_dir)?;
+    let blob_location = BlobLocation::parse(args.blobs.as_deref(), &args.data_dir)?;
 
     let env_keys = match (args.access_key_id.clone(), args.secret_access_key.clone()) {
         (Some(id), Some(secret)) => Some((id, secret)),
         (None, None) => None,
         _ => anyhow::bail!("set both FERRY_ACCESS_KEY_ID and FERRY_SECRET_ACCESS_KEY, or neither"),
     };
+    if matches!(meta_location, MetaLocation::Postgres(_)) && env_keys.is_none() && !credentials::exists(&args.data_dir)
+    {
+        // Generating a key pair per node would give every node different credentials.
+        anyhow::bail!(
+            "with a shared --meta, give every node the same key pair: set FERRY_ACCESS_KEY_ID and \
+             FERRY_SECRET_ACCESS_KEY (or copy one credentials.json into each node's data directory)"
+        );
+    }
     let (creds, origin) = credentials::load(&args.data_dir, env_keys)?;
 
-    let meta = SqliteMetaStore::open(args.data_dir.join("meta.db")).context("opening the metadata database")?;
-    let blobs = LocalBlobStore::open(&args.data_dir).context("opening the blob directory")?;
+    let stores = Stores::open(&meta_location, &blob_location).await?;
     let config = EngineConfig {
         session_lifetime: args.session_lifetime,
         idle_timeout: args.idle_timeout,
         gc_grace: args.gc_grace,
         ..EngineConfig::default()
     };
-    let engine = Engine::new(Arc::new(meta), Arc::new(blobs), config);
-    engine.recover(true).await.context("recovering after the last run")?;
+    let mut operations = Operations::new(None);
+    let engine_metrics = EngineMetrics::register(operations.registry_mut());
+    let sweep_metrics = SweepMetrics::register(operations.registry_mut());
+    let engine = Engine::new(stores.meta.clone(), stores.blobs.clone(), config).with_observer(Arc::new(engine_metrics));
+    engine.recover(stores.exclusive).await.context("recovering after the last run")?;
 
     let credential_store = Arc::new(CredentialStore::new(vec![creds.clone()]));
     let oss = OssFrontend::new(
@@ -128,14 +144,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..S3Config::default()
         },
     );
+    // Ready when both stores answer.
+    let (ready_engine, ready_blobs) = (engine.clone(), stores.blobs.clone());
+    operations.set_readiness(Arc::new(move || {
+        let (engine, blobs) = (ready_engine.clone(), ready_blobs.clone());
+        Box::pin(async move {
+            engine.list_buckets().await.map_err(|e| format!("metadata store: {e}"))?;
+            blobs.check().await.map_err(|e| format!("blob store: {e}"))
+        })
+    }));
     // Each dialect claims the requests signed in its scheme; S3 answers everything else.
-    let ready_engine = engine.clone();
-    let mut operations = Operations::new(Some(Arc::new(move || {
-        let engine = ready_engine.clone();
-        Box::pin(async move { engine.list_buckets().await.map(|_| ()).map_err(|e| e.to_string()) })
-    })));
-    let sweep_metrics = SweepMetrics::default();
-    sweep_metrics.register(operations.registry_mut());
     let router =
         Router::new(Arc::new(s3)).with(Arc::new(oss)).with(Arc::new(us3)).with_operations(Arc::new(operations));
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -147,9 +165,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    banner(&format!("{scheme}://{addr}"), &args, &creds, &origin);
+    banner(&format!("{scheme}://{addr}"), &args, &stores, &creds, &origin);
 
-    let sweeper = tokio::spawn(sweep_forever(engine.clone(), args.sweep_interval, args.gc_grace, sweep_metrics));
+    let sweeper = Sweeper {
+        engine: engine.clone(),
+        node: ferry_core::random_id()[..12].to_string(),
+        interval: args.sweep_interval,
+        orphan_age: args.session_lifetime.max(args.gc_grace),
+        metrics: sweep_metrics,
+    };
+    let sweeper = tokio::spawn(sweeper.run());
     let options = ServeOptions { tls, drain_timeout: Duration::from_secs(30) };
     ferry_http::serve(listener, router, options, shutdown_signal()).await?;
     sweeper.abort();
@@ -157,9 +182,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn banner(url: &str, args: &ServeArgs, creds: &ferry_core::credentials::Credentials, origin: &Origin) {
+fn banner(url: &str, args: &ServeArgs, stores: &Stores, creds: &ferry_core::credentials::Credentials, origin: &Origin) {
     println!("ferry {} listening on {url}", env!("CARGO_PKG_VERSION"));
     println!("  data directory: {}", args.data_dir.display());
+    println!("  metadata:       {}", stores.meta_description);
+    println!("  blobs:          {}", stores.blobs_description);
     let secret = match origin {
         Origin::Environment => "(from FERRY_SECRET_ACCESS_KEY)".to_string(),
         Origin::Generated | Origin::DataDir => creds.secret_access_key.clone(),
@@ -186,48 +213,58 @@ fn banner(url: &str, args: &ServeArgs, creds: &ferry_core::credentials::Credenti
     println!("  aws --endpoint-url {url} s3 cp ./some-file s3://demo/");
 }
 
-/// What the sweeper did, for `/metrics`.
-#[derive(Clone, Default)]
-struct SweepMetrics {
-    expired_sessions: Counter,
-    deleted_blobs: Counter,
-    orphans: Counter,
+/// Periodic work: expire sessions, collect garbage, scan for orphaned blobs, refresh the
+/// session gauges. Nodes sharing the stores take turns through a lease, so one of them sweeps
+/// at a time and another takes over within a few intervals when it stops.
+struct Sweeper {
+    engine: Engine,
+    node: String,
+    interval: Duration,
+    /// Blobs unreferenced for this long are orphans of a crash. At least a session lifetime, so
+    /// a part still being written (its session alive) is never mistaken for one.
+    orphan_age: Duration,
+    metrics: SweepMetrics,
 }
 
-impl SweepMetrics {
-    fn register(&self, registry: &mut prometheus_client::registry::Registry) {
-        registry.register("expired_sessions", "Upload sessions expired by the sweeper", self.expired_sessions.clone());
-        registry.register("gc_deleted_blobs", "Unreferenced blobs deleted by the sweeper", self.deleted_blobs.clone());
-        registry.register("gc_orphan_blobs", "Blobs found unrecorded after a crash and deleted", self.orphans.clone());
+impl Sweeper {
+    async fn run(self) {
+        let lease_ttl = (self.interval * 3).max(Duration::from_secs(10));
+        let mut last_orphan_scan: Option<std::time::Instant> = None;
+        loop {
+            match self.engine.session_counts().await {
+                Ok(counts) => self.metrics.set_session_counts(&counts),
+                Err(e) => tracing::warn!(error = %e, "counting sessions failed"),
+            }
+            match self.engine.lease("sweeper", &self.node, lease_ttl).await {
+                Ok(true) => self.sweep(&mut last_orphan_scan).await,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "could not take the sweeper lease"),
+            }
+            tokio::time::sleep(self.interval).await;
+        }
     }
-}
 
-/// Expire sessions and collect garbage periodically; scan for orphaned blobs at start and hourly.
-async fn sweep_forever(engine: Engine, interval: Duration, grace: Duration, metrics: SweepMetrics) {
-    let orphan_age = Duration::from_secs(3600).max(grace);
-    let mut last_orphan_scan: Option<std::time::Instant> = None;
-    loop {
-        match engine.sweep().await {
+    async fn sweep(&self, last_orphan_scan: &mut Option<std::time::Instant>) {
+        match self.engine.sweep().await {
             Ok(report) if report != Default::default() => {
-                metrics.expired_sessions.inc_by(report.expired_sessions);
-                metrics.deleted_blobs.inc_by(report.deleted_blobs);
+                self.metrics.expired_sessions.inc_by(report.expired_sessions);
+                self.metrics.deleted_blobs.inc_by(report.deleted_blobs);
                 tracing::info!(?report, "sweep");
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed"),
         }
         if last_orphan_scan.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
-            match engine.collect_orphans(orphan_age).await {
+            match self.engine.collect_orphans(self.orphan_age).await {
                 Ok(0) => {}
                 Ok(n) => {
-                    metrics.orphans.inc_by(n);
+                    self.metrics.orphans.inc_by(n);
                     tracing::info!(deleted = n, "removed orphaned blobs");
                 }
                 Err(e) => tracing::warn!(error = %e, "orphan scan failed"),
             }
-            last_orphan_scan = Some(std::time::Instant::now());
+            *last_orphan_scan = Some(std::time::Instant::now());
         }
-        tokio::time::sleep(interval).await;
     }
 }
 

@@ -76,6 +76,8 @@ async fn s3_blob_store_conformance() {
     let server = FerryServer::start();
     server.bucket("blobs").await;
     let store = S3BlobStore::open("s3://blobs/node-data", server.settings()).unwrap();
+    assert!(store.check().await.is_err(), "not ready before the marker is written");
+    store.prepare().await.unwrap();
     ferry_conformance::blob_store_suite(Arc::new(store)).await;
 
     // Beyond one multipart chunk: the blob is uploaded in parts and reads back whole.
@@ -97,6 +99,7 @@ async fn s3_blob_store_conformance() {
 async fn s3_blob_store_reports_a_missing_bucket() {
     let server = FerryServer::start();
     let store = S3BlobStore::open("s3://no-such-bucket", server.settings()).unwrap();
+    assert!(store.prepare().await.is_err(), "start-up fails on a missing bucket");
     let mut writer = store.create().await.unwrap();
     writer.write(Bytes::from_static(b"x")).await.unwrap();
     let err = writer.finish().await.unwrap_err();

@@ -1,0 +1,121 @@
+//! The server's own metrics beside the per-request ones: what the engine stored and served,
+//! commits, sessions by state, and the sweeper's work.
+
+use std::time::Duration;
+
+use ferry_core::{CommitOutcome, Observer, SessionState};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+/// Engine work, fed by [`Observer`].
+#[derive(Clone)]
+pub struct EngineMetrics {
+    bytes_in: Family<KindLabels, Counter>,
+    bytes_out: Counter,
+    parts: Counter,
+    commits: Family<OutcomeLabels, Histogram>,
+}
+
+impl EngineMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = EngineMetrics {
+            bytes_in: Family::default(),
+            bytes_out: Counter::default(),
+            parts: Counter::default(),
+            commits: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 16))),
+        };
+        registry.register("received_bytes", "Bytes stored, by kind (part or object)", metrics.bytes_in.clone());
+        registry.register("served_bytes", "Bytes of object data sent to readers", metrics.bytes_out.clone());
+        registry.register("parts_stored", "Parts stored (re-sent parts count again)", metrics.parts.clone());
+        registry.register(
+            "commit_duration_seconds",
+            "Time to commit an upload, by outcome (published, replayed, refused)",
+            metrics.commits.clone(),
+        );
+        metrics
+    }
+}
+
+impl Observer for EngineMetrics {
+    fn stored(&self, size: u64, is_part: bool) {
+        self.bytes_in.get_or_create(&KindLabels { kind: if is_part { "part" } else { "object" } }).inc_by(size);
+        if is_part {
+            self.parts.inc();
+        }
+    }
+
+    fn served(&self, bytes: u64) {
+        self.bytes_out.inc_by(bytes);
+    }
+
+    fn committed(&self, elapsed: Duration, outcome: CommitOutcome) {
+        self.commits.get_or_create(&OutcomeLabels { outcome: outcome.as_str() }).observe(elapsed.as_secs_f64());
+    }
+}
+
+/// What the sweeper did and saw.
+#[derive(Clone)]
+pub struct SweepMetrics {
+    pub expired_sessions: Counter,
+    pub deleted_blobs: Counter,
+    pub orphans: Counter,
+    sessions: Family<StateLabels, Gauge>,
+}
+
+impl SweepMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = SweepMetrics {
+            expired_sessions: Counter::default(),
+            deleted_blobs: Counter::default(),
+            orphans: Counter::default(),
+            sessions: Family::default(),
+        };
+        registry.register(
+            "expired_sessions",
+            "Upload sessions expired by this node's sweeper",
+            metrics.expired_sessions.clone(),
+        );
+        registry.register(
+            "gc_deleted_blobs",
+            "Unreferenced blobs deleted by this node's sweeper",
+            metrics.deleted_blobs.clone(),
+        );
+        registry.register(
+            "gc_orphan_blobs",
+            "Blobs found unrecorded after a crash and deleted",
+            metrics.orphans.clone(),
+        );
+        registry.register(
+            "sessions",
+            "Upload sessions by state, in the shared store, as of the last sweep",
+            metrics.sessions.clone(),
+        );
+        metrics
+    }
+
+    pub fn set_session_counts(&self, counts: &[(SessionState, u64)]) {
+        self.sessions.clear();
+        for (state, n) in counts {
+            self.sessions.get_or_create(&StateLabels { state: state.as_str() }).set(*n as i64);
+        }
+    }
+}
