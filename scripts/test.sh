@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a used one:
-#   1. installs what it needs (rclone, curl, node from Debian; a Python venv and npm packages
-#      with the real clients),
+#   1. installs what it needs (rclone, curl, node and the PostgreSQL server from Debian; a Python
+#      venv and npm packages with the real clients and moto's S3 server),
 #   2. builds ferry, checks formatting and lints,
-#   3. runs the Rust tests (engine, conformance suites on the embedded stores, protocol units),
+#   3. runs the Rust tests (engine, conformance suites on SQLite, local disk, a private
+#      PostgreSQL cluster and an S3 server, protocol units),
 #   4. runs the compatibility suite: real boto3, awscli, s5cmd, rclone, curl, oss2, ali-oss and
-#      the ferry CLI against a real `ferry serve` on 127.0.0.1, including HTTPS and kill -9 tests.
+#      the ferry CLI against a real `ferry serve` on 127.0.0.1, including HTTPS and kill -9 tests,
+#      and three nodes sharing PostgreSQL and an S3-compatible blob store.
+# Servers the tests need (PostgreSQL clusters, moto) are started by the tests themselves on free
+# loopback ports in temp directories, and stopped by them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,12 +17,21 @@ missing=()
 command -v rclone >/dev/null 2>&1 || missing+=(rclone)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    # Install only: no package may start a system service (the tests start their own servers).
+    policy_added=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+        $sudo chmod +x /usr/sbin/policy-rc.d
+        policy_added=1
+    fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    [ -z "$policy_added" ] || $sudo rm -f /usr/sbin/policy-rc.d
 fi
 
 echo "== python venv with the real S3 clients"

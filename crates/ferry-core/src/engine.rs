@@ -26,6 +26,9 @@ pub struct EngineConfig {
     pub gc_grace: Duration,
     /// A commit still `Closing` after this long is assumed dead (crash) and reset to `Normal`.
     pub closing_timeout: Duration,
+    /// How long a commit waits for a concurrent commit of the same session to finish before
+    /// answering `Busy`.
+    pub commit_wait: Duration,
 }
 
 impl Default for EngineConfig {
@@ -35,6 +38,7 @@ impl Default for EngineConfig {
             idle_timeout: Duration::from_secs(24 * 3600),
             gc_grace: Duration::from_secs(60),
             closing_timeout: Duration::from_secs(600),
+            commit_wait: Duration::from_secs(10),
         }
     }
 }
@@ -334,50 +338,50 @@ impl Engine {
     }
 
     async fn commit_once(&self, session_id: &str, request: CommitRequest) -> (Result<ObjectRecord>, CommitOutcome) {
-        let replayed = |result: Result<ObjectRecord>| {
-            let outcome = if result.is_ok() { CommitOutcome::Replayed } else { CommitOutcome::Refused };
-            (result, outcome)
-        };
         let refused = |e: Error| (Err(e), CommitOutcome::Refused);
-        let session = match self.session(session_id).await {
-            Ok(s) => s,
-            Err(e) => return refused(e),
-        };
         let fingerprint = commit_fingerprint(&request.parts);
-        match session.state {
-            SessionState::Normal => {}
-            SessionState::Closed => return replayed(self.replay_commit(&session, &fingerprint)),
-            SessionState::Closing => return refused(Error::Busy),
-            _ => return refused(Error::NoSuchUpload),
-        }
         if let Err(e) = check_part_list(&request) {
             return refused(e);
         }
-        match self.meta.transition(session_id, &[SessionState::Normal], SessionState::Closing, now_millis()).await {
-            Ok(true) => {}
-            Ok(false) => {
-                // Another commit (or an abort) got there first; answer as for its outcome.
-                return match self.session(session_id).await {
-                    Ok(session) if session.state == SessionState::Closed => {
-                        replayed(self.replay_commit(&session, &fingerprint))
-                    }
-                    Ok(session) if session.state == SessionState::Closing => refused(Error::Busy),
-                    Ok(_) => refused(Error::NoSuchUpload),
-                    Err(e) => refused(e),
-                };
+        // A commit already running (on this node or another) usually finishes within
+        // milliseconds; wait for its outcome and answer as for a retried commit, rather than
+        // failing a client that merely raced itself.
+        let deadline = std::time::Instant::now() + self.config.commit_wait;
+        loop {
+            let session = match self.session(session_id).await {
+                Ok(s) => s,
+                Err(e) => return refused(e),
+            };
+            match session.state {
+                SessionState::Normal => {}
+                SessionState::Closed => {
+                    let result = self.replay_commit(&session, &fingerprint);
+                    let outcome = if result.is_ok() { CommitOutcome::Replayed } else { CommitOutcome::Refused };
+                    return (result, outcome);
+                }
+                SessionState::Closing if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+                SessionState::Closing => return refused(Error::Busy),
+                _ => return refused(Error::NoSuchUpload),
             }
-            Err(e) => return refused(e),
-        }
-        match self.publish(&session, &request, fingerprint).await {
-            Ok(object) => (Ok(object), CommitOutcome::Published),
-            Err(e) => {
-                // Verification failed: the session accepts parts again, as S3 and Tunnel expect.
-                let reopened = self
-                    .meta
-                    .transition(session_id, &[SessionState::Closing], SessionState::Normal, now_millis())
-                    .await;
-                refused(reopened.err().unwrap_or(e))
+            match self.meta.transition(session_id, &[SessionState::Normal], SessionState::Closing, now_millis()).await {
+                Ok(true) => {}
+                Ok(false) => continue, // another commit or an abort got there first: see how it ended
+                Err(e) => return refused(e),
             }
+            return match self.publish(&session, &request, fingerprint).await {
+                Ok(object) => (Ok(object), CommitOutcome::Published),
+                Err(e) => {
+                    // Verification failed: the session accepts parts again, as S3 and Tunnel expect.
+                    let reopened = self
+                        .meta
+                        .transition(session_id, &[SessionState::Closing], SessionState::Normal, now_millis())
+                        .await;
+                    refused(reopened.err().unwrap_or(e))
+                }
+            };
         }
     }
 
