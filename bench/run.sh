@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # On-demand benchmark (not run in CI). Builds ferry, installs the peer server (s3s-fs from
-# the Rust package registry) and the clients, then runs bench/bench.py, which measures everything in one run.
+# the Rust package registry) and the clients, then runs bench/bench.py, which measures everything
+# in one run. `bench/run.sh --scale` runs bench/scale.py instead (PostgreSQL, several nodes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked
+cargo build --release --locked -p ferry-client --example part_load
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r tests/compat/requirements.txt
 if [ ! -x bench/.tools/bin/s3s-fs ]; then
     echo "== installing the peer server s3s-fs 0.14.1 (the newest release that builds with this toolchain)"
     cargo install s3s-fs --version 0.14.1 --features binary --locked --root bench/.tools
+fi
+if [ "${1:-}" = "--scale" ]; then
+    shift
+    PATH="$PWD/.venv/bin:$PATH" exec .venv/bin/python bench/scale.py "$@"
 fi
 PATH="$PWD/.venv/bin:$PATH" exec .venv/bin/python bench/bench.py "$@"

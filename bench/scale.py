@@ -1,0 +1,161 @@
+"""Scale-out benchmark, everything measured side by side in one run on this machine:
+
+1. small (4 KiB) UploadPart calls per second on one node, SQLite vs PostgreSQL metadata (blobs
+   on local disk in both), and the PostgreSQL transactions (= round trips) spent per part;
+2. aggregate upload throughput of 1 node vs 3 nodes sharing PostgreSQL and an S3-compatible
+   blob store (s3s-fs), against the blob store's own rate when written to directly.
+
+Run it through bench/run.sh --scale (which builds and installs what it needs)."""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "compat"))
+from conftest import ACCESS_KEY, FERRY_BIN, SECRET_KEY, FerryServer  # noqa: E402
+from stores import PostgresCluster, free_port  # noqa: E402
+
+PART_LOAD = REPO / "target" / "release" / "examples" / "part_load"
+S3S_FS = REPO / "bench" / ".tools" / "bin" / "s3s-fs"
+MiB = 1024 * 1024
+
+
+def part_load(endpoints, parts, size, concurrency):
+    out = subprocess.run([str(PART_LOAD), ",".join(endpoints), ACCESS_KEY, SECRET_KEY, str(parts), str(size),
+                          str(concurrency)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)["parts_per_second"]
+
+
+def xacts(pg, url):
+    """Committed transactions of the database so far (statements outside a transaction count one each)."""
+    time.sleep(1.5)  # backends flush their statistics within a second
+    name = url.rsplit("/", 1)[1]
+    return int(pg.sql(f"SELECT xact_commit FROM pg_stat_database WHERE datname = '{name}'").strip())
+
+
+def small_parts(work, pg, parts, concurrency):
+    results = {}
+    for label in ("sqlite", "postgres"):
+        data = work / f"small-{label}"
+        data.mkdir()
+        extra = []
+        url = None
+        if label == "postgres":
+            url = pg.database()
+            extra = ["--meta", url]
+        node = FerryServer(data, *extra).start()
+        try:
+            part_load([node.url], 200, 4096, concurrency)  # warm-up: connections, prepared statements
+            before = xacts(pg, url) if url else 0
+            rate = part_load([node.url], parts, 4096, concurrency)
+            per_part = (xacts(pg, url) - before) / parts if url else None
+            results[label] = (rate, per_part)
+        finally:
+            node.stop()
+    return results
+
+
+def cp_many(endpoints, files, env):
+    """Upload each file with `ferry cp` at once, file i to endpoint i; aggregate MB/s."""
+    started = time.time()
+    procs = []
+    for i, f in enumerate(files):
+        e = env | {"AWS_ENDPOINT_URL": endpoints[i % len(endpoints)]}
+        procs.append(subprocess.Popen([FERRY_BIN, "cp", str(f), f"s3://agg/{f.name}", "--part-size", "8MiB",
+                                       "--parallel", "4"], env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    for p in procs:
+        _, err = p.communicate()
+        assert p.returncode == 0, err
+    return sum(f.stat().st_size for f in files) / (time.time() - started) / 1e6
+
+
+def aggregate(work, pg, file_mib, streams):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_REGION": "us-east-1",
+            "HOME": str(work)}
+    files = []
+    for i in range(streams):
+        f = work / f"stream{i}.bin"
+        with open(f, "wb") as out:
+            for _ in range(file_mib):
+                out.write(os.urandom(MiB))
+        files.append(f)
+    port = free_port()
+    store_dir = work / "s3s"
+    store_dir.mkdir()
+    store = subprocess.Popen([str(S3S_FS), "--host", "127.0.0.1", "--port", str(port), "--access-key", ACCESS_KEY,
+                              "--secret-key", SECRET_KEY, str(store_dir)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store_url = f"http://127.0.0.1:{port}"
+    results = {}
+    try:
+        time.sleep(1.0)
+        s3 = boto3.client("s3", endpoint_url=store_url, aws_access_key_id=ACCESS_KEY,
+                          aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
+        s3.create_bucket(Bucket="blobs")
+        s3.create_bucket(Bucket="agg")
+        results["blob store direct"] = cp_many([store_url], files, env)
+        url = pg.database()
+        node_env = {k: "" for k in os.environ if k.startswith("AWS_")} | {
+            "AWS_ENDPOINT_URL": store_url, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_REGION": "us-east-1"}
+        nodes = []
+        try:
+            for i in range(3):
+                (work / f"node{i}").mkdir()
+                nodes.append(FerryServer(work / f"node{i}", "--meta", url, "--blobs", "s3://blobs/ferry",
+                                         env=node_env).start())
+            boto3.client("s3", endpoint_url=nodes[0].url, aws_access_key_id=ACCESS_KEY,
+                         aws_secret_access_key=SECRET_KEY, region_name="us-east-1").create_bucket(Bucket="agg")
+            results["1 node"] = cp_many([nodes[0].url], files, env)
+            results["3 nodes"] = cp_many([n.url for n in nodes], files, env)
+        finally:
+            for n in nodes:
+                n.stop()
+    finally:
+        store.terminate()
+        store.wait()
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--parts", type=int, default=5000, help="small parts per run (at most 10000)")
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--file-mib", type=int, default=128, help="size of each upload stream in the aggregate test")
+    ap.add_argument("--streams", type=int, default=3)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ferry-scale-", dir=REPO / "bench"))
+    pg = PostgresCluster().start()
+    try:
+        small = small_parts(work, pg, args.parts, args.concurrency)
+        agg = aggregate(work, pg, args.file_mib, args.streams)
+    finally:
+        pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    cores = os.cpu_count()
+    (sq, _), (pgr, per_part) = small["sqlite"], small["postgres"]
+    print(f"small parts: {args.parts} x 4 KiB UploadPart, {args.concurrency} in flight, one node, "
+          f"{cores} cores shared by load generator, ferry and PostgreSQL")
+    print(f"  SQLite      {sq:8.0f} parts/s")
+    print(f"  PostgreSQL  {pgr:8.0f} parts/s   ratio PostgreSQL/SQLite {pgr / sq:5.2f}x   "
+          f"{per_part:.2f} PostgreSQL transactions per part")
+    print(f"aggregate upload: {args.streams} concurrent `ferry cp` streams of {args.file_mib} MiB, "
+          "PostgreSQL + s3s-fs blob store, all on this machine")
+    direct = agg["blob store direct"]
+    for label in ("blob store direct", "1 node", "3 nodes"):
+        print(f"  {label:18s} {agg[label]:7.0f} MB/s   ratio to the blob store alone {agg[label] / direct:5.2f}x")
+    print(f"  ratio 3 nodes / 1 node {agg['3 nodes'] / agg['1 node']:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
