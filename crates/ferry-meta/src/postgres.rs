@@ -13,6 +13,7 @@
 //! - writers of one object key serialize on a transaction-scoped advisory lock of the key;
 //! - migrations run under an advisory lock, so nodes starting together migrate once.
 
+use crate::{json, to_i64};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use ferry_core::{
@@ -257,17 +258,8 @@ fn db(e: tokio_postgres::Error) -> Error {
     }
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Meta(e.to_string()))
-}
-
 fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| Error::Meta(format!("stored record is unreadable: {e}")))
-}
-
-/// PostgreSQL integers are signed; u64 CRCs and sizes are stored by bit pattern.
-fn to_i64(v: u64) -> i64 {
-    v as i64
 }
 
 fn fixed<const N: usize>(bytes: Vec<u8>) -> Result<[u8; N]> {

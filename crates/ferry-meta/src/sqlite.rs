@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::{json, to_i64};
 use async_trait::async_trait;
 use ferry_core::{
     BlobId, BucketInfo, CommitRecord, Digests, Error, ManifestEntry, MetaStore, Millis, ObjectRecord, ObjectSummary,
@@ -153,18 +154,9 @@ fn db(e: rusqlite::Error) -> Error {
     Error::Meta(e.to_string())
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Meta(e.to_string()))
-}
-
 fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
     serde_json::from_str(text)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
-}
-
-/// SQLite integers are signed; u64 CRCs and sizes are stored by bit pattern.
-fn to_i64(v: u64) -> i64 {
-    v as i64
 }
 
 fn fixed<const N: usize>(bytes: Vec<u8>) -> rusqlite::Result<[u8; N]> {

@@ -23,17 +23,10 @@ fn fixture(config: EngineConfig) -> Fixture {
     Fixture { engine: Engine::new(Arc::new(meta), Arc::new(blobs), config), dir }
 }
 
+mod common;
+
 fn body(data: &[u8]) -> PartInput {
-    // Several chunks, as a network body arrives.
-    let chunks: Vec<std::io::Result<Bytes>> = data.chunks(7_000).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
-    PartInput {
-        body: Box::pin(futures_util::stream::iter(chunks)),
-        expected_size: Some(data.len() as u64),
-        max_size: 1 << 30,
-        expected: Vec::new(),
-        trailer: None,
-        wanted: Wanted::default(),
-    }
+    common::body_in_chunks(data, 7_000)
 }
 
 fn target(key: &str) -> ObjectTarget {

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ferry_blob::{S3BlobStore, S3Settings};
 use ferry_conformance::postgres_cluster::TestPostgres;
-use ferry_core::checksum::Wanted;
 use ferry_core::*;
 use ferry_meta::PostgresMetaStore;
 use futures_util::TryStreamExt;
@@ -142,14 +141,8 @@ async fn engine_on_postgres_and_s3() {
     assert!(bytes.concat() == chunks.concat(), "the object reads back from the other node byte for byte");
 }
 
+mod common;
+
 fn body(data: &[u8]) -> PartInput {
-    let chunks: Vec<std::io::Result<Bytes>> = data.chunks(1 << 20).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
-    PartInput {
-        body: Box::pin(futures_util::stream::iter(chunks)),
-        expected_size: Some(data.len() as u64),
-        max_size: 1 << 30,
-        expected: Vec::new(),
-        trailer: None,
-        wanted: Wanted::default(),
-    }
+    common::body_in_chunks(data, 1 << 20)
 }
