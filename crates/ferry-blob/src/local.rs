@@ -10,9 +10,9 @@
 //! then costs one fsync instead of two. (Group commit of directory entries is specific enough to
 //! this layout that no crate offers it.)
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -169,7 +169,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let sweeper = Sweeper {
         engine: engine.clone(),
-        node: ferry_core::random_id()[..12].to_string(),
+        // The only user of its stores takes the lease back at once after a restart; nodes sharing
+        // stores each have their own name, and a restarted node waits for its old lease to lapse.
+        node: if stores.exclusive { "embedded".to_string() } else { ferry_core::random_id()[..12].to_string() },
         interval: args.sweep_interval,
         orphan_age: args.session_lifetime.max(args.gc_grace),
         metrics: sweep_metrics,
