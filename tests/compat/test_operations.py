@@ -27,3 +27,38 @@ def test_health_and_metrics(server, s3, bucket):
     # Signed requests for a bucket named like an endpoint still reach S3.
     s3.create_bucket(Bucket="metrics")
     assert s3.list_objects_v2(Bucket="metrics")["KeyCount"] == 0
+
+
+def test_engine_metrics_count_bytes_parts_and_commits(server, s3, bucket):
+    def value(name, labels=""):
+        text = get(server.url + "/metrics")[1]
+        return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+                   if l.startswith(name + ("{" if labels else " ")) and labels in l)
+
+    parts, received = value("ferry_parts_stored_total"), value("ferry_received_bytes_total", 'kind="part"')
+    published = value("ferry_commit_duration_seconds_count", 'outcome="published"')
+    served = value("ferry_served_bytes_total")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="metered")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="metered", UploadId=upload, PartNumber=1, Body=b"y" * 1000)["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="metered", UploadId=upload,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert s3.get_object(Bucket=bucket, Key="metered")["Body"].read() == b"y" * 1000
+    assert value("ferry_parts_stored_total") == parts + 1
+    assert value("ferry_received_bytes_total", 'kind="part"') == received + 1000
+    assert value("ferry_commit_duration_seconds_count", 'outcome="published"') == published + 1
+    assert value("ferry_served_bytes_total") == served + 1000
+
+
+def test_json_logs(tmp_path):
+    from conftest import FerryServer
+    import json
+
+    data = tmp_path / "data"
+    data.mkdir()
+    srv = FerryServer(data, "--log-format", "json", env={"FERRY_LOG": "debug"}).start()
+    srv.client().list_buckets()
+    srv.stop()
+    lines = [l for l in open(srv.log.name).read().splitlines() if l.strip()]
+    records = [json.loads(l) for l in lines]  # every line is one JSON object
+    assert any(r.get("fields", {}).get("operation") == "Get" and r["fields"].get("status") == 200 for r in records), lines
+    assert all("level" in r and "timestamp" in r for r in records)
