@@ -640,12 +640,14 @@ impl MetaStore for PostgresMetaStore {
         if prefix.contains('\0') || after.contains('\0') {
             return Ok(Vec::new());
         }
+        // Keys under a prefix sort before prefix + U+10FFFF; bounding the scan keeps it an index range.
+        let upper = format!("{prefix}\u{10FFFF}");
         let rows = self
             .query(
                 "SELECT key, size, etag, modified FROM objects
-                 WHERE bucket = $1 AND key >= $2 AND key > $3 AND starts_with(key, $2)
+                 WHERE bucket = $1 AND key >= $2 AND key > $3 AND ($2 = '' OR key < $5) AND starts_with(key, $2)
                  ORDER BY key LIMIT $4",
-                &[&bucket, &prefix, &after, &(limit as i64)],
+                &[&bucket, &prefix, &after, &(limit as i64), &upper],
             )
             .await?;
         Ok(rows
