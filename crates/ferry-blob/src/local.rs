@@ -113,19 +113,22 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 #[async_trait]
 impl BlobStore for LocalBlobStore {
     async fn create(&self) -> Result<Box<dyn BlobWriter>> {
-        let (pool, blobs) = (self.pool.clone(), self.blobs.clone());
-        let (id, file) = tokio::task::spawn_blocking(move || -> io::Result<(BlobId, File)> {
-            let id = pool.lock().map_err(|_| io::Error::other("blob pool lock poisoned"))?.claim(&blobs)?;
-            let file = fs::OpenOptions::new().write(true).open(blobs.join(&id.0[..2]).join(&id.0))?;
-            // The file's age is its blob's age (the orphan scan goes by it), even for an empty blob.
-            file.set_modified(SystemTime::now())?;
-            Ok((id, file))
-        })
-        .await
-        .map_err(io::Error::other)??;
+        let ready = self.pool.lock().map_err(|_| io::Error::other("blob pool lock poisoned"))?.ready.pop();
+        let id = match ready {
+            Some(id) => id,
+            None => {
+                let (pool, blobs) = (self.pool.clone(), self.blobs.clone());
+                tokio::task::spawn_blocking(move || {
+                    pool.lock().map_err(|_| io::Error::other("blob pool lock poisoned"))?.claim(&blobs)
+                })
+                .await
+                .map_err(io::Error::other)??
+            }
+        };
         let path = self.path(&id)?;
-        let sink = FileSink { file: BufWriter::with_capacity(WRITE_BUFFER, file), size: 0, unsynced: 0 };
-        Ok(Box::new(LocalWriter { id, path, pool: self.pool.clone(), stage: Some(Stage::spawn(sink)) }))
+        Ok(Box::new(LocalWriter { id, path, pool: self.pool.clone(), state: WriterState::Buffering(Vec::new(), 0),
+            settled: false,
+        }))
     }
 
     async fn read(&self, blob: &BlobId, offset: u64, len: u64) -> Result<ByteStream> {
@@ -229,6 +232,20 @@ fn missing_is_critical(e: io::Error, blob: &BlobId) -> Error {
     }
 }
 
+/// Open a file taken from the pool for writing.
+fn open_claimed(path: &Path) -> io::Result<BufWriter<File>> {
+    let file = fs::OpenOptions::new().write(true).open(path)?;
+    // The file's age is its blob's age (the orphan scan goes by it), even for an empty blob.
+    file.set_modified(SystemTime::now())?;
+    Ok(BufWriter::with_capacity(WRITE_BUFFER, file))
+}
+
+/// Make what was written durable. The directory entry was made durable when the file was
+/// created (see the pool).
+fn sync(file: BufWriter<File>) -> io::Result<()> {
+    file.into_inner().map_err(|e| e.into_error())?.sync_data()
+}
+
 /// Writes a blob on its own thread: buffered writes, fsynced as they go and at the end.
 struct FileSink {
     file: BufWriter<File>,
@@ -254,18 +271,46 @@ impl Sink for FileSink {
     }
 
     fn finish(self) -> io::Result<u64> {
-        let file = self.file.into_inner().map_err(|e| e.into_error())?;
-        // The directory entry was made durable when the file was created (see the pool).
-        file.sync_data()?;
+        sync(self.file)?;
         Ok(self.size)
     }
 }
+
+/// A small blob is kept in memory until it ends and written by one blocking call; past
+/// [`SMALL_BLOB`] it streams through a writer thread. Most of a small part's cost would
+/// otherwise be handing it between threads.
+enum WriterState {
+    Buffering(Vec<Bytes>, usize),
+    Streaming(Stage<u64>),
+    Closed,
+}
+
+/// The most a blob buffers in memory before it streams to its file.
+const SMALL_BLOB: usize = 256 * 1024;
 
 struct LocalWriter {
     id: BlobId,
     path: PathBuf,
     pool: Arc<Mutex<Pool>>,
-    stage: Option<Stage<u64>>,
+    state: WriterState,
+    /// Finished or aborted: the file is no longer this writer's to remove.
+    settled: bool,
+}
+
+impl LocalWriter {
+    /// Start the writer thread, handing it what was buffered.
+    async fn stream(&mut self) -> Result<()> {
+        if let WriterState::Buffering(chunks, _) = std::mem::replace(&mut self.state, WriterState::Closed) {
+            let path = self.path.clone();
+            let file = tokio::task::spawn_blocking(move || open_claimed(&path)).await.map_err(io::Error::other)??;
+            let mut stage = Stage::spawn(FileSink { file, size: 0, unsynced: 0 });
+            for chunk in chunks {
+                stage.push(chunk).await?;
+            }
+            self.state = WriterState::Streaming(stage);
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -275,28 +320,52 @@ impl BlobWriter for LocalWriter {
     }
 
     async fn write(&mut self, chunk: Bytes) -> Result<()> {
-        match &mut self.stage {
-            Some(stage) => Ok(stage.push(chunk).await?),
-            None => Err(Error::Blob(io::Error::other("blob writer already closed"))),
+        if let WriterState::Buffering(chunks, size) = &mut self.state {
+            if *size + chunk.len() <= SMALL_BLOB {
+                *size += chunk.len();
+                chunks.push(chunk);
+                return Ok(());
+            }
+            self.stream().await?;
+        }
+        match &mut self.state {
+            WriterState::Streaming(stage) => Ok(stage.push(chunk).await?),
+            _ => Err(Error::Blob(io::Error::other("blob writer already closed"))),
         }
     }
 
     async fn finish(mut self: Box<Self>) -> Result<u64> {
-        let stage = self.stage.take().ok_or_else(|| io::Error::other("blob writer already closed"))?;
-        let result = stage.finish().await;
+        let result = match std::mem::replace(&mut self.state, WriterState::Closed) {
+            WriterState::Buffering(chunks, size) => {
+                let path = self.path.clone();
+                tokio::task::spawn_blocking(move || -> io::Result<u64> {
+                    let mut file = open_claimed(&path)?;
+                    for chunk in &chunks {
+                        file.write_all(chunk)?;
+                    }
+                    sync(file)?;
+                    Ok(size as u64)
+                })
+                .await
+                .map_err(io::Error::other)
+                .and_then(|r| r)
+            }
+            WriterState::Streaming(stage) => stage.finish().await,
+            WriterState::Closed => Err(io::Error::other("blob writer already closed")),
+        };
         if result.is_err() {
             let _ = tokio::fs::remove_file(&self.path).await;
         }
+        self.settled = true;
         release(&self.pool, &self.id);
         Ok(result?)
     }
 
     async fn abort(mut self: Box<Self>) {
-        if let Some(stage) = self.stage.take() {
-            drop(stage);
-        }
-        // The writer thread may still hold the file open; unlinking works regardless on Unix.
+        // A writer thread may still hold the file open; unlinking works regardless on Unix.
+        self.state = WriterState::Closed;
         let _ = tokio::fs::remove_file(&self.path).await;
+        self.settled = true;
         release(&self.pool, &self.id);
     }
 }
@@ -304,7 +373,7 @@ impl BlobWriter for LocalWriter {
 impl Drop for LocalWriter {
     fn drop(&mut self) {
         // A writer dropped without finish/abort (request cancelled mid-body) leaves no file.
-        if self.stage.is_some() {
+        if !self.settled {
             let _ = fs::remove_file(&self.path);
             release(&self.pool, &self.id);
         }

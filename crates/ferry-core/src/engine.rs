@@ -749,7 +749,10 @@ impl Engine {
             wanted.add(e.kind);
         }
         let mut writer = self.blobs.create().await?;
-        let mut hasher = Stage::spawn(HashSink(MultiHasher::new(wanted)));
+        // A small body is hashed right here as it arrives; once it grows past INLINE_HASH the
+        // hasher, state and all, moves to its own thread so hashing overlaps the network and
+        // the disk. Handing a 4 KiB part between threads would cost more than hashing it.
+        let mut hasher = Hasher::Inline(Box::new(MultiHasher::new(wanted)));
         let mut size: u64 = 0;
         let failure = loop {
             let chunk: Bytes = match input.body.next().await {
@@ -761,7 +764,7 @@ impl Engine {
             if size > input.max_size {
                 break Some(Error::EntityTooLarge { max: input.max_size });
             }
-            if let Err(e) = hasher.push(chunk.clone()).await {
+            if let Err(e) = hasher.push(chunk.clone(), size).await {
                 break Some(Error::Blob(e));
             }
             if let Err(e) = writer.write(chunk).await {
@@ -794,6 +797,43 @@ impl Engine {
             && let Err(e) = self.meta.queue_garbage(std::slice::from_ref(blob), now_millis()).await
         {
             tracing::warn!(%blob, error = %e, "could not delete or queue an unrecorded blob; the orphan scan will");
+        }
+    }
+}
+
+/// Bodies up to this size are hashed on the task that receives them.
+const INLINE_HASH: u64 = 64 * 1024;
+
+/// The hasher of one body: inline while the body is small, then on its own thread.
+enum Hasher {
+    Inline(Box<MultiHasher>),
+    Thread(Stage<Digests>),
+    Moving,
+}
+
+impl Hasher {
+    /// Hash `chunk`; `size` is the body's size so far, this chunk included.
+    async fn push(&mut self, chunk: Bytes, size: u64) -> std::io::Result<()> {
+        if let Hasher::Inline(h) = self {
+            if size <= INLINE_HASH {
+                h.update(&chunk);
+                return Ok(());
+            }
+            if let Hasher::Inline(h) = std::mem::replace(self, Hasher::Moving) {
+                *self = Hasher::Thread(Stage::spawn(HashSink(*h)));
+            }
+        }
+        match self {
+            Hasher::Thread(stage) => stage.push(chunk).await,
+            _ => Err(std::io::Error::other("hasher already finished")),
+        }
+    }
+
+    async fn finish(self) -> std::io::Result<Digests> {
+        match self {
+            Hasher::Inline(h) => Ok(h.finish()),
+            Hasher::Thread(stage) => stage.finish().await,
+            Hasher::Moving => Err(std::io::Error::other("hasher lost its state")),
         }
     }
 }
