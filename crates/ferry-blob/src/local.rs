@@ -126,7 +126,11 @@ impl BlobStore for LocalBlobStore {
             }
         };
         let path = self.path(&id)?;
-        Ok(Box::new(LocalWriter { id, path, pool: self.pool.clone(), state: WriterState::Buffering(Vec::new(), 0),
+        Ok(Box::new(LocalWriter {
+            id,
+            path,
+            pool: self.pool.clone(),
+            state: WriterState::Buffering(Vec::new(), 0),
             settled: false,
         }))
     }

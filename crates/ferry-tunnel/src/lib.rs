@@ -1,0 +1,5 @@
+//! The Tunnel dialect (MaxCompute-style table upload sessions, as the `pyodps` client speaks it).
+//!
+//! [`codec`] reads and writes the record stream of block uploads and downloads.
+
+pub mod codec;
