@@ -14,6 +14,7 @@
 //! are interleaved), so a generic decoder would not help.
 
 use crc_fast::{CrcAlgorithm, Digest};
+pub use ferry_table::{ColumnType, Value};
 
 /// Field number of the end-of-record marker.
 pub const END_RECORD: u64 = 33_553_408;
@@ -25,31 +26,6 @@ pub const META_CHECKSUM: u64 = 33_554_431;
 pub const END_METRICS: u64 = 33_554_176;
 /// The largest string, binary or decimal value accepted (the sessions' `MaxFieldSize`).
 pub const MAX_FIELD_SIZE: usize = 8 * 1024 * 1024;
-
-/// A column's type, as ODPS names it in a table schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnType {
-    Bigint,
-    Int,
-    Smallint,
-    Tinyint,
-    Double,
-    Float,
-    Boolean,
-    String,
-    Binary,
-    Varchar(u32),
-    Char(u32),
-    /// Milliseconds since the epoch, as the client computed them.
-    Datetime,
-    /// Days since the epoch.
-    Date,
-    Decimal {
-        precision: u8,
-        scale: u8,
-    },
-    Timestamp,
-}
 
 /// How a value travels: the protobuf wire type and the payload shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,104 +56,25 @@ impl Wire {
     }
 }
 
-impl ColumnType {
-    /// Parse an ODPS type name (`bigint`, `decimal(10,2)`, `varchar(20)`, ...).
-    pub fn parse(name: &str) -> Option<ColumnType> {
-        let name = name.trim().to_ascii_lowercase();
-        let args = |prefix: &str| -> Option<Vec<u32>> {
-            let inner = name.strip_prefix(prefix)?.trim().strip_prefix('(')?.strip_suffix(')')?;
-            inner.split(',').map(|n| n.trim().parse().ok()).collect()
-        };
-        Some(match name.as_str() {
-            "bigint" => ColumnType::Bigint,
-            "int" => ColumnType::Int,
-            "smallint" => ColumnType::Smallint,
-            "tinyint" => ColumnType::Tinyint,
-            "double" => ColumnType::Double,
-            "float" => ColumnType::Float,
-            "boolean" => ColumnType::Boolean,
-            "string" => ColumnType::String,
-            "binary" => ColumnType::Binary,
-            "datetime" => ColumnType::Datetime,
-            "date" => ColumnType::Date,
-            "timestamp" => ColumnType::Timestamp,
-            "decimal" => ColumnType::Decimal { precision: 10, scale: 0 },
-            _ if name.starts_with("decimal") => match args("decimal")?.as_slice() {
-                [p] if (1..=38).contains(p) => ColumnType::Decimal { precision: *p as u8, scale: 0 },
-                [p, s] if (1..=38).contains(p) && s <= p => {
-                    ColumnType::Decimal { precision: *p as u8, scale: *s as u8 }
-                }
-                _ => return None,
-            },
-            _ if name.starts_with("varchar") => match args("varchar")?.as_slice() {
-                [n] if (1..=65535).contains(n) => ColumnType::Varchar(*n),
-                _ => return None,
-            },
-            _ if name.starts_with("char") => match args("char")?.as_slice() {
-                [n] if (1..=255).contains(n) => ColumnType::Char(*n),
-                _ => return None,
-            },
-            _ => return None,
-        })
+/// How values of `column` travel.
+fn wire(column: &ColumnType) -> Wire {
+    match column {
+        ColumnType::Bigint
+        | ColumnType::Int
+        | ColumnType::Smallint
+        | ColumnType::Tinyint
+        | ColumnType::Datetime
+        | ColumnType::Date => Wire::Int,
+        ColumnType::Boolean => Wire::Bool,
+        ColumnType::Double => Wire::Double,
+        ColumnType::Float => Wire::Float,
+        ColumnType::String
+        | ColumnType::Binary
+        | ColumnType::Varchar(_)
+        | ColumnType::Char(_)
+        | ColumnType::Decimal { .. } => Wire::Bytes,
+        ColumnType::Timestamp => Wire::Timestamp,
     }
-
-    /// The name as ODPS writes it in a schema.
-    pub fn name(&self) -> String {
-        match self {
-            ColumnType::Bigint => "bigint".into(),
-            ColumnType::Int => "int".into(),
-            ColumnType::Smallint => "smallint".into(),
-            ColumnType::Tinyint => "tinyint".into(),
-            ColumnType::Double => "double".into(),
-            ColumnType::Float => "float".into(),
-            ColumnType::Boolean => "boolean".into(),
-            ColumnType::String => "string".into(),
-            ColumnType::Binary => "binary".into(),
-            ColumnType::Varchar(n) => format!("varchar({n})"),
-            ColumnType::Char(n) => format!("char({n})"),
-            ColumnType::Datetime => "datetime".into(),
-            ColumnType::Date => "date".into(),
-            ColumnType::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
-            ColumnType::Timestamp => "timestamp".into(),
-        }
-    }
-
-    fn wire(&self) -> Wire {
-        match self {
-            ColumnType::Bigint
-            | ColumnType::Int
-            | ColumnType::Smallint
-            | ColumnType::Tinyint
-            | ColumnType::Datetime
-            | ColumnType::Date => Wire::Int,
-            ColumnType::Boolean => Wire::Bool,
-            ColumnType::Double => Wire::Double,
-            ColumnType::Float => Wire::Float,
-            ColumnType::String
-            | ColumnType::Binary
-            | ColumnType::Varchar(_)
-            | ColumnType::Char(_)
-            | ColumnType::Decimal { .. } => Wire::Bytes,
-            ColumnType::Timestamp => Wire::Timestamp,
-        }
-    }
-}
-
-/// One column's value in a record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Null,
-    /// Integers of every width, datetime (ms) and date (days).
-    Int(i64),
-    Bool(bool),
-    Double(f64),
-    Float(f32),
-    /// String (UTF-8), binary, varchar, char, and decimal as its text (`12.34`).
-    Bytes(Vec<u8>),
-    Timestamp {
-        seconds: i64,
-        nanos: i32,
-    },
 }
 
 /// Why a stream was refused.
@@ -337,7 +234,7 @@ impl RecordDecoder {
                 .and_then(|f| f.checked_sub(1))
                 .filter(|i| *i < self.columns.len())
                 .ok_or_else(|| invalid(format!("field number {field} is not a column of the table")))?;
-            let wire = self.columns[index].wire();
+            let wire = wire(&self.columns[index]);
             if wire.wire_type() != wire_type {
                 return Err(invalid(format!(
                     "column {field} ({}) sent with wire type {wire_type}",
@@ -465,7 +362,7 @@ impl RecordEncoder {
                 continue;
             }
             let field = i as u64 + 1;
-            let wire = column.wire();
+            let wire = wire(column);
             put_varint(&mut self.out, field << 3 | wire.wire_type());
             crc.update(&(field as i32).to_le_bytes());
             match (wire, value) {

@@ -1,0 +1,435 @@
+//! A block of rows as one Parquet file (one row group per few thousand rows, Snappy pages).
+//!
+//! ODPS types map to Arrow/Parquet types any reader understands: integers to INT8..INT64,
+//! `double`/`float` to FLOAT64/FLOAT32, `string`/`varchar`/`char` to UTF8, `binary` to BINARY,
+//! `datetime` to a millisecond timestamp, `date` to DATE32, `decimal(p,s)` to DECIMAL128(p,s),
+//! `timestamp` to a nanosecond timestamp.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder, Int8Builder,
+    Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, TimestampNanosecondBuilder,
+};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type,
+    TimestampMillisecondType, TimestampNanosecondType,
+};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::{Column, ColumnType, Value};
+
+/// Rows converted to columns at a time.
+const BATCH_ROWS: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    #[error("column {column}: {message}")]
+    Value { column: String, message: String },
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
+fn data_type(t: &ColumnType) -> DataType {
+    match t {
+        ColumnType::Bigint => DataType::Int64,
+        ColumnType::Int => DataType::Int32,
+        ColumnType::Smallint => DataType::Int16,
+        ColumnType::Tinyint => DataType::Int8,
+        ColumnType::Double => DataType::Float64,
+        ColumnType::Float => DataType::Float32,
+        ColumnType::Boolean => DataType::Boolean,
+        ColumnType::String | ColumnType::Varchar(_) | ColumnType::Char(_) => DataType::Utf8,
+        ColumnType::Binary => DataType::Binary,
+        ColumnType::Datetime => DataType::Timestamp(TimeUnit::Millisecond, None),
+        ColumnType::Date => DataType::Date32,
+        ColumnType::Decimal { precision, scale } => DataType::Decimal128(*precision, *scale as i8),
+        ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Nanosecond, None),
+    }
+}
+
+fn arrow_schema(columns: &[Column]) -> Arc<Schema> {
+    Arc::new(Schema::new(
+        columns.iter().map(|c| Field::new(&c.name, data_type(&c.column_type), true)).collect::<Vec<_>>(),
+    ))
+}
+
+/// Writes rows into a Parquet file on `out`, a batch of rows at a time.
+pub struct BlockWriter<W: Write + Send> {
+    writer: ArrowWriter<W>,
+    columns: Vec<Column>,
+    schema: Arc<Schema>,
+    pending: Vec<Vec<Value>>,
+    rows: u64,
+}
+
+impl<W: Write + Send> BlockWriter<W> {
+    pub fn new(out: W, columns: &[Column]) -> Result<Self, BlockError> {
+        let schema = arrow_schema(columns);
+        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props))?;
+        Ok(BlockWriter { writer, columns: columns.to_vec(), schema, pending: Vec::new(), rows: 0 })
+    }
+
+    /// Add one row (values in column order; checked against the column types).
+    pub fn write(&mut self, row: Vec<Value>) -> Result<(), BlockError> {
+        if row.len() != self.columns.len() {
+            return Err(BlockError::Value {
+                column: String::new(),
+                message: format!("a row of {} values for {} columns", row.len(), self.columns.len()),
+            });
+        }
+        self.pending.push(row);
+        self.rows += 1;
+        if self.pending.len() >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    fn flush(&mut self) -> Result<(), BlockError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let arrays = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| build_array(c, self.pending.iter().map(|row| &row[i])))
+            .collect::<Result<Vec<_>, _>>()?;
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        self.writer.write(&batch)?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Write what is pending and the file footer; returns `out`.
+    pub fn finish(mut self) -> Result<W, BlockError> {
+        self.flush()?;
+        Ok(self.writer.into_inner()?)
+    }
+}
+
+fn mismatch(column: &Column, value: &Value) -> BlockError {
+    BlockError::Value {
+        column: column.name.clone(),
+        message: format!("{} cannot hold {value:?}", column.column_type.name()),
+    }
+}
+
+/// One column of a batch of rows as an Arrow array.
+fn build_array<'a>(column: &Column, values: impl ExactSizeIterator<Item = &'a Value>) -> Result<ArrayRef, BlockError> {
+    let n = values.len();
+    macro_rules! ints {
+        ($builder:ty, $t:ty) => {{
+            let mut b = <$builder>::with_capacity(n);
+            for v in values {
+                match v {
+                    Value::Null => b.append_null(),
+                    Value::Int(i) => b.append_value(<$t>::try_from(*i).map_err(|_| BlockError::Value {
+                        column: column.name.clone(),
+                        message: format!("{i} is out of range for {}", column.column_type.name()),
+                    })?),
+                    other => return Err(mismatch(column, other)),
+                }
+            }
+            Arc::new(b.finish()) as ArrayRef
+        }};
+    }
+    Ok(match column.column_type {
+        ColumnType::Bigint => ints!(Int64Builder, i64),
+        ColumnType::Int => ints!(Int32Builder, i32),
+        ColumnType::Smallint => ints!(Int16Builder, i16),
+        ColumnType::Tinyint => ints!(Int8Builder, i8),
+        ColumnType::Date => ints!(Date32Builder, i32),
+        ColumnType::Datetime => ints!(TimestampMillisecondBuilder, i64),
+        ColumnType::Double => {
+            let mut b = Float64Builder::with_capacity(n);
+            for v in values {
+                match v {
+                    Value::Null => b.append_null(),
+                    Value::Double(d) => b.append_value(*d),
+                    other => return Err(mismatch(column, other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::Float => {
+            let mut b = Float32Builder::with_capacity(n);
+            for v in values {
+                match v {
+                    Value::Null => b.append_null(),
+                    Value::Float(f) => b.append_value(*f),
+                    other => return Err(mismatch(column, other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::Boolean => {
+            let mut b = BooleanBuilder::with_capacity(n);
+            for v in values {
+                match v {
+                    Value::Null => b.append_null(),
+                    Value::Bool(x) => b.append_value(*x),
+                    other => return Err(mismatch(column, other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::String | ColumnType::Varchar(_) | ColumnType::Char(_) => {
+            let mut b = StringBuilder::with_capacity(n, n * 16);
+            for v in values {
+                match v {
+                    Value::Null => b.append_null(),
+                    Value::Bytes(bytes) => {
+                        b.append_value(std::str::from_utf8(bytes).map_err(|_| BlockError::Value {
+                            column: column.name.clone(),
+                            message: "a string value is not valid UTF-8".into(),
+                        })?)
+                    }
+                    other => return Err(mismatch(column, other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::Binary => {
+            let mut b = BinaryBuilder::with_capacity(n, n * 16);
+            for v in values {
+                match v {
+                    Value::Null => b.append_null(),
+                    Value::Bytes(bytes) => b.append_value(bytes),
+                    other => return Err(mismatch(column, other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::Decimal { precision, scale } => {
+            let mut b = Decimal128Builder::with_capacity(n).with_precision_and_scale(precision, scale as i8)?;
+            for v in values {
+                match v {
+                    Value::Null => b.append_null(),
+                    Value::Bytes(text) => b.append_value(
+                        parse_decimal(text, precision, scale)
+                            .map_err(|message| BlockError::Value { column: column.name.clone(), message })?,
+                    ),
+                    other => return Err(mismatch(column, other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::Timestamp => {
+            let mut b = TimestampNanosecondBuilder::with_capacity(n);
+            for v in values {
+                match v {
+                    Value::Null => b.append_null(),
+                    Value::Timestamp { seconds, nanos } => {
+                        let ns = seconds
+                            .checked_mul(1_000_000_000)
+                            .and_then(|s| s.checked_add(i64::from(*nanos)))
+                            .ok_or_else(|| BlockError::Value {
+                                column: column.name.clone(),
+                                message: format!("timestamp {seconds}s is outside years 1677-2262"),
+                            })?;
+                        b.append_value(ns)
+                    }
+                    other => return Err(mismatch(column, other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+    })
+}
+
+/// A decimal's text (`-12.34`) as an integer scaled by `scale`, within `precision` digits.
+fn parse_decimal(text: &[u8], precision: u8, scale: u8) -> Result<i128, String> {
+    let shown = String::from_utf8_lossy(text);
+    let bad = || format!("{shown:?} is not a decimal({precision},{scale})");
+    let s = std::str::from_utf8(text).map_err(|_| bad())?.trim();
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && frac.is_empty()) || !all_digits(whole) || !all_digits(frac) {
+        return Err(bad());
+    }
+    // Extra fractional digits must be zeros: a value is never rounded silently.
+    let (kept, dropped) = frac.split_at(frac.len().min(scale as usize));
+    if !dropped.bytes().all(|b| b == b'0') {
+        return Err(format!("{shown:?} has more than {scale} decimal places"));
+    }
+    let whole = whole.trim_start_matches('0');
+    if whole.len() + scale as usize > precision as usize {
+        return Err(format!("{shown:?} does not fit decimal({precision},{scale})"));
+    }
+    let mut value: i128 = 0;
+    for b in whole.bytes().chain(kept.bytes()).chain(std::iter::repeat_n(b'0', scale as usize - kept.len())) {
+        value = value * 10 + i128::from(b - b'0');
+    }
+    Ok(if negative { -value } else { value })
+}
+
+/// A scaled integer as decimal text, as ODPS writes it (`-0.01`).
+fn format_decimal(value: i128, scale: u8) -> String {
+    let digits = value.unsigned_abs().to_string();
+    let sign = if value < 0 { "-" } else { "" };
+    if scale == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = scale as usize + 1);
+    let (whole, frac) = padded.split_at(padded.len() - scale as usize);
+    format!("{sign}{whole}.{frac}")
+}
+
+/// Every row of a Parquet block written by [`BlockWriter`], in order.
+pub fn read_block(file: Bytes, columns: &[Column]) -> Result<Vec<Vec<Value>>, BlockError> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let start = rows.len();
+        rows.extend((0..batch.num_rows()).map(|_| Vec::with_capacity(columns.len())));
+        for (column, array) in columns.iter().zip(batch.columns()) {
+            for (i, row) in rows[start..].iter_mut().enumerate() {
+                row.push(value_at(column, array, i));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn value_at(column: &Column, array: &ArrayRef, i: usize) -> Value {
+    if array.is_null(i) {
+        return Value::Null;
+    }
+    match column.column_type {
+        ColumnType::Bigint => Value::Int(array.as_primitive::<Int64Type>().value(i)),
+        ColumnType::Int => Value::Int(i64::from(array.as_primitive::<Int32Type>().value(i))),
+        ColumnType::Smallint => Value::Int(i64::from(array.as_primitive::<Int16Type>().value(i))),
+        ColumnType::Tinyint => Value::Int(i64::from(array.as_primitive::<Int8Type>().value(i))),
+        ColumnType::Date => Value::Int(i64::from(array.as_primitive::<Date32Type>().value(i))),
+        ColumnType::Datetime => Value::Int(array.as_primitive::<TimestampMillisecondType>().value(i)),
+        ColumnType::Double => Value::Double(array.as_primitive::<Float64Type>().value(i)),
+        ColumnType::Float => Value::Float(array.as_primitive::<Float32Type>().value(i)),
+        ColumnType::Boolean => Value::Bool(array.as_boolean().value(i)),
+        ColumnType::String | ColumnType::Varchar(_) | ColumnType::Char(_) => {
+            Value::Bytes(array.as_string::<i32>().value(i).as_bytes().to_vec())
+        }
+        ColumnType::Binary => Value::Bytes(array.as_binary::<i32>().value(i).to_vec()),
+        ColumnType::Decimal { scale, .. } => {
+            Value::Bytes(format_decimal(array.as_primitive::<Decimal128Type>().value(i), scale).into_bytes())
+        }
+        ColumnType::Timestamp => {
+            let ns = array.as_primitive::<TimestampNanosecondType>().value(i);
+            Value::Timestamp { seconds: ns.div_euclid(1_000_000_000), nanos: ns.rem_euclid(1_000_000_000) as i32 }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn columns() -> Vec<Column> {
+        [
+            ("id", "bigint"),
+            ("n", "int"),
+            ("s16", "smallint"),
+            ("s8", "tinyint"),
+            ("x", "double"),
+            ("f", "float"),
+            ("ok", "boolean"),
+            ("name", "string"),
+            ("raw", "binary"),
+            ("at", "datetime"),
+            ("day", "date"),
+            ("amount", "decimal(10,2)"),
+            ("ts", "timestamp"),
+        ]
+        .iter()
+        .map(|(n, t)| Column::new(n, ColumnType::parse(t).unwrap()))
+        .collect()
+    }
+
+    fn row(i: i64) -> Vec<Value> {
+        vec![
+            Value::Int(i),
+            Value::Int(i % 1000),
+            Value::Int(-7),
+            Value::Int(3),
+            Value::Double(i as f64 / 3.0),
+            Value::Float(1.5),
+            Value::Bool(i % 2 == 0),
+            Value::Bytes(format!("row-{i}-é").into_bytes()),
+            Value::Bytes(vec![0, 1, 255]),
+            Value::Int(1_700_000_000_123 + i),
+            Value::Int(19_699),
+            Value::Bytes(format_decimal(i128::from(i) - 500, 2).into_bytes()),
+            Value::Timestamp { seconds: -5 + i, nanos: 123_456_789 },
+        ]
+    }
+
+    #[test]
+    fn rows_round_trip_through_parquet() {
+        let cols = columns();
+        let mut writer = BlockWriter::new(Vec::new(), &cols).unwrap();
+        let mut expected = Vec::new();
+        for i in 0..10_000 {
+            let r = if i % 97 == 0 { vec![Value::Null; cols.len()] } else { row(i) };
+            expected.push(r.clone());
+            writer.write(r).unwrap();
+        }
+        assert_eq!(writer.rows(), 10_000);
+        let file = writer.finish().unwrap();
+        assert_eq!(&file[..4], b"PAR1", "a Parquet file");
+        assert_eq!(read_block(Bytes::from(file), &cols).unwrap(), expected);
+    }
+
+    #[test]
+    fn values_that_do_not_fit_are_refused() {
+        let cols = vec![Column::new("n", ColumnType::Tinyint)];
+        let mut w = BlockWriter::new(Vec::new(), &cols).unwrap();
+        w.write(vec![Value::Int(300)]).unwrap();
+        assert!(w.finish().unwrap_err().to_string().contains("out of range"));
+        let cols = vec![Column::new("s", ColumnType::String)];
+        let mut w = BlockWriter::new(Vec::new(), &cols).unwrap();
+        w.write(vec![Value::Bytes(vec![0xff, 0xfe])]).unwrap();
+        assert!(w.finish().unwrap_err().to_string().contains("UTF-8"));
+        let mut w = BlockWriter::new(Vec::new(), &cols).unwrap();
+        assert!(w.write(vec![]).is_err());
+    }
+
+    #[test]
+    fn decimals_parse_exactly() {
+        assert_eq!(parse_decimal(b"12.34", 10, 2), Ok(1234));
+        assert_eq!(parse_decimal(b"-0.01", 10, 2), Ok(-1));
+        assert_eq!(parse_decimal(b"7", 10, 2), Ok(700));
+        assert_eq!(parse_decimal(b"1.50", 10, 1), Ok(15));
+        assert!(parse_decimal(b"1.55", 10, 1).unwrap_err().contains("decimal places"));
+        assert!(parse_decimal(b"123456789", 10, 2).unwrap_err().contains("fit"));
+        for bad in [&b"abc"[..], b"1e5", b"", b".", b"--1", b"1.2.3"] {
+            assert!(parse_decimal(bad, 10, 2).is_err(), "{bad:?}");
+        }
+        for (v, s, text) in [(1234, 2, "12.34"), (-1, 2, "-0.01"), (5, 0, "5"), (0, 3, "0.000")] {
+            assert_eq!(format_decimal(v, s), text);
+            assert_eq!(parse_decimal(text.as_bytes(), 38, s), Ok(v));
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The values of table rows: column types as ODPS names them, and one column's value.
+
+/// A column's type, as ODPS names it in a table schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    Bigint,
+    Int,
+    Smallint,
+    Tinyint,
+    Double,
+    Float,
+    Boolean,
+    String,
+    Binary,
+    Varchar(u32),
+    Char(u32),
+    /// Milliseconds since the epoch, as the client computed them.
+    Datetime,
+    /// Days since the epoch.
+    Date,
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
+    Timestamp,
+}
+
+impl ColumnType {
+    /// Parse an ODPS type name (`bigint`, `decimal(10,2)`, `varchar(20)`, ...).
+    pub fn parse(name: &str) -> Option<ColumnType> {
+        let name = name.trim().to_ascii_lowercase();
+        let args = |prefix: &str| -> Option<Vec<u32>> {
+            let inner = name.strip_prefix(prefix)?.trim().strip_prefix('(')?.strip_suffix(')')?;
+            inner.split(',').map(|n| n.trim().parse().ok()).collect()
+        };
+        Some(match name.as_str() {
+            "bigint" => ColumnType::Bigint,
+            "int" => ColumnType::Int,
+            "smallint" => ColumnType::Smallint,
+            "tinyint" => ColumnType::Tinyint,
+            "double" => ColumnType::Double,
+            "float" => ColumnType::Float,
+            "boolean" => ColumnType::Boolean,
+            "string" => ColumnType::String,
+            "binary" => ColumnType::Binary,
+            "datetime" => ColumnType::Datetime,
+            "date" => ColumnType::Date,
+            "timestamp" => ColumnType::Timestamp,
+            "decimal" => ColumnType::Decimal { precision: 10, scale: 0 },
+            _ if name.starts_with("decimal") => match args("decimal")?.as_slice() {
+                [p] if (1..=38).contains(p) => ColumnType::Decimal { precision: *p as u8, scale: 0 },
+                [p, s] if (1..=38).contains(p) && s <= p => {
+                    ColumnType::Decimal { precision: *p as u8, scale: *s as u8 }
+                }
+                _ => return None,
+            },
+            _ if name.starts_with("varchar") => match args("varchar")?.as_slice() {
+                [n] if (1..=65535).contains(n) => ColumnType::Varchar(*n),
+                _ => return None,
+            },
+            _ if name.starts_with("char") => match args("char")?.as_slice() {
+                [n] if (1..=255).contains(n) => ColumnType::Char(*n),
+                _ => return None,
+            },
+            _ => return None,
+        })
+    }
+
+    /// The name as ODPS writes it in a schema.
+    pub fn name(&self) -> String {
+        match self {
+            ColumnType::Bigint => "bigint".into(),
+            ColumnType::Int => "int".into(),
+            ColumnType::Smallint => "smallint".into(),
+            ColumnType::Tinyint => "tinyint".into(),
+            ColumnType::Double => "double".into(),
+            ColumnType::Float => "float".into(),
+            ColumnType::Boolean => "boolean".into(),
+            ColumnType::String => "string".into(),
+            ColumnType::Binary => "binary".into(),
+            ColumnType::Varchar(n) => format!("varchar({n})"),
+            ColumnType::Char(n) => format!("char({n})"),
+            ColumnType::Datetime => "datetime".into(),
+            ColumnType::Date => "date".into(),
+            ColumnType::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
+            ColumnType::Timestamp => "timestamp".into(),
+        }
+    }
+}
+
+/// One column's value in a record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    /// Integers of every width, datetime (ms) and date (days).
+    Int(i64),
+    Bool(bool),
+    Double(f64),
+    Float(f32),
+    /// String (UTF-8), binary, varchar, char, and decimal as its text (`12.34`).
+    Bytes(Vec<u8>),
+    Timestamp {
+        seconds: i64,
+        nanos: i32,
+    },
+}
