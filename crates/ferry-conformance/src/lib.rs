@@ -23,6 +23,7 @@ pub async fn meta_store_suite(store: Arc<dyn MetaStore>) {
     publish_and_objects(&*store).await;
     expiry(&*store).await;
     stale_publish(&*store).await;
+    publish_several(&*store).await;
     concurrency(&store).await;
     leases(&*store).await;
     counts(&*store).await;
@@ -127,10 +128,13 @@ async fn publish_and_objects(store: &dyn MetaStore) {
         ],
     };
     let record = CommitRecord { fingerprint: "f".into(), etag: "abc-2".into(), checksum: None, size: 200 };
-    assert!(matches!(store.publish(&s.id, &object, &record).await, Err(Error::NoSuchUpload)), "publish needs Closing");
+    assert!(
+        matches!(store.publish(&s.id, std::slice::from_ref(&object), &record).await, Err(Error::NoSuchUpload)),
+        "publish needs Closing"
+    );
     assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, now_millis()).await.unwrap());
     assert!(matches!(store.put_part(&s.id, &part(9, 1)).await, Err(Error::Busy)), "no parts while closing");
-    store.publish(&s.id, &object, &record).await.unwrap();
+    store.publish(&s.id, std::slice::from_ref(&object), &record).await.unwrap();
     let closed = store.get_session(&s.id).await.unwrap().unwrap();
     assert_eq!(closed.state, SessionState::Closed);
     assert_eq!(closed.commit.as_ref(), Some(&record), "the commit record is kept for retries");
@@ -235,11 +239,51 @@ async fn stale_publish(store: &dyn MetaStore) {
         ],
     };
     let record = CommitRecord { fingerprint: "s".into(), etag: "x".into(), checksum: None, size: 20 };
-    assert!(matches!(store.publish(&s.id, &object, &record).await, Err(Error::NoSuchUpload)));
+    assert!(matches!(store.publish(&s.id, std::slice::from_ref(&object), &record).await, Err(Error::NoSuchUpload)));
     assert!(store.get_object("alpha", "stale").await.unwrap().is_none(), "nothing is published");
     assert_eq!(store.get_session(&s.id).await.unwrap().unwrap().state, SessionState::Closing);
     assert_eq!(store.list_parts(&s.id, None, 10).await.unwrap(), vec![kept.clone()], "parts are untouched");
     assert!(store.is_referenced(&kept.blob).await.unwrap());
+}
+
+/// A table upload publishes one file per block, all in one transaction.
+async fn publish_several(store: &dyn MetaStore) {
+    let s = session("alpha", "table/pt=1/");
+    store.create_session(&s).await.unwrap();
+    let parts: Vec<PartRecord> = (1..=3).map(|n| part(n, 10 * n as u64)).collect();
+    for p in &parts {
+        store.put_part(&s.id, p).await.unwrap();
+    }
+    let file = |p: &PartRecord| ObjectRecord {
+        bucket: "alpha".into(),
+        key: format!("table/pt=1/block-{}", p.number),
+        size: p.size,
+        etag: format!("e{}", p.number),
+        modified: now_millis(),
+        meta: ObjectMeta::default(),
+        checksum: None,
+        crc: WholeCrc::default(),
+        manifest: vec![ManifestEntry { blob: p.blob.clone(), offset: 0, size: p.size }],
+    };
+    let files = vec![file(&parts[0]), file(&parts[2])];
+    let record = CommitRecord { fingerprint: "blocks".into(), etag: String::new(), checksum: None, size: 40 };
+    assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, now_millis()).await.unwrap());
+    // One stale file refuses the whole commit: nothing is published.
+    let stale = ObjectRecord {
+        manifest: vec![ManifestEntry { blob: BlobId::random(), offset: 0, size: 1 }],
+        ..file(&parts[1])
+    };
+    let with_stale = vec![file(&parts[0]), stale];
+    assert!(matches!(store.publish(&s.id, &with_stale, &record).await, Err(Error::NoSuchUpload)));
+    assert!(store.get_object("alpha", "table/pt=1/block-1").await.unwrap().is_none(), "all or nothing");
+    store.publish(&s.id, &files, &record).await.unwrap();
+    let keys: Vec<String> =
+        store.list_objects("alpha", "table/pt=1/", "", 10).await.unwrap().into_iter().map(|o| o.key).collect();
+    assert_eq!(keys, ["table/pt=1/block-1", "table/pt=1/block-3"]);
+    let garbage = store.garbage(now_millis() + 1_000_000, 10_000).await.unwrap();
+    assert!(garbage.contains(&parts[1].blob), "the block left out is garbage");
+    assert!(!garbage.contains(&parts[0].blob) && !garbage.contains(&parts[2].blob), "published blocks are not");
+    assert_eq!(store.get_session(&s.id).await.unwrap().unwrap().state, SessionState::Closed);
 }
 
 /// Writers racing on one part or one session: exactly one wins, nothing leaks.

@@ -454,7 +454,7 @@ impl Engine {
             checksum: object.checksum.clone(),
             size: object.size,
         };
-        self.meta.publish(&session.id, &object, &record).await?;
+        self.meta.publish(&session.id, std::slice::from_ref(&object), &record).await?;
         Ok(object)
     }
 

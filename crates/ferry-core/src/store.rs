@@ -53,13 +53,13 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Parts with number > `after`, ascending, at most `limit`.
     async fn list_parts(&self, session: &str, after: Option<u32>, limit: usize) -> Result<Vec<PartRecord>>;
 
-    /// Publish `object` for a `Closing` session, moving it to `Closed` with `commit` recorded;
-    /// the session's parts not in the manifest and any object replaced are queued as garbage.
-    /// Errors with `NoSuchUpload` when the session is not `Closing`, or when the manifest names a
-    /// blob that is not (any longer) one of the session's parts — a commit that stalled past the
-    /// closing timeout while the client re-sent parts must not publish blobs already queued as
-    /// garbage.
-    async fn publish(&self, session: &str, object: &ObjectRecord, commit: &CommitRecord) -> Result<()>;
+    /// Publish `objects` (one for an object upload; one file per block for a table upload) for a
+    /// `Closing` session in one transaction, moving it to `Closed` with `commit` recorded; the
+    /// session's parts in no manifest and any objects replaced are queued as garbage. Errors with
+    /// `NoSuchUpload` when the session is not `Closing`, or when a manifest names a blob that is
+    /// not (any longer) one of the session's parts — a commit that stalled past the closing
+    /// timeout while the client re-sent parts must not publish blobs already queued as garbage.
+    async fn publish(&self, session: &str, objects: &[ObjectRecord], commit: &CommitRecord) -> Result<()>;
     /// Expire `Normal` sessions past `expires` or idle since `idle_before`, and reset
     /// `Closing` sessions whose commit stalled since `closing_before` back to `Normal`.
     /// Returns how many sessions expired.

@@ -535,7 +535,7 @@ impl MetaStore for PostgresMetaStore {
         rows.iter().map(part_from_row).collect()
     }
 
-    async fn publish(&self, session: &str, object: &ObjectRecord, commit: &CommitRecord) -> Result<()> {
+    async fn publish(&self, session: &str, objects: &[ObjectRecord], commit: &CommitRecord) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         let state = tx
@@ -546,33 +546,38 @@ impl MetaStore for PostgresMetaStore {
         if state.as_deref() != Some("CLOSING") {
             return Err(Error::NoSuchUpload);
         }
-        lock_key(&tx, &object.bucket, &object.key).await?;
-        let object_id = insert_object(&tx, object).await?;
-        let stale: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM manifests WHERE object = $1
-                   AND blob NOT IN (SELECT blob FROM parts WHERE session = $2)",
-                &[&object_id, &session],
-            )
-            .await
-            .map_err(db)?
-            .get(0);
-        if stale > 0 {
-            return Err(Error::NoSuchUpload); // dropping the transaction rolls it back
+        let mut ids = Vec::with_capacity(objects.len());
+        for object in objects {
+            lock_key(&tx, &object.bucket, &object.key).await?;
+            let object_id = insert_object(&tx, object).await?;
+            let stale: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM manifests WHERE object = $1
+                       AND blob NOT IN (SELECT blob FROM parts WHERE session = $2)",
+                    &[&object_id, &session],
+                )
+                .await
+                .map_err(db)?
+                .get(0);
+            if stale > 0 {
+                return Err(Error::NoSuchUpload); // dropping the transaction rolls it back
+            }
+            ids.push(object_id);
         }
+        let now = objects.first().map_or_else(ferry_core::now_millis, |o| o.modified);
         tx.execute(
             "INSERT INTO garbage (blob, queued)
              SELECT blob, $3 FROM parts WHERE session = $1
-               AND blob NOT IN (SELECT blob FROM manifests WHERE object = $2)
+               AND blob NOT IN (SELECT blob FROM manifests WHERE object = ANY ($2))
              ON CONFLICT DO NOTHING",
-            &[&session, &object_id, &object.modified],
+            &[&session, &ids, &now],
         )
         .await
         .map_err(db)?;
         tx.execute("DELETE FROM parts WHERE session = $1", &[&session]).await.map_err(db)?;
         tx.execute(
             "UPDATE sessions SET state = 'CLOSED', last_activity = $2, commit_record = $3 WHERE id = $1",
-            &[&session, &object.modified, &json(commit)?],
+            &[&session, &now, &json(commit)?],
         )
         .await
         .map_err(db)?;

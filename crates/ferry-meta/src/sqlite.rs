@@ -496,9 +496,9 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn publish(&self, session: &str, object: &ObjectRecord, commit: &CommitRecord) -> Result<()> {
+    async fn publish(&self, session: &str, objects: &[ObjectRecord], commit: &CommitRecord) -> Result<()> {
         let session = session.to_string();
-        let object = object.clone();
+        let objects = objects.to_vec();
         let commit = commit.clone();
         self.write(move |tx| {
             let state: Option<String> = tx
@@ -508,31 +508,36 @@ impl MetaStore for SqliteMetaStore {
             if state.as_deref() != Some("CLOSING") {
                 return Err(Error::NoSuchUpload);
             }
-            let object_id = insert_object(tx, &object)?;
-            let stale: i64 = tx
-                .query_row(
-                    "SELECT COUNT(*) FROM manifests WHERE object = ?1
-                       AND blob NOT IN (SELECT blob FROM parts WHERE session = ?2)",
-                    params![object_id, session],
-                    |r| r.get(0),
-                )
-                .map_err(db)?;
-            if stale > 0 {
-                // Dropping the transaction rolls back the insert.
-                return Err(Error::NoSuchUpload);
+            let mut ids = Vec::with_capacity(objects.len());
+            for object in &objects {
+                let object_id = insert_object(tx, object)?;
+                let stale: i64 = tx
+                    .query_row(
+                        "SELECT COUNT(*) FROM manifests WHERE object = ?1
+                           AND blob NOT IN (SELECT blob FROM parts WHERE session = ?2)",
+                        params![object_id, session],
+                        |r| r.get(0),
+                    )
+                    .map_err(db)?;
+                if stale > 0 {
+                    // Dropping the transaction rolls back the inserts.
+                    return Err(Error::NoSuchUpload);
+                }
+                ids.push(object_id);
             }
-            // Parts the manifest now references leave the parts table; the rest become garbage.
+            // Parts a manifest now references leave the parts table; the rest become garbage.
+            let now = objects.first().map_or_else(ferry_core::now_millis, |o| o.modified);
             tx.execute(
                 "INSERT OR IGNORE INTO garbage (blob, queued)
                  SELECT blob, ?3 FROM parts WHERE session = ?1
-                   AND blob NOT IN (SELECT blob FROM manifests WHERE object = ?2)",
-                params![session, object_id, object.modified],
+                   AND blob NOT IN (SELECT blob FROM manifests WHERE object IN (SELECT value FROM json_each(?2)))",
+                params![session, json(&ids)?, now],
             )
             .map_err(db)?;
             tx.execute("DELETE FROM parts WHERE session = ?1", [&session]).map_err(db)?;
             tx.execute(
                 "UPDATE sessions SET state = 'CLOSED', last_activity = ?2, commit_record = ?3 WHERE id = ?1",
-                params![session, object.modified, json(&commit)?],
+                params![session, now, json(&commit)?],
             )
             .map_err(db)?;
             Ok(())
