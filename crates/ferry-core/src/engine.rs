@@ -331,16 +331,34 @@ impl Engine {
     /// metadata only. A retried commit of an already-published session with the same list
     /// returns the same result.
     pub async fn commit(&self, session_id: &str, request: CommitRequest) -> Result<ObjectRecord> {
+        let objects = self.commit_as(session_id, Commit::Object(request)).await?;
+        objects.into_iter().next().ok_or_else(|| Error::Critical("a commit published no object".into()))
+    }
+
+    /// Commit a table upload: `blocks` must be exactly the block ids the session holds (each
+    /// stored as the part of that number); each block is published as its own file, named by
+    /// `file_key(block)`, in one transaction and by metadata only. A retried commit of the same
+    /// list returns an empty list (the files are already published).
+    pub async fn commit_blocks(
+        &self,
+        session_id: &str,
+        blocks: &[u32],
+        file_key: &(dyn Fn(u32) -> String + Sync),
+    ) -> Result<Vec<ObjectRecord>> {
+        self.commit_as(session_id, Commit::Blocks { blocks, file_key }).await
+    }
+
+    async fn commit_as(&self, session_id: &str, commit: Commit<'_>) -> Result<Vec<ObjectRecord>> {
         let started = std::time::Instant::now();
-        let (result, outcome) = self.commit_once(session_id, request).await;
+        let (result, outcome) = self.commit_once(session_id, &commit).await;
         self.observer.committed(started.elapsed(), outcome);
         result
     }
 
-    async fn commit_once(&self, session_id: &str, request: CommitRequest) -> (Result<ObjectRecord>, CommitOutcome) {
+    async fn commit_once(&self, session_id: &str, commit: &Commit<'_>) -> (Result<Vec<ObjectRecord>>, CommitOutcome) {
         let refused = |e: Error| (Err(e), CommitOutcome::Refused);
-        let fingerprint = commit_fingerprint(&request.parts);
-        if let Err(e) = check_part_list(&request) {
+        let fingerprint = commit.fingerprint();
+        if let Err(e) = commit.check() {
             return refused(e);
         }
         // A commit already running (on this node or another) usually finishes within
@@ -355,7 +373,10 @@ impl Engine {
             match session.state {
                 SessionState::Normal => {}
                 SessionState::Closed => {
-                    let result = self.replay_commit(&session, &fingerprint);
+                    let result = self.replay_commit(&session, &fingerprint).map(|o| match commit {
+                        Commit::Object(_) => vec![o],
+                        Commit::Blocks { .. } => Vec::new(),
+                    });
                     let outcome = if result.is_ok() { CommitOutcome::Replayed } else { CommitOutcome::Refused };
                     return (result, outcome);
                 }
@@ -371,8 +392,14 @@ impl Engine {
                 Ok(false) => continue, // another commit or an abort got there first: see how it ended
                 Err(e) => return refused(e),
             }
-            return match self.publish(&session, &request, fingerprint).await {
-                Ok(object) => (Ok(object), CommitOutcome::Published),
+            let published = match commit {
+                Commit::Object(request) => self.publish(&session, request, fingerprint).await.map(|o| vec![o]),
+                Commit::Blocks { blocks, file_key } => {
+                    self.publish_blocks(&session, blocks, file_key, fingerprint).await
+                }
+            };
+            return match published {
+                Ok(objects) => (Ok(objects), CommitOutcome::Published),
                 Err(e) => {
                     // Verification failed: the session accepts parts again, as S3 and Tunnel expect.
                     let reopened = self
@@ -383,6 +410,53 @@ impl Engine {
                 }
             };
         }
+    }
+
+    async fn publish_blocks(
+        &self,
+        session: &Session,
+        blocks: &[u32],
+        file_key: &(dyn Fn(u32) -> String + Sync),
+        fingerprint: String,
+    ) -> Result<Vec<ObjectRecord>> {
+        let held = self.all_parts(&session.id).await?;
+        let wanted: std::collections::BTreeSet<u32> = blocks.iter().copied().collect();
+        if let Some(missing) = wanted.iter().find(|b| !held.contains_key(b)) {
+            return Err(Error::InvalidPart(*missing));
+        }
+        if let Some(extra) = held.keys().filter(|b| !wanted.contains(b)).min() {
+            return Err(Error::InvalidPart(*extra));
+        }
+        let modified = now_millis();
+        let files: Vec<ObjectRecord> = wanted
+            .iter()
+            .map(|b| {
+                let part = &held[b];
+                ObjectRecord {
+                    bucket: session.target.bucket.clone(),
+                    key: file_key(*b),
+                    size: part.size,
+                    etag: hex::encode(part.digests.md5),
+                    modified,
+                    meta: session.meta.clone(),
+                    checksum: None,
+                    crc: WholeCrc {
+                        crc32: part.digests.crc32,
+                        crc32c: part.digests.crc32c,
+                        crc64nvme: part.digests.crc64nvme,
+                        crc64xz: part.digests.crc64xz,
+                    },
+                    manifest: vec![ManifestEntry { blob: part.blob.clone(), offset: 0, size: part.size }],
+                }
+            })
+            .collect();
+        for f in &files {
+            validate_key(&f.key)?;
+        }
+        let record =
+            CommitRecord { fingerprint, etag: String::new(), checksum: None, size: files.iter().map(|f| f.size).sum() };
+        self.meta.publish(&session.id, &files, &record).await?;
+        Ok(files)
     }
 
     fn replay_commit(&self, session: &Session, fingerprint: &str) -> Result<ObjectRecord> {
@@ -858,6 +932,38 @@ fn verify(input: &PartInput, size: u64, digests: &Digests) -> Result<()> {
 }
 
 /// Structural checks of a commit list, before anything is locked.
+/// What a commit publishes.
+enum Commit<'a> {
+    /// One object from a list of parts.
+    Object(CommitRequest),
+    /// One file per block: the list must match the blocks held exactly.
+    Blocks { blocks: &'a [u32], file_key: &'a (dyn Fn(u32) -> String + Sync) },
+}
+
+impl Commit<'_> {
+    fn fingerprint(&self) -> String {
+        match self {
+            Commit::Object(request) => commit_fingerprint(&request.parts),
+            Commit::Blocks { blocks, .. } => {
+                let sorted: std::collections::BTreeSet<u32> = blocks.iter().copied().collect();
+                let mut h = Md5::new();
+                h.update(b"blocks");
+                for b in sorted {
+                    h.update(b.to_be_bytes());
+                }
+                hex::encode(h.finalize())
+            }
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        match self {
+            Commit::Object(request) => check_part_list(request),
+            Commit::Blocks { .. } => Ok(()),
+        }
+    }
+}
+
 fn check_part_list(request: &CommitRequest) -> Result<()> {
     if request.parts.is_empty() {
         return Err(Error::InvalidArgument("the part list is empty".into()));

@@ -245,3 +245,31 @@ async fn listing_with_delimiter_and_pages() {
     assert_eq!(flat.objects.len(), 2);
     assert!(matches!(e.delete_bucket("bkt").await, Err(Error::BucketNotEmpty)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn block_commits_publish_one_file_per_block_or_nothing() {
+    let f = fixture(EngineConfig::default());
+    let e = &f.engine;
+    e.create_bucket("bkt").await.unwrap();
+    let s = e.create_session(target("tables/t/pt=1/"), ObjectMeta::default(), None).await.unwrap();
+    let blocks: Vec<Vec<u8>> = (0..3u8).map(|b| vec![b + 1; 100 + b as usize]).collect();
+    for (id, data) in blocks.iter().enumerate().rev() {
+        e.put_part(&s, id as u32, body(data)).await.unwrap();
+    }
+    let key = |b: u32| format!("tables/t/pt=1/{}-{b:05}.parquet", "s");
+
+    // A list that differs from what the server holds publishes nothing and reopens the session.
+    assert!(matches!(e.commit_blocks(&s.id, &[0, 2], &key).await, Err(Error::InvalidPart(1))));
+    assert!(matches!(e.commit_blocks(&s.id, &[0, 1, 2, 3], &key).await, Err(Error::InvalidPart(3))));
+    assert!(e.list_objects("bkt", "tables/", "", "", 10).await.unwrap().objects.is_empty(), "nothing published");
+    assert_eq!(e.session(&s.id).await.unwrap().state, SessionState::Normal);
+
+    let files = e.commit_blocks(&s.id, &[2, 0, 1], &key).await.unwrap();
+    assert_eq!(files.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(), [key(0), key(1), key(2)]);
+    for (id, data) in blocks.iter().enumerate() {
+        assert_eq!(&read(e, &key(id as u32), None).await, data, "block {id} is its own file");
+    }
+    assert_eq!(blob_files(f.dir.path()), 3, "the files are the block blobs themselves (no copy)");
+    assert!(e.commit_blocks(&s.id, &[0, 1, 2], &key).await.unwrap().is_empty(), "a retried commit replays");
+    assert!(matches!(e.commit_blocks(&s.id, &[0, 1], &key).await, Err(Error::NoSuchUpload)));
+}
