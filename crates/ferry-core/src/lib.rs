@@ -4,6 +4,7 @@
 //! metadata through a [`MetaStore`] and bytes through a [`BlobStore`]. Nothing here knows about HTTP,
 //! XML, signatures or SQL.
 
+mod blocks;
 pub mod checksum;
 pub mod credentials;
 mod engine;
@@ -12,6 +13,7 @@ pub mod pipeline;
 pub mod store;
 mod types;
 
+pub use blocks::RowBatches;
 pub use checksum::{DigestKind, Digests};
 pub use engine::{
     CommitOutcome, CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, Expected, ObjectListing, ObjectRead,
@@ -19,5 +21,6 @@ pub use engine::{
     validate_key,
 };
 pub use error::{Error, Result};
+pub use ferry_table;
 pub use store::{BlobStore, BlobWriter, MetaStore};
 pub use types::*;

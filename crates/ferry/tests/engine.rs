@@ -273,3 +273,35 @@ async fn block_commits_publish_one_file_per_block_or_nothing() {
     assert!(e.commit_blocks(&s.id, &[0, 1, 2], &key).await.unwrap().is_empty(), "a retried commit replays");
     assert!(matches!(e.commit_blocks(&s.id, &[0, 1], &key).await, Err(Error::NoSuchUpload)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blocks_of_rows_become_parquet_files() {
+    use ferry_core::ferry_table::{Column, ColumnType, Value, read_block};
+    let f = fixture(EngineConfig::default());
+    let e = &f.engine;
+    e.create_bucket("bkt").await.unwrap();
+    let s = e.create_session(target("tables/t/"), ObjectMeta::default(), None).await.unwrap();
+    let columns = vec![Column::new("id", ColumnType::Bigint), Column::new("name", ColumnType::String)];
+    let rows: Vec<Vec<Value>> =
+        (0..50_000).map(|i| vec![Value::Int(i), Value::Bytes(format!("row {i}").into_bytes())]).collect();
+    let batches: Vec<Result<Vec<Vec<Value>>>> = rows.chunks(1000).map(|c| Ok(c.to_vec())).collect();
+    let (part, count) =
+        e.put_block(&s, 7, &columns, Box::pin(futures_util::stream::iter(batches)), 1 << 30).await.unwrap();
+    assert_eq!((part.number, count), (7, 50_000));
+
+    // A row that does not fit its column stores nothing, and says why.
+    let bad: Vec<Result<Vec<Vec<Value>>>> = vec![Ok(vec![vec![Value::Bool(true), Value::Null]])];
+    let err = e.put_block(&s, 8, &columns, Box::pin(futures_util::stream::iter(bad)), 1 << 30).await.unwrap_err();
+    assert!(err.to_string().contains("bigint cannot hold"), "{err}");
+    // So does a failing row source (a corrupt upload body).
+    let failing: Vec<Result<Vec<Vec<Value>>>> =
+        vec![Ok(rows[..10].to_vec()), Err(Error::InvalidArgument("row checksum mismatch".into()))];
+    let err = e.put_block(&s, 9, &columns, Box::pin(futures_util::stream::iter(failing)), 1 << 30).await.unwrap_err();
+    assert!(err.to_string().contains("row checksum mismatch"), "{err}");
+    assert_eq!(e.list_parts(&s.id, None, 10).await.unwrap().parts.len(), 1, "only the good block is held");
+
+    let files = e.commit_blocks(&s.id, &[7], &|b| format!("tables/t/{b}.parquet")).await.unwrap();
+    let bytes = read(e, &files[0].key, None).await;
+    assert_eq!(read_block(Bytes::from(bytes), &columns).unwrap(), rows, "the committed file is the rows, as Parquet");
+    assert_eq!(blob_files(f.dir.path()), 1, "failed blocks left no file");
+}
