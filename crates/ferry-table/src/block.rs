@@ -135,21 +135,27 @@ fn mismatch(column: &Column, value: &Value) -> BlockError {
 /// One column of a batch of rows as an Arrow array.
 fn build_array<'a>(column: &Column, values: impl ExactSizeIterator<Item = &'a Value>) -> Result<ArrayRef, BlockError> {
     let n = values.len();
-    macro_rules! ints {
-        ($builder:ty, $t:ty) => {{
-            let mut b = <$builder>::with_capacity(n);
+    let invalid = |message: String| BlockError::Value { column: column.name.clone(), message };
+    // Every type alike: NULL appends a null, the matching value kind appends (after
+    // conversion, which may refuse it), any other kind is a mismatch.
+    macro_rules! build {
+        ($builder:expr, $pattern:pat => $value:expr) => {{
+            let mut b = $builder;
             for v in values {
                 match v {
                     Value::Null => b.append_null(),
-                    Value::Int(i) => b.append_value(<$t>::try_from(*i).map_err(|_| BlockError::Value {
-                        column: column.name.clone(),
-                        message: format!("{i} is out of range for {}", column.column_type.name()),
-                    })?),
+                    $pattern => b.append_value($value),
                     other => return Err(mismatch(column, other)),
                 }
             }
             Arc::new(b.finish()) as ArrayRef
         }};
+    }
+    macro_rules! ints {
+        ($builder:ty, $t:ty) => {
+            build!(<$builder>::with_capacity(n), Value::Int(i) => <$t>::try_from(*i)
+                .map_err(|_| invalid(format!("{i} is out of range for {}", column.column_type.name())))?)
+        };
     }
     Ok(match column.column_type {
         ColumnType::Bigint => ints!(Int64Builder, i64),
@@ -158,100 +164,25 @@ fn build_array<'a>(column: &Column, values: impl ExactSizeIterator<Item = &'a Va
         ColumnType::Tinyint => ints!(Int8Builder, i8),
         ColumnType::Date => ints!(Date32Builder, i32),
         ColumnType::Datetime => ints!(TimestampMillisecondBuilder, i64),
-        ColumnType::Double => {
-            let mut b = Float64Builder::with_capacity(n);
-            for v in values {
-                match v {
-                    Value::Null => b.append_null(),
-                    Value::Double(d) => b.append_value(*d),
-                    other => return Err(mismatch(column, other)),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Float => {
-            let mut b = Float32Builder::with_capacity(n);
-            for v in values {
-                match v {
-                    Value::Null => b.append_null(),
-                    Value::Float(f) => b.append_value(*f),
-                    other => return Err(mismatch(column, other)),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Boolean => {
-            let mut b = BooleanBuilder::with_capacity(n);
-            for v in values {
-                match v {
-                    Value::Null => b.append_null(),
-                    Value::Bool(x) => b.append_value(*x),
-                    other => return Err(mismatch(column, other)),
-                }
-            }
-            Arc::new(b.finish())
-        }
+        ColumnType::Double => build!(Float64Builder::with_capacity(n), Value::Double(d) => *d),
+        ColumnType::Float => build!(Float32Builder::with_capacity(n), Value::Float(f) => *f),
+        ColumnType::Boolean => build!(BooleanBuilder::with_capacity(n), Value::Bool(x) => *x),
         ColumnType::String | ColumnType::Varchar(_) | ColumnType::Char(_) => {
-            let mut b = StringBuilder::with_capacity(n, n * 16);
-            for v in values {
-                match v {
-                    Value::Null => b.append_null(),
-                    Value::Bytes(bytes) => {
-                        b.append_value(std::str::from_utf8(bytes).map_err(|_| BlockError::Value {
-                            column: column.name.clone(),
-                            message: "a string value is not valid UTF-8".into(),
-                        })?)
-                    }
-                    other => return Err(mismatch(column, other)),
-                }
-            }
-            Arc::new(b.finish())
+            build!(StringBuilder::with_capacity(n, n * 16), Value::Bytes(bytes) => std::str::from_utf8(bytes)
+                .map_err(|_| invalid("a string value is not valid UTF-8".into()))?)
         }
-        ColumnType::Binary => {
-            let mut b = BinaryBuilder::with_capacity(n, n * 16);
-            for v in values {
-                match v {
-                    Value::Null => b.append_null(),
-                    Value::Bytes(bytes) => b.append_value(bytes),
-                    other => return Err(mismatch(column, other)),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Decimal { precision, scale } => {
-            let mut b = Decimal128Builder::with_capacity(n).with_precision_and_scale(precision, scale as i8)?;
-            for v in values {
-                match v {
-                    Value::Null => b.append_null(),
-                    Value::Bytes(text) => b.append_value(
-                        parse_decimal(text, precision, scale)
-                            .map_err(|message| BlockError::Value { column: column.name.clone(), message })?,
-                    ),
-                    other => return Err(mismatch(column, other)),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Timestamp => {
-            let mut b = TimestampNanosecondBuilder::with_capacity(n);
-            for v in values {
-                match v {
-                    Value::Null => b.append_null(),
-                    Value::Timestamp { seconds, nanos } => {
-                        let ns = seconds
-                            .checked_mul(1_000_000_000)
-                            .and_then(|s| s.checked_add(i64::from(*nanos)))
-                            .ok_or_else(|| BlockError::Value {
-                                column: column.name.clone(),
-                                message: format!("timestamp {seconds}s is outside years 1677-2262"),
-                            })?;
-                        b.append_value(ns)
-                    }
-                    other => return Err(mismatch(column, other)),
-                }
-            }
-            Arc::new(b.finish())
-        }
+        ColumnType::Binary => build!(BinaryBuilder::with_capacity(n, n * 16), Value::Bytes(bytes) => bytes),
+        ColumnType::Decimal { precision, scale } => build!(
+            Decimal128Builder::with_capacity(n).with_precision_and_scale(precision, scale as i8)?,
+            Value::Bytes(text) => parse_decimal(text, precision, scale).map_err(invalid)?
+        ),
+        ColumnType::Timestamp => build!(
+            TimestampNanosecondBuilder::with_capacity(n),
+            Value::Timestamp { seconds, nanos } => seconds
+                .checked_mul(1_000_000_000)
+                .and_then(|s| s.checked_add(i64::from(*nanos)))
+                .ok_or_else(|| invalid(format!("timestamp {seconds}s is outside years 1677-2262")))?
+        ),
     })
 }
 
