@@ -546,9 +546,15 @@ impl MetaStore for PostgresMetaStore {
         if state.as_deref() != Some("CLOSING") {
             return Err(Error::NoSuchUpload);
         }
+        // Key locks in one global order, so two commits sharing keys cannot deadlock.
+        let mut keys: Vec<(&str, &str)> = objects.iter().map(|o| (o.bucket.as_str(), o.key.as_str())).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for (bucket, key) in keys {
+            lock_key(&tx, bucket, key).await?;
+        }
         let mut ids = Vec::with_capacity(objects.len());
         for object in objects {
-            lock_key(&tx, &object.bucket, &object.key).await?;
             let object_id = insert_object(&tx, object).await?;
             let stale: i64 = tx
                 .query_one(
