@@ -37,6 +37,7 @@ const POOL_BATCH: usize = 64;
 /// Blobs as files under one directory.
 pub struct LocalBlobStore {
     blobs: PathBuf,
+    /// Staging directory of earlier versions, removed at start-up (see `clean_incomplete`).
     tmp: PathBuf,
     pool: Arc<Mutex<Pool>>,
 }
@@ -89,7 +90,6 @@ impl LocalBlobStore {
         let root = root.as_ref();
         let blobs = root.join("blobs");
         let tmp = root.join("tmp");
-        fs::create_dir_all(&tmp)?;
         // All 256 shard directories exist from the start, so writing a blob never has to create
         // (and fsync) a directory entry beyond the file's own.
         for shard in 0..=255u8 {
@@ -215,12 +215,13 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn clean_incomplete(&self) -> Result<()> {
+        // Blobs are written in place now, and one cut short is an unreferenced file that the
+        // orphan scan removes. Data directories of earlier versions staged blobs under `tmp/`;
+        // what a crash left there is removed once.
         let tmp = self.tmp.clone();
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
-            for entry in fs::read_dir(&tmp)? {
-                fs::remove_file(entry?.path())?;
-            }
-            Ok(())
+        tokio::task::spawn_blocking(move || match fs::remove_dir_all(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
         })
         .await
         .map_err(io::Error::other)??;
