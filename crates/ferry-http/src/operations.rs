@@ -39,7 +39,8 @@ pub struct Operations {
 }
 
 impl Operations {
-    pub fn new(ready: Option<ReadinessCheck>) -> Self {
+    /// Without a readiness check (`set_readiness`), `/health/ready` answers ready.
+    pub fn new() -> Self {
         let mut registry = Registry::with_prefix("ferry");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<DialectLabels, Histogram>::new_with_constructor(|| {
@@ -47,7 +48,7 @@ impl Operations {
         });
         registry.register("requests", "Requests served, by dialect, operation and status", requests.clone());
         registry.register("request_duration_seconds", "Time to serve a request, by dialect", latency.clone());
-        Operations { registry, requests, latency, ready }
+        Operations { registry, requests, latency, ready: None }
     }
 
     /// Make `/health/ready` run `check`.
@@ -113,6 +114,12 @@ pub fn operation_name(parts: &http::request::Parts) -> &'static str {
         Method::DELETE => "Delete",
         Method::POST => "Post",
         _ => "Other",
+    }
+}
+
+impl Default for Operations {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

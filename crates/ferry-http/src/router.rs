@@ -27,7 +27,7 @@ pub struct Router {
 
 impl Router {
     pub fn new(fallback: Arc<dyn Frontend>) -> Self {
-        Router { frontends: Vec::new(), fallback, operations: Arc::new(Operations::new(None)) }
+        Router { frontends: Vec::new(), fallback, operations: Arc::new(Operations::new()) }
     }
 
     /// Serve health and metrics with these operations (and record request metrics in them).

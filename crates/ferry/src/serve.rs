@@ -117,7 +117,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         gc_grace: args.gc_grace,
         ..EngineConfig::default()
     };
-    let mut operations = Operations::new(None);
+    let mut operations = Operations::new();
     let engine_metrics = EngineMetrics::register(operations.registry_mut());
     let sweep_metrics = SweepMetrics::register(operations.registry_mut());
     let engine = Engine::new(stores.meta.clone(), stores.blobs.clone(), config).with_observer(Arc::new(engine_metrics));
