@@ -23,6 +23,8 @@ use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::ParquetMetaDataReader;
 use parquet::file::properties::WriterProperties;
 
 use crate::{Column, ColumnType, Value};
@@ -228,6 +230,23 @@ fn format_decimal(value: i128, scale: u8) -> String {
     format!("{sign}{whole}.{frac}")
 }
 
+/// Bytes at the end of a Parquet file that give its footer's length.
+pub const FOOTER_TAIL: usize = 8;
+
+/// The length of the footer (metadata) that precedes the last [`FOOTER_TAIL`] bytes of a file.
+pub fn footer_length(tail: &[u8]) -> Result<usize, BlockError> {
+    let tail: &[u8; FOOTER_TAIL] =
+        tail.try_into().map_err(|_| BlockError::Parquet(ParquetError::General("short Parquet footer".into())))?;
+    Ok(ParquetMetaDataReader::decode_footer_tail(tail)?.metadata_length())
+}
+
+/// The number of rows a file holds, from its footer (the bytes [`footer_length`] names), so a
+/// reader can find a row range without reading the data.
+pub fn rows_in_footer(footer: &[u8]) -> Result<u64, BlockError> {
+    let rows = ParquetMetaDataReader::decode_metadata(footer)?.file_metadata().num_rows();
+    u64::try_from(rows).map_err(|_| BlockError::Parquet(ParquetError::General("negative row count".into())))
+}
+
 /// Every row of a Parquet block written by [`BlockWriter`], in order.
 pub fn read_block(file: Bytes, columns: &[Column]) -> Result<Vec<Vec<Value>>, BlockError> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
@@ -330,6 +349,11 @@ mod tests {
         assert_eq!(writer.rows(), 10_000);
         let file = writer.finish().unwrap();
         assert_eq!(&file[..4], b"PAR1", "a Parquet file");
+        let tail = &file[file.len() - FOOTER_TAIL..];
+        let footer_len = footer_length(tail).unwrap();
+        let footer = &file[file.len() - FOOTER_TAIL - footer_len..file.len() - FOOTER_TAIL];
+        assert_eq!(rows_in_footer(footer).unwrap(), 10_000, "the row count is read from the footer alone");
+        assert!(footer_length(&file[..3]).is_err());
         assert_eq!(read_block(Bytes::from(file), &cols).unwrap(), expected);
     }
 

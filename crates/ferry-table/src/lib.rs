@@ -2,9 +2,11 @@
 //! stored as Parquet files, so a committed table is readable by any Parquet reader.
 
 mod block;
+mod partition;
 mod schema;
 mod types;
 
-pub use block::{BlockError, BlockWriter, read_block};
+pub use block::{BlockError, BlockWriter, FOOTER_TAIL, footer_length, read_block, rows_in_footer};
+pub use partition::PartitionSpec;
 pub use schema::{Column, TableSchema};
 pub use types::{ColumnType, Value};
