@@ -29,6 +29,8 @@ pub struct EngineConfig {
     /// How long a commit waits for a concurrent commit of the same session to finish before
     /// answering `Busy`.
     pub commit_wait: Duration,
+    /// The bucket holding tables (schemas, partitions and Parquet data files).
+    pub table_bucket: String,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +41,7 @@ impl Default for EngineConfig {
             gc_grace: Duration::from_secs(60),
             closing_timeout: Duration::from_secs(600),
             commit_wait: Duration::from_secs(10),
+            table_bucket: "ferry-tables".into(),
         }
     }
 }
@@ -176,11 +179,12 @@ pub struct Engine {
     blobs: Arc<dyn BlobStore>,
     config: EngineConfig,
     observer: Arc<dyn Observer>,
+    row_counts: crate::tables::SharedRowCounts,
 }
 
 impl Engine {
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, config: EngineConfig) -> Self {
-        Engine { meta, blobs, config, observer: Arc::new(Unobserved) }
+        Engine { meta, blobs, config, observer: Arc::new(Unobserved), row_counts: Default::default() }
     }
 
     /// Report work to `observer` (metrics).
@@ -191,6 +195,10 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    pub(crate) fn row_counts(&self) -> &crate::tables::RowCounts {
+        &self.row_counts
     }
 
     // ----- buckets -------------------------------------------------------------------------
@@ -438,7 +446,10 @@ impl Engine {
                     size: part.size,
                     etag: hex::encode(part.digests.md5),
                     modified,
-                    meta: session.meta.clone(),
+                    meta: ObjectMeta {
+                        content_type: Some("application/vnd.apache.parquet".into()),
+                        ..ObjectMeta::default()
+                    },
                     checksum: None,
                     crc: WholeCrc {
                         crc32: part.digests.crc32,

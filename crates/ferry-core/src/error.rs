@@ -36,6 +36,8 @@ pub enum Error {
     IncompleteBody(String),
     #[error("the range is not satisfiable for an object of {size} bytes")]
     InvalidRange { size: u64 },
+    #[error(transparent)]
+    Table(#[from] crate::tables::TableError),
     #[error("the session is busy committing; retry")]
     Busy,
     #[error("inconsistent stored state: {0}")]

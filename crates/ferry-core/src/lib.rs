@@ -11,6 +11,7 @@ mod engine;
 mod error;
 pub mod pipeline;
 pub mod store;
+mod tables;
 mod types;
 
 pub use blocks::RowBatches;
@@ -22,5 +23,6 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use ferry_table;
+pub use tables::{TableError, TableFile, TableInfo, TableName, TableUpload};
 pub use store::{BlobStore, BlobWriter, MetaStore};
 pub use types::*;

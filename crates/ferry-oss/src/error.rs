@@ -77,6 +77,7 @@ impl From<Error> for OssError {
             Error::IncompleteBody(_) => OssError::incomplete_body(message),
             Error::InvalidRange { .. } => OssError::invalid_range("The requested range is not satisfiable"),
             Error::Busy => OssError::operation_aborted("A conflicting operation is in progress; retry."),
+            Error::Table(_) => OssError::invalid_argument(message),
             Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
                 tracing::error!(error = %message, "internal error");
                 OssError::internal_error("We encountered an internal error. Please try again.")

@@ -103,6 +103,7 @@ impl From<Error> for S3Error {
             Error::Busy => S3Error::operation_aborted(
                 "A conflicting conditional operation is currently in progress against this resource. Please try again.",
             ),
+            Error::Table(_) => S3Error::invalid_argument(message),
             Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
                 tracing::error!(error = %message, "internal error");
                 S3Error::internal_error("We encountered an internal error. Please try again.")

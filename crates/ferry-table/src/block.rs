@@ -24,7 +24,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::errors::ParquetError;
-use parquet::file::metadata::ParquetMetaDataReader;
+use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
 
 use crate::{Column, ColumnType, Value};
@@ -237,7 +237,7 @@ pub const FOOTER_TAIL: usize = 8;
 pub fn footer_length(tail: &[u8]) -> Result<usize, BlockError> {
     let tail: &[u8; FOOTER_TAIL] =
         tail.try_into().map_err(|_| BlockError::Parquet(ParquetError::General("short Parquet footer".into())))?;
-    Ok(ParquetMetaDataReader::decode_footer_tail(tail)?.metadata_length())
+    Ok(FooterTail::try_from(*tail)?.metadata_length())
 }
 
 /// The number of rows a file holds, from its footer (the bytes [`footer_length`] names), so a

@@ -1,0 +1,420 @@
+//! Tables: schemas, partitions and the Parquet files that hold their rows, kept as objects in one
+//! bucket (`EngineConfig::table_bucket`) so every table is also readable with any S3 client and
+//! any Parquet reader:
+//!
+//! ```text
+//! <project>/<table>/_schema.json                         the table (schema, id, comment, lifecycle)
+//! <project>/<table>/<id>/<k=v>/.../_partition            a partition exists
+//! <project>/<table>/<id>/<k=v>/.../<upload>-<block>.parquet   one committed block
+//! ```
+//!
+//! The random table id in every data path makes dropping a table one delete (its schema): files
+//! of a dropped table, even ones a crash left behind, never show up in a table re-created under
+//! the same name. An upload session carries its table's id and schema, so block writes need no
+//! extra lookup.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use ferry_table::{Column, PartitionSpec, TableSchema, Value};
+use futures_util::TryStreamExt;
+use serde_json::{Value as Json, json};
+
+use crate::checksum::Wanted;
+use crate::engine::{Engine, PartInput, RangeSpec};
+use crate::error::{Error, Result};
+use crate::types::{Millis, ObjectMeta, ObjectTarget, Session, now_millis, random_id};
+
+/// Why a table operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TableError {
+    #[error("table {0} does not exist")]
+    NoSuchTable(String),
+    #[error("partition {1} of table {0} does not exist")]
+    NoSuchPartition(String, String),
+    #[error("table {0} already exists")]
+    TableExists(String),
+    #[error("partition {1} of table {0} already exists")]
+    PartitionExists(String, String),
+    #[error("table {0} changed since the download session was opened; open a new one")]
+    Modified(String),
+}
+
+/// The largest schema document accepted.
+const MAX_SCHEMA_BYTES: u64 = 1 << 20;
+/// Objects deleted per listing page when a table is dropped.
+const DROP_PAGE: usize = 1000;
+/// Row counts remembered per node; data files never change, so entries never go stale.
+const ROW_COUNT_CACHE: usize = 100_000;
+
+/// `project.table`, both lowercased (ODPS names are case-insensitive).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableName {
+    pub project: String,
+    pub table: String,
+}
+
+impl TableName {
+    pub fn new(project: &str, table: &str) -> Result<TableName> {
+        for (what, name) in [("project", project), ("table", table)] {
+            let ok = !name.is_empty()
+                && name.len() <= 128
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !name.starts_with(|c: char| c.is_ascii_digit());
+            if !ok {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid {what} name {name:?}: use letters, digits and '_' (not first), at most 128"
+                )));
+            }
+        }
+        Ok(TableName { project: project.to_ascii_lowercase(), table: table.to_ascii_lowercase() })
+    }
+
+    fn schema_key(&self) -> String {
+        format!("{}/{}/_schema.json", self.project, self.table)
+    }
+}
+
+impl std::fmt::Display for TableName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.project, self.table)
+    }
+}
+
+/// A table as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableInfo {
+    pub name: TableName,
+    pub id: String,
+    pub schema: TableSchema,
+    pub comment: String,
+    /// Days, or -1 for none (recorded for clients; ferry does not expire table data).
+    pub lifecycle: i64,
+    pub created: Millis,
+}
+
+impl TableInfo {
+    /// `spec` checked against the schema (every key, valid values, schema order).
+    pub fn partition(&self, spec: &PartitionSpec) -> Result<PartitionSpec> {
+        spec.for_table(&self.schema).map_err(Error::InvalidArgument)
+    }
+
+    /// Where a partition's files live (the table's own files when it has no partitions).
+    fn data_prefix(&self, spec: &PartitionSpec) -> String {
+        let mut prefix = format!("{}/{}/{}/", self.name.project, self.name.table, self.id);
+        if !spec.is_empty() {
+            prefix.push_str(&spec.path());
+            prefix.push('/');
+        }
+        prefix
+    }
+
+    fn to_json(&self) -> Json {
+        json!({
+            "tableId": self.id, "project": self.name.project, "table": self.name.table,
+            "schema": self.schema.to_json(), "comment": self.comment, "lifecycle": self.lifecycle,
+            "created": self.created,
+        })
+    }
+
+    fn from_json(name: &TableName, doc: &Json) -> Result<TableInfo> {
+        let bad = |what: &str| Error::Critical(format!("the stored schema of {name} has no valid {what}"));
+        Ok(TableInfo {
+            name: name.clone(),
+            id: doc.get("tableId").and_then(Json::as_str).ok_or_else(|| bad("tableId"))?.to_string(),
+            schema: TableSchema::from_json(doc.get("schema").ok_or_else(|| bad("schema"))?)
+                .map_err(|e| Error::Critical(format!("the stored schema of {name} is invalid: {e}")))?,
+            comment: doc.get("comment").and_then(Json::as_str).unwrap_or("").to_string(),
+            lifecycle: doc.get("lifecycle").and_then(Json::as_i64).unwrap_or(-1),
+            created: doc.get("created").and_then(Json::as_i64).unwrap_or(0),
+        })
+    }
+}
+
+/// A committed data file of a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableFile {
+    pub key: String,
+    pub size: u64,
+    pub rows: u64,
+    pub modified: Millis,
+}
+
+/// A table upload session: the engine session plus what it writes to.
+#[derive(Debug, Clone)]
+pub struct TableUpload {
+    pub session: Session,
+    pub table: TableInfo,
+    pub partition: PartitionSpec,
+}
+
+/// Session metadata names that mark a session as a table upload.
+const META_TABLE: &str = "ferry-table";
+const META_PARTITION: &str = "ferry-partition";
+
+/// Rows per committed file, read once from each file's footer.
+#[derive(Default)]
+pub(crate) struct RowCounts(Mutex<HashMap<String, u64>>);
+
+impl RowCounts {
+    fn get(&self, key: &str) -> Option<u64> {
+        self.0.lock().ok()?.get(key).copied()
+    }
+
+    fn put(&self, key: &str, rows: u64) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= ROW_COUNT_CACHE {
+                map.clear();
+            }
+            map.insert(key.to_string(), rows);
+        }
+    }
+}
+
+fn one_chunk(bytes: Bytes) -> crate::store::ByteStream {
+    Box::pin(futures_util::stream::once(async move { Ok(bytes) }))
+}
+
+impl Engine {
+    fn table_bucket(&self) -> &str {
+        &self.config().table_bucket
+    }
+
+    async fn put_small(&self, key: String, content_type: &str, body: Bytes) -> Result<()> {
+        let input = PartInput {
+            expected_size: Some(body.len() as u64),
+            max_size: MAX_SCHEMA_BYTES,
+            body: one_chunk(body),
+            expected: Vec::new(),
+            trailer: None,
+            wanted: Wanted::default(),
+        };
+        let meta = ObjectMeta { content_type: Some(content_type.into()), ..ObjectMeta::default() };
+        let target = ObjectTarget { bucket: self.table_bucket().to_string(), key };
+        self.put_object(target, meta, input, None).await.map(|_| ())
+    }
+
+    async fn read_all(&self, key: &str, range: Option<RangeSpec>) -> Result<Bytes> {
+        let read = self.get_object(self.table_bucket(), key, range, None).await?;
+        let chunks: Vec<Bytes> = read.body.try_collect().await?;
+        Ok(Bytes::from(chunks.concat()))
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        match self.head_object(self.table_bucket(), key).await {
+            Ok(_) => Ok(true),
+            Err(Error::NoSuchKey | Error::NoSuchBucket) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Create a table. With `if_not_exists`, an existing table is left as it is.
+    pub async fn create_table(
+        &self,
+        name: &TableName,
+        schema: TableSchema,
+        comment: &str,
+        lifecycle: i64,
+        if_not_exists: bool,
+    ) -> Result<()> {
+        schema.validate().map_err(Error::InvalidArgument)?;
+        match self.create_bucket(self.table_bucket()).await {
+            Ok(()) | Err(Error::BucketAlreadyExists) => {}
+            Err(e) => return Err(e),
+        }
+        if self.exists(&name.schema_key()).await? {
+            return match if_not_exists {
+                true => Ok(()),
+                false => Err(Error::Table(TableError::TableExists(name.to_string()))),
+            };
+        }
+        let info = TableInfo {
+            name: name.clone(),
+            id: random_id(),
+            schema,
+            comment: comment.to_string(),
+            lifecycle,
+            created: now_millis(),
+        };
+        self.put_small(name.schema_key(), "application/json", Bytes::from(info.to_json().to_string())).await
+    }
+
+    /// The table, or `NoSuchTable`.
+    pub async fn table(&self, name: &TableName) -> Result<TableInfo> {
+        let doc = match self.read_all(&name.schema_key(), None).await {
+            Ok(doc) => doc,
+            Err(Error::NoSuchKey | Error::NoSuchBucket) => {
+                return Err(Error::Table(TableError::NoSuchTable(name.to_string())));
+            }
+            Err(e) => return Err(e),
+        };
+        let doc: Json = serde_json::from_slice(&doc)
+            .map_err(|e| Error::Critical(format!("the stored schema of {name} is not JSON: {e}")))?;
+        TableInfo::from_json(name, &doc)
+    }
+
+    /// Drop a table and its data. With `if_exists`, a missing table is not an error.
+    pub async fn drop_table(&self, name: &TableName, if_exists: bool) -> Result<()> {
+        let info = match self.table(name).await {
+            Ok(info) => info,
+            Err(Error::Table(TableError::NoSuchTable(_))) if if_exists => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        // Deleting the schema drops the table at once; its files are then only garbage.
+        self.delete_object(self.table_bucket(), &name.schema_key()).await?;
+        let prefix = info.data_prefix(&PartitionSpec::default());
+        loop {
+            let page = self.list_objects(self.table_bucket(), &prefix, "", "", DROP_PAGE).await?;
+            for object in &page.objects {
+                self.delete_object(self.table_bucket(), &object.key).await?;
+            }
+            if !page.truncated || page.objects.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn partition_marker(info: &TableInfo, spec: &PartitionSpec) -> String {
+        format!("{}_partition", info.data_prefix(spec))
+    }
+
+    /// Whether the partition exists (always true for a table without partitions).
+    pub async fn partition_exists(&self, info: &TableInfo, spec: &PartitionSpec) -> Result<bool> {
+        let spec = info.partition(spec)?;
+        if spec.is_empty() {
+            return Ok(true);
+        }
+        self.exists(&Self::partition_marker(info, &spec)).await
+    }
+
+    /// Add a partition. With `if_not_exists`, an existing partition is not an error.
+    pub async fn add_partition(&self, info: &TableInfo, spec: &PartitionSpec, if_not_exists: bool) -> Result<()> {
+        let spec = info.partition(spec)?;
+        if spec.is_empty() {
+            return Err(Error::InvalidArgument(format!("table {} has no partitions", info.name)));
+        }
+        if self.partition_exists(info, &spec).await? {
+            return match if_not_exists {
+                true => Ok(()),
+                false => Err(Error::Table(TableError::PartitionExists(info.name.to_string(), spec.to_string()))),
+            };
+        }
+        self.put_small(Self::partition_marker(info, &spec), "application/octet-stream", Bytes::new()).await
+    }
+
+    /// Open an upload session writing blocks into a partition. A missing partition is created
+    /// when `create_partition` is set, else refused.
+    pub async fn create_table_upload(
+        &self,
+        name: &TableName,
+        spec: &PartitionSpec,
+        create_partition: bool,
+    ) -> Result<TableUpload> {
+        let table = self.table(name).await?;
+        let partition = table.partition(spec)?;
+        if !self.partition_exists(&table, &partition).await? {
+            if !create_partition {
+                return Err(Error::Table(TableError::NoSuchPartition(name.to_string(), partition.to_string())));
+            }
+            self.add_partition(&table, &partition, true).await?;
+        }
+        let meta = ObjectMeta {
+            user: vec![
+                (META_TABLE.into(), table.to_json().to_string()),
+                (META_PARTITION.into(), partition.to_string()),
+            ],
+            ..ObjectMeta::default()
+        };
+        let target =
+            ObjectTarget { bucket: self.table_bucket().to_string(), key: format!("{}_upload", table.data_prefix(&partition)) };
+        let session = self.create_session(target, meta, None).await?;
+        Ok(TableUpload { session, table, partition })
+    }
+
+    /// The table upload session `id` of table `name`; `NoSuchUpload` for any other session.
+    pub async fn table_upload(&self, name: &TableName, id: &str) -> Result<TableUpload> {
+        let session = self.session(id).await?;
+        let meta = |key: &str| session.meta.user.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let (Some(doc), Some(partition)) = (meta(META_TABLE), meta(META_PARTITION)) else {
+            return Err(Error::NoSuchUpload);
+        };
+        let doc: Json = serde_json::from_str(&doc).map_err(|e| Error::Critical(format!("table upload {id}: {e}")))?;
+        let table = TableInfo::from_json(name, &doc)?;
+        if doc.get("project").and_then(Json::as_str) != Some(name.project.as_str())
+            || doc.get("table").and_then(Json::as_str) != Some(name.table.as_str())
+        {
+            return Err(Error::NoSuchUpload);
+        }
+        let partition = PartitionSpec::parse(&partition).map_err(Error::Critical)?;
+        Ok(TableUpload { session, table, partition })
+    }
+
+    /// Commit a table upload: `blocks` must be exactly the blocks held. Each becomes one file of
+    /// the partition, published together. A retried commit with the same list succeeds.
+    pub async fn commit_table_upload(&self, upload: &TableUpload, blocks: &[u32]) -> Result<()> {
+        let current = self.table(&upload.table.name).await?;
+        if current.id != upload.table.id {
+            return Err(Error::Table(TableError::NoSuchTable(upload.table.name.to_string())));
+        }
+        let prefix = upload.table.data_prefix(&upload.partition);
+        let id = &upload.session.id;
+        let file_key = move |block: u32| format!("{prefix}{id}-{block:05}.parquet");
+        self.commit_blocks(id, blocks, &file_key).await.map(|_| ())
+    }
+
+    /// The committed files of a partition (of the whole table when it has none) published at or
+    /// before `until`, in key order, with their row counts.
+    pub async fn table_files(&self, info: &TableInfo, spec: &PartitionSpec, until: Millis) -> Result<Vec<TableFile>> {
+        let spec = info.partition(spec)?;
+        if !self.partition_exists(info, &spec).await? {
+            return Err(Error::Table(TableError::NoSuchPartition(info.name.to_string(), spec.to_string())));
+        }
+        let prefix = info.data_prefix(&spec);
+        let mut files = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = match self.list_objects(self.table_bucket(), &prefix, "/", &after, DROP_PAGE).await {
+                Ok(page) => page,
+                Err(Error::NoSuchBucket) => return Ok(files),
+                Err(e) => return Err(e),
+            };
+            for object in &page.objects {
+                if object.key.ends_with(".parquet") && object.modified <= until {
+                    let rows = self.file_rows(&object.key).await?;
+                    files.push(TableFile { key: object.key.clone(), size: object.size, rows, modified: object.modified });
+                }
+            }
+            match page.next_marker {
+                Some(next) if page.truncated => after = next,
+                _ => return Ok(files),
+            }
+        }
+    }
+
+    async fn file_rows(&self, key: &str) -> Result<u64> {
+        if let Some(rows) = self.row_counts().get(key) {
+            return Ok(rows);
+        }
+        let corrupt = |e: ferry_table::BlockError| Error::Critical(format!("data file {key}: {e}"));
+        let tail = self.read_all(key, Some(RangeSpec::Suffix(ferry_table::FOOTER_TAIL as u64))).await?;
+        let footer_len = ferry_table::footer_length(&tail).map_err(corrupt)? as u64;
+        let footer = self.read_all(key, Some(RangeSpec::Suffix(footer_len + ferry_table::FOOTER_TAIL as u64))).await?;
+        let rows = ferry_table::rows_in_footer(&footer[..footer_len as usize]).map_err(corrupt)?;
+        self.row_counts().put(key, rows);
+        Ok(rows)
+    }
+
+    /// Every row of a data file, in order.
+    pub async fn read_table_file(&self, file: &TableFile, columns: &[Column]) -> Result<Vec<Vec<Value>>> {
+        let bytes = self.read_all(&file.key, None).await?;
+        let columns = columns.to_vec();
+        let key = file.key.clone();
+        tokio::task::spawn_blocking(move || ferry_table::read_block(bytes, &columns))
+            .await
+            .map_err(|e| Error::Critical(format!("reading {key}: {e}")))?
+            .map_err(|e| Error::Critical(format!("data file {key}: {e}")))
+    }
+}
+
+pub(crate) type SharedRowCounts = Arc<RowCounts>;
