@@ -5,3 +5,4 @@
 
 pub mod auth;
 pub mod codec;
+pub mod ddl;
