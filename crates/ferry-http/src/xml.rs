@@ -147,6 +147,20 @@ fn is(path: &[String], expected: &[&str]) -> bool {
     path.len() == expected.len() && path.iter().zip(expected).all(|(a, b)| a == b)
 }
 
+/// The text of the first element at `path` (root first), CDATA included; `None` when absent.
+pub fn element_text(body: &[u8], path: &[&str]) -> XmlResult<Option<String>> {
+    let mut found: Option<String> = None;
+    walk(body, |node| {
+        if let Node::Text(at, text) = node
+            && is(at, path)
+        {
+            found.get_or_insert_with(String::new).push_str(&text);
+        }
+        Ok(())
+    })?;
+    Ok(found)
+}
+
 /// `<CompleteMultipartUpload><Part><PartNumber/><ETag/>[<ChecksumCRC32/>…]</Part>…`, namespace
 /// optional, children in any order.
 pub fn parse_complete(body: &[u8]) -> XmlResult<Vec<CommitPart>> {

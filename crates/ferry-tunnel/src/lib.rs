@@ -1,8 +1,188 @@
-//! The Tunnel dialect (MaxCompute-style table upload sessions, as the `pyodps` client speaks it).
+//! The Tunnel dialect: MaxCompute-style tables as the `pyodps` client reaches them — the small
+//! control plane it needs (table metadata, tunnel discovery, the instance API for DDL) and the
+//! table tunnel (upload sessions of numbered blocks, download sessions of row ranges).
 //!
-//! [`codec`] reads and writes the record stream of block uploads and downloads; [`auth`] checks
-//! the ODPS request signature.
+//! [`codec`] reads and writes the record stream; [`auth`] checks the ODPS signature; [`ddl`]
+//! parses the SQL that pyodps sends to create and drop tables and partitions.
+//!
+//! Both planes answer under any path prefix (`http://host:port/odps` is the documented
+//! endpoint): a request is for this front-end when it carries an `Authorization: ODPS` header,
+//! and its path is read from `/projects/...` on; what comes before is the prefix the client
+//! signed relative to.
 
 pub mod auth;
 pub mod codec;
+mod control;
 pub mod ddl;
+mod download;
+mod error;
+mod records;
+mod upload;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ferry_core::credentials::CredentialStore;
+use ferry_core::{Engine, TableName};
+use ferry_http::{Body, Frontend, Query, Request, Response};
+use http::Method;
+use http::request::Parts;
+
+pub use error::OdpsError;
+use error::OdpsResult;
+
+/// Limits of the Tunnel front-end.
+#[derive(Debug, Clone)]
+pub struct TunnelConfig {
+    /// The largest block body (Parquet bytes stored) accepted.
+    pub max_block_size: u64,
+    /// A block upload that sends no data for this long is cut off.
+    pub idle_timeout: Duration,
+}
+
+impl Default for TunnelConfig {
+    fn default() -> Self {
+        TunnelConfig { max_block_size: 5 << 30, idle_timeout: Duration::from_secs(120) }
+    }
+}
+
+/// Block ids a session accepts: `0..MAX_BLOCKS`.
+pub const MAX_BLOCKS: u32 = 20_000;
+
+pub struct TunnelFrontend {
+    engine: Engine,
+    creds: Arc<CredentialStore>,
+    config: TunnelConfig,
+}
+
+/// One authenticated request, as the operations see it.
+pub(crate) struct Ctx<'a> {
+    pub fe: &'a TunnelFrontend,
+    pub parts: &'a Parts,
+    pub query: &'a Query,
+    /// The path before `/projects/` (the client's endpoint path).
+    pub prefix: &'a str,
+    pub project: String,
+}
+
+impl Ctx<'_> {
+    pub fn engine(&self) -> &Engine {
+        &self.fe.engine
+    }
+
+    pub fn table_name(&self, table: &str) -> OdpsResult<TableName> {
+        Ok(TableName::new(&self.project, table)?)
+    }
+
+    /// The `partition` query parameter as a spec (empty when absent).
+    pub fn partition(&self) -> OdpsResult<ferry_table::PartitionSpec> {
+        ferry_table::PartitionSpec::parse(self.query.get("partition").unwrap_or("")).map_err(OdpsError::invalid_argument)
+    }
+}
+
+impl TunnelFrontend {
+    pub fn new(engine: Engine, creds: Arc<CredentialStore>, config: TunnelConfig) -> Self {
+        TunnelFrontend { engine, creds, config }
+    }
+
+    fn authenticate(&self, parts: &Parts, prefix: &str) -> OdpsResult<()> {
+        let header = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let (id, signature) = auth::parse_authorization(header).ok_or_else(|| {
+            OdpsError::unauthorized("expected Authorization: ODPS <access id>:<signature> (signature version 2)")
+        })?;
+        let secret = self
+            .creds
+            .secret_for(id)
+            .ok_or_else(|| OdpsError::unauthorized(format!("the access id {id} is not known")))?;
+        let target = parts.uri.path_and_query().map_or("", |pq| pq.as_str());
+        let relative = target.strip_prefix(prefix).unwrap_or(target);
+        let canonical = auth::canonical_string(parts.method.as_str(), &parts.headers, relative);
+        if auth::sign(secret, &canonical) != signature {
+            return Err(OdpsError::signature_not_match(format!(
+                "the request signature does not match; the string to sign was {canonical:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn dispatch(&self, parts: &Parts, body: Body, query: &Query) -> OdpsResult<Response> {
+        let path = parts.uri.path();
+        let Some(at) = path.find("/projects/") else {
+            // `/logview/host`, `/tenants`, ...: the SDK copes with 404 for what ferry does not keep.
+            return Err(OdpsError::no_such_object(format!("{path} is not served by ferry")));
+        };
+        let prefix = &path[..at];
+        self.authenticate(parts, prefix)?;
+        let segments: Vec<String> = path[at + "/projects/".len()..]
+            .split('/')
+            .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .collect();
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let (project, rest) = segments.split_first().ok_or_else(|| OdpsError::no_such_object("no project"))?;
+        let ctx = Ctx { fe: self, parts, query, prefix, project: project.to_string() };
+        let q = |name: &str| query.has(name);
+        let method = &parts.method;
+        match rest {
+            [] => control::project(&ctx),
+            ["tunnel"] => control::tunnel_endpoint(&ctx),
+            ["instances"] if method == Method::POST => control::create_instance(&ctx, body).await,
+            ["instances", id] if method == Method::GET => control::instance(&ctx, id),
+            ["tables", table] => {
+                let table = ctx.table_name(table)?;
+                match *method {
+                    Method::POST if q("uploads") => upload::create(&ctx, &table).await,
+                    Method::GET if q("uploadid") => upload::status(&ctx, &table).await,
+                    Method::PUT if q("uploadid") && q("blockid") => upload::write_block(&ctx, &table, body).await,
+                    Method::POST if q("uploadid") => upload::commit(&ctx, &table, body).await,
+                    Method::POST if q("downloads") => download::create(&ctx, &table).await,
+                    Method::GET if q("downloadid") && q("data") => download::read(&ctx, &table).await,
+                    Method::GET if q("downloadid") => download::status(&ctx, &table).await,
+                    Method::GET => control::table(&ctx, &table).await,
+                    _ => Err(OdpsError::invalid_argument(format!("unsupported table request {method} {path}"))),
+                }
+            }
+            ["schemas", ..] => Err(OdpsError::invalid_argument(
+                "schema namespaces are not supported; address tables as /projects/<project>/tables/<table>",
+            )),
+            _ => Err(OdpsError::no_such_object(format!("{path} is not served by ferry"))),
+        }
+    }
+}
+
+#[async_trait]
+impl Frontend for TunnelFrontend {
+    fn name(&self) -> &'static str {
+        "tunnel"
+    }
+
+    fn claims(&self, request: &Parts) -> bool {
+        request
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("ODPS "))
+    }
+
+    async fn handle(&self, request: Request) -> Response {
+        let request_id = ferry_core::random_id();
+        let (parts, body) = request.into_parts();
+        let query = Query::parse(parts.uri.query());
+        let mut response = match self.dispatch(&parts, body, &query).await {
+            Ok(r) => r,
+            Err(e) => error::render(&e, &request_id),
+        };
+        if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-odps-request-id", v);
+        }
+        response
+    }
+}
+
+/// A JSON response.
+pub(crate) fn json_response(status: http::StatusCode, value: &serde_json::Value) -> Response {
+    let mut r = Response::new(ferry_http::full(value.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    r
+}

@@ -11,6 +11,7 @@ use ferry_core::{Engine, EngineConfig};
 use ferry_http::{Operations, Router, ServeOptions};
 use ferry_oss::{OssConfig, OssFrontend};
 use ferry_s3::{S3Config, S3Frontend};
+use ferry_tunnel::{TunnelConfig, TunnelFrontend};
 use ferry_us3::{Us3Config, Us3Frontend};
 
 use crate::credentials::{self, Origin};
@@ -66,6 +67,13 @@ pub struct ServeArgs {
     /// Part size ferry asks US3 clients to use (BlkSize), e.g. 4MiB.
     #[arg(long, env = "FERRY_US3_BLOCK_SIZE", default_value_t = 4 * 1024 * 1024)]
     us3_block_size: u64,
+    /// Bucket holding tables (schemas, partitions, Parquet data files); created when the first
+    /// table is.
+    #[arg(long, env = "FERRY_TABLE_BUCKET", default_value = "ferry-tables")]
+    table_bucket: String,
+    /// A Tunnel block upload that sends no data for this long is cut off.
+    #[arg(long, env = "FERRY_TUNNEL_IDLE_TIMEOUT", default_value = "120s", value_parser = humantime::parse_duration)]
+    tunnel_idle_timeout: Duration,
     /// Smallest S3 multipart part but the last, in bytes (S3's rule is 5 MiB; lower it only for
     /// tests and benchmarks that need many small parts).
     #[arg(long, env = "FERRY_S3_MIN_PART_SIZE", default_value_t = 5 * 1024 * 1024)]
@@ -115,6 +123,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         session_lifetime: args.session_lifetime,
         idle_timeout: args.idle_timeout,
         gc_grace: args.gc_grace,
+        table_bucket: args.table_bucket.clone(),
         ..EngineConfig::default()
     };
     let mut operations = Operations::new();
@@ -133,6 +142,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         engine.clone(),
         credential_store.clone(),
         Us3Config { domain: args.us3_domain.clone(), block_size: args.us3_block_size, ..Us3Config::default() },
+    );
+    let tunnel = TunnelFrontend::new(
+        engine.clone(),
+        credential_store.clone(),
+        TunnelConfig { idle_timeout: args.tunnel_idle_timeout, ..TunnelConfig::default() },
     );
     let s3 = S3Frontend::new(
         engine.clone(),
@@ -154,8 +168,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
     }));
     // Each dialect claims the requests signed in its scheme; S3 answers everything else.
-    let router =
-        Router::new(Arc::new(s3)).with(Arc::new(oss)).with(Arc::new(us3)).with_operations(Arc::new(operations));
+    let router = Router::new(Arc::new(s3))
+        .with(Arc::new(oss))
+        .with(Arc::new(us3))
+        .with(Arc::new(tunnel))
+        .with_operations(Arc::new(operations));
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(ferry_http::tls_acceptor(cert, key).context("loading the TLS certificate")?),
         _ => None,

@@ -1,0 +1,165 @@
+//! Download sessions: a snapshot of a partition's committed files, read by row ranges.
+//!
+//! A session is its id — `<snapshot time ms>-<row count>-<random>` — so any node can serve its
+//! reads without shared state: the snapshot is the files published at or before that time, and
+//! if their rows no longer add up to the count (the table was dropped, re-created or a commit
+//! raced the snapshot) the read is refused with `TableModified` rather than answering with
+//! different rows.
+
+use bytes::Bytes;
+use ferry_core::{Engine, Error, Millis, TableError, TableFile, TableInfo, TableName, now_millis, random_id};
+use ferry_http::Response;
+use ferry_table::{Column, ColumnType};
+use http::StatusCode;
+use serde_json::json;
+
+use crate::codec::RecordEncoder;
+use crate::control::schema_json;
+use crate::error::{OdpsError, OdpsResult};
+use crate::{Ctx, json_response};
+
+struct DownloadId {
+    until: Millis,
+    rows: u64,
+}
+
+impl DownloadId {
+    fn parse(id: &str) -> OdpsResult<DownloadId> {
+        let mut parts = id.splitn(3, '-');
+        let (Some(until), Some(rows), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(OdpsError::new(StatusCode::NOT_FOUND, "NoSuchDownload", format!("download {id:?} does not exist")));
+        };
+        match (until.parse(), rows.parse()) {
+            (Ok(until), Ok(rows)) => Ok(DownloadId { until, rows }),
+            _ => Err(OdpsError::new(StatusCode::NOT_FOUND, "NoSuchDownload", format!("download {id:?} does not exist"))),
+        }
+    }
+}
+
+fn session_json(id: &str, rows: u64, info: &TableInfo) -> serde_json::Value {
+    json!({
+        "DownloadID": id,
+        "Status": "NORMAL",
+        "RecordCount": rows,
+        "Schema": schema_json(info),
+        "QuotaName": "",
+        "SupportReadByRawSize": false,
+    })
+}
+
+/// `POST ?downloads`: snapshot the partition now.
+pub async fn create(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<Response> {
+    let info = ctx.engine().table(table).await?;
+    let until = now_millis();
+    let files = ctx.engine().table_files(&info, &ctx.partition()?, until).await?;
+    let rows: u64 = files.iter().map(|f| f.rows).sum();
+    let id = format!("{until}-{rows}-{}", random_id());
+    Ok(json_response(StatusCode::OK, &session_json(&id, rows, &info)))
+}
+
+/// `GET ?downloadid=`: the session again.
+pub async fn status(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<Response> {
+    let id = ctx.query.get("downloadid").unwrap_or("");
+    let snapshot = DownloadId::parse(id)?;
+    let info = ctx.engine().table(table).await?;
+    Ok(json_response(StatusCode::OK, &session_json(id, snapshot.rows, &info)))
+}
+
+/// `(start,count)` as the client writes a row range.
+fn row_range(text: &str) -> OdpsResult<(u64, u64)> {
+    let bad = || OdpsError::invalid_argument(format!("rowrange {text:?} is not (start,count)"));
+    let inner = text.trim().strip_prefix('(').and_then(|t| t.strip_suffix(')')).ok_or_else(bad)?;
+    let (start, count) = inner.split_once(',').ok_or_else(bad)?;
+    Ok((start.trim().parse().map_err(|_| bad())?, count.trim().parse().map_err(|_| bad())?))
+}
+
+/// Positions (in the table's columns) of the `columns=a,b` asked for, or all of them.
+fn projection(columns: &[Column], asked: Option<&str>) -> OdpsResult<Vec<usize>> {
+    let Some(asked) = asked.filter(|a| !a.trim().is_empty()) else { return Ok((0..columns.len()).collect()) };
+    asked
+        .split(',')
+        .map(|name| {
+            let name = name.trim();
+            columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(name))
+                .ok_or_else(|| OdpsError::invalid_argument(format!("the table has no column {name:?}")))
+        })
+        .collect()
+}
+
+/// `GET ?data&downloadid=&rowrange=(start,count)[&columns=a,b]`: the rows as a record stream,
+/// produced one data file at a time.
+pub async fn read(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<Response> {
+    let snapshot = DownloadId::parse(ctx.query.get("downloadid").unwrap_or(""))?;
+    let (start, count) = row_range(ctx.query.get("rowrange").unwrap_or(""))?;
+    let end = start.checked_add(count).filter(|e| *e <= snapshot.rows).ok_or_else(|| {
+        OdpsError::invalid_argument(format!(
+            "rowrange ({start},{count}) is past the {} rows of the download session",
+            snapshot.rows
+        ))
+    })?;
+    let info = ctx.engine().table(table).await?;
+    let picked = projection(&info.schema.columns, ctx.query.get("columns"))?;
+    let files = ctx.engine().table_files(&info, &ctx.partition()?, snapshot.until).await?;
+    if files.iter().map(|f| f.rows).sum::<u64>() != snapshot.rows {
+        return Err(Error::Table(TableError::Modified(table.to_string())).into());
+    }
+    // Only the files the range touches, each with the slice of its rows wanted.
+    let mut first_row = 0u64;
+    let mut wanted: Vec<(TableFile, usize, usize)> = Vec::new();
+    for file in files {
+        let rows = file.rows;
+        let (lo, hi) = (first_row.max(start), (first_row + rows).min(end));
+        if lo < hi {
+            wanted.push((file, (lo - first_row) as usize, (hi - first_row) as usize));
+        }
+        first_row += rows;
+    }
+    let types: Vec<ColumnType> = picked.iter().map(|i| info.schema.columns[*i].column_type).collect();
+    let body = encode(ctx.engine().clone(), info.schema.columns.clone(), picked, types, wanted);
+    let mut r = Response::new(ferry_http::stream(body));
+    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/octet-stream"));
+    Ok(r)
+}
+
+struct Encoding {
+    engine: Engine,
+    columns: Vec<Column>,
+    picked: Vec<usize>,
+    files: std::vec::IntoIter<(TableFile, usize, usize)>,
+    encoder: Option<RecordEncoder>,
+}
+
+fn encode(
+    engine: Engine,
+    columns: Vec<Column>,
+    picked: Vec<usize>,
+    types: Vec<ColumnType>,
+    files: Vec<(TableFile, usize, usize)>,
+) -> ferry_core::store::ByteStream {
+    let state = Encoding { engine, columns, picked, files: files.into_iter(), encoder: Some(RecordEncoder::new(types)) };
+    Box::pin(futures_util::stream::unfold(state, |mut st| async move {
+        let encoder = st.encoder.as_mut()?;
+        let Some((file, lo, hi)) = st.files.next() else {
+            let tail = st.encoder.take()?.finish();
+            return Some((Ok(Bytes::from(tail)), st));
+        };
+        let rows = match st.engine.read_table_file(&file, &st.columns).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                st.encoder = None;
+                return Some((Err(std::io::Error::other(e.to_string())), st));
+            }
+        };
+        for row in rows.get(lo..hi).unwrap_or_default() {
+            let projected: Vec<_> = st.picked.iter().map(|i| row[*i].clone()).collect();
+            if let Err(e) = encoder.write(&projected) {
+                st.encoder = None;
+                return Some((Err(std::io::Error::other(e.to_string())), st));
+            }
+        }
+        let chunk = encoder.take();
+        Some((Ok(Bytes::from(chunk)), st))
+    }))
+}

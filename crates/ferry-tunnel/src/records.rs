@@ -1,0 +1,227 @@
+//! A block upload's body as batches of rows: optional `deflate` (zlib) decompression, a cut-off
+//! when the client goes quiet, and the record decoder's checks — all streaming, so a block of
+//! any size is held in memory one network chunk (and its rows) at a time.
+
+use std::time::Duration;
+
+use ferry_core::store::ByteStream;
+use ferry_core::{Error, RowBatches};
+use ferry_table::ColumnType;
+use flate2::{Decompress, FlushDecompress, Status};
+use futures_util::StreamExt;
+
+use crate::codec::RecordDecoder;
+
+/// How the body is compressed (`Content-Encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Deflate,
+}
+
+impl Encoding {
+    pub fn parse(header: Option<&str>) -> Result<Encoding, String> {
+        match header.map(|h| h.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("identity") => Ok(Encoding::Identity),
+            Some("deflate") => Ok(Encoding::Deflate),
+            Some(other) => {
+                Err(format!("Content-Encoding {other} is not supported; send the block uncompressed or with deflate"))
+            }
+        }
+    }
+}
+
+/// zlib decompression of a body arriving in chunks.
+struct Inflater {
+    z: Decompress,
+    ended: bool,
+}
+
+impl Inflater {
+    fn new() -> Self {
+        Inflater { z: Decompress::new(true), ended: false }
+    }
+
+    fn inflate(&mut self, input: &[u8]) -> Result<Vec<u8>, String> {
+        let mut out = Vec::with_capacity(input.len().saturating_mul(4).max(16 * 1024));
+        let mut pos = 0;
+        while pos < input.len() || out.len() == out.capacity() {
+            if self.ended {
+                return Err("data after the end of the deflate stream".into());
+            }
+            if out.capacity() - out.len() < 16 * 1024 {
+                out.reserve(out.capacity());
+            }
+            let before = self.z.total_in();
+            let status = self
+                .z
+                .decompress_vec(&input[pos..], &mut out, FlushDecompress::None)
+                .map_err(|e| format!("the deflate body is corrupt: {e}"))?;
+            pos += (self.z.total_in() - before) as usize;
+            match status {
+                Status::StreamEnd => {
+                    self.ended = true;
+                    if pos < input.len() {
+                        return Err("data after the end of the deflate stream".into());
+                    }
+                    break;
+                }
+                Status::Ok | Status::BufError if pos >= input.len() && out.len() < out.capacity() => break,
+                Status::Ok | Status::BufError => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+struct State {
+    body: ByteStream,
+    inflater: Option<Inflater>,
+    decoder: Option<RecordDecoder>,
+    idle: Duration,
+}
+
+impl State {
+    /// The next batch of rows, `None` once the stream ended cleanly.
+    async fn next_batch(&mut self) -> Option<Result<Vec<Vec<ferry_table::Value>>, String>> {
+        loop {
+            let decoder = self.decoder.as_mut()?;
+            let chunk = match tokio::time::timeout(self.idle, self.body.next()).await {
+                Err(_) => {
+                    self.decoder = None;
+                    return Some(Err(format!("no data for {} s: the block upload was cut off", self.idle.as_secs())));
+                }
+                Ok(Some(Err(e))) => {
+                    self.decoder = None;
+                    return Some(Err(format!("the block body broke off: {e}")));
+                }
+                Ok(Some(Ok(chunk))) => chunk,
+                Ok(None) => {
+                    let decoder = self.decoder.take()?;
+                    if self.inflater.as_ref().is_some_and(|i| !i.ended) {
+                        return Some(Err("the deflate body ended early".into()));
+                    }
+                    return decoder.finish().err().map(|e| Err(e.to_string()));
+                }
+            };
+            let plain = match &mut self.inflater {
+                Some(inflater) => match inflater.inflate(&chunk) {
+                    Ok(plain) => std::borrow::Cow::Owned(plain),
+                    Err(e) => {
+                        self.decoder = None;
+                        return Some(Err(e));
+                    }
+                },
+                None => std::borrow::Cow::Borrowed(&chunk[..]),
+            };
+            let mut rows = Vec::new();
+            if let Err(e) = decoder.feed(&plain, &mut rows) {
+                self.decoder = None;
+                return Some(Err(e.to_string()));
+            }
+            if !rows.is_empty() {
+                return Some(Ok(rows));
+            }
+        }
+    }
+}
+
+/// The rows of a record stream body; any problem (corrupt data, a checksum that does not match,
+/// a missing trailer, silence longer than `idle`) ends the batches with an error.
+pub fn row_batches(body: ByteStream, encoding: Encoding, columns: Vec<ColumnType>, idle: Duration) -> RowBatches {
+    let state = State {
+        body,
+        inflater: (encoding == Encoding::Deflate).then(Inflater::new),
+        decoder: Some(RecordDecoder::new(columns)),
+        idle,
+    };
+    Box::pin(futures_util::stream::unfold(state, |mut state| async move {
+        let item = state.next_batch().await?;
+        Some((item.map_err(Error::InvalidArgument), state))
+    }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::Write;
+
+    use bytes::Bytes;
+    use ferry_table::Value;
+
+    use super::*;
+    use crate::codec::RecordEncoder;
+
+    fn stream_of(chunks: Vec<Vec<u8>>) -> ByteStream {
+        Box::pin(futures_util::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c)))))
+    }
+
+    async fn collect(batches: RowBatches) -> Result<Vec<Vec<Value>>, String> {
+        let mut rows = Vec::new();
+        let mut batches = batches;
+        while let Some(batch) = batches.next().await {
+            rows.extend(batch.map_err(|e| e.to_string())?);
+        }
+        Ok(rows)
+    }
+
+    fn encoded(n: i64) -> (Vec<Vec<Value>>, Vec<u8>) {
+        let mut enc = RecordEncoder::new(vec![ColumnType::Bigint, ColumnType::String]);
+        let rows: Vec<Vec<Value>> =
+            (0..n).map(|i| vec![Value::Int(i), Value::Bytes(format!("row {i}").into_bytes())]).collect();
+        for r in &rows {
+            enc.write(r).unwrap();
+        }
+        (rows, enc.finish())
+    }
+
+    fn columns() -> Vec<ColumnType> {
+        vec![ColumnType::Bigint, ColumnType::String]
+    }
+
+    #[tokio::test]
+    async fn plain_and_deflate_bodies_decode_in_any_chunking() {
+        let (rows, bytes) = encoded(5000);
+        let split: Vec<Vec<u8>> = bytes.chunks(7).map(<[u8]>::to_vec).collect();
+        let got = collect(row_batches(stream_of(split), Encoding::Identity, columns(), Duration::from_secs(5))).await;
+        assert_eq!(got.unwrap(), rows);
+
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&bytes).unwrap();
+        let packed = z.finish().unwrap();
+        assert!(packed.len() < bytes.len() / 2);
+        for size in [1, 100, packed.len()] {
+            let split: Vec<Vec<u8>> = packed.chunks(size).map(<[u8]>::to_vec).collect();
+            let got = collect(row_batches(stream_of(split), Encoding::Deflate, columns(), Duration::from_secs(5))).await;
+            assert_eq!(got.unwrap(), rows, "chunks of {size}");
+        }
+        let cut = packed[..packed.len() - 10].to_vec();
+        let err = collect(row_batches(stream_of(vec![cut]), Encoding::Deflate, columns(), Duration::from_secs(5)))
+            .await
+            .unwrap_err();
+        assert!(err.contains("ended early") || err.contains("trailer"), "{err}");
+        let err = collect(row_batches(stream_of(vec![bytes.clone()]), Encoding::Deflate, columns(), Duration::from_secs(5)))
+            .await
+            .unwrap_err();
+        assert!(err.contains("corrupt"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn corrupt_truncated_and_silent_bodies_are_refused() {
+        let (_, mut bytes) = encoded(10);
+        let err = collect(row_batches(stream_of(vec![bytes[..bytes.len() - 3].to_vec()]), Encoding::Identity, columns(), Duration::from_secs(5)))
+            .await
+            .unwrap_err();
+        assert!(err.contains("trailer"), "{err}");
+        bytes[5] ^= 0x01;
+        let err = collect(row_batches(stream_of(vec![bytes]), Encoding::Identity, columns(), Duration::from_secs(5)))
+            .await
+            .unwrap_err();
+        assert!(!err.is_empty());
+        let silent: ByteStream = Box::pin(futures_util::stream::pending());
+        let err = collect(row_batches(silent, Encoding::Identity, columns(), Duration::from_millis(50))).await.unwrap_err();
+        assert!(err.contains("no data for"), "{err}");
+        assert!(Encoding::parse(Some("zstd")).unwrap_err().contains("not supported"));
+        assert_eq!(Encoding::parse(Some("Deflate")), Ok(Encoding::Deflate));
+    }
+}
