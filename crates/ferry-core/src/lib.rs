@@ -23,6 +23,6 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use ferry_table;
-pub use tables::{TableError, TableFile, TableInfo, TableName, TableUpload};
 pub use store::{BlobStore, BlobWriter, MetaStore};
+pub use tables::{TableError, TableFile, TableInfo, TableName, TableUpload};
 pub use types::*;

@@ -326,8 +326,10 @@ impl Engine {
             ],
             ..ObjectMeta::default()
         };
-        let target =
-            ObjectTarget { bucket: self.table_bucket().to_string(), key: format!("{}_upload", table.data_prefix(&partition)) };
+        let target = ObjectTarget {
+            bucket: self.table_bucket().to_string(),
+            key: format!("{}_upload", table.data_prefix(&partition)),
+        };
         let session = self.create_session(target, meta, None).await?;
         Ok(TableUpload { session, table, partition })
     }
@@ -382,7 +384,12 @@ impl Engine {
             for object in &page.objects {
                 if object.key.ends_with(".parquet") && object.modified <= until {
                     let rows = self.file_rows(&object.key).await?;
-                    files.push(TableFile { key: object.key.clone(), size: object.size, rows, modified: object.modified });
+                    files.push(TableFile {
+                        key: object.key.clone(),
+                        size: object.size,
+                        rows,
+                        modified: object.modified,
+                    });
                 }
             }
             match page.next_marker {

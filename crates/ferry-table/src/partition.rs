@@ -108,7 +108,8 @@ fn check_value(key: &str, column_type: ColumnType, value: &str) -> Result<(), St
     if value.chars().any(char::is_control) {
         return Err(format!("the value of partition key {key:?} contains a control character"));
     }
-    let integer = matches!(column_type, ColumnType::Bigint | ColumnType::Int | ColumnType::Smallint | ColumnType::Tinyint);
+    let integer =
+        matches!(column_type, ColumnType::Bigint | ColumnType::Int | ColumnType::Smallint | ColumnType::Tinyint);
     if integer && value.parse::<i64>().is_err() {
         return Err(format!("partition key {key:?} is an integer, not {value:?}"));
     }

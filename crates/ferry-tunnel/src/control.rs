@@ -11,9 +11,9 @@ use ferry_http::{Body, Response};
 use http::StatusCode;
 use serde_json::json;
 
+use crate::Ctx;
 use crate::ddl::{self, Ddl};
 use crate::error::{OdpsError, OdpsResult};
-use crate::Ctx;
 
 /// The largest instance submission accepted (a DDL statement and its settings).
 const MAX_INSTANCE_XML: usize = 1 << 20;
@@ -154,13 +154,16 @@ pub fn instance(ctx: &Ctx<'_>, id: &str) -> OdpsResult<Response> {
     let task = "<Task Type=\"SQL\"><Name>AnonymousSQLTask</Name><Status>Success</Status>\
                 <Result Format=\"text\"></Result></Task>";
     let body = if ctx.query.has("taskstatus") || ctx.query.has("result") {
-        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Instance><Status>Terminated</Status><Tasks>{task}</Tasks></Instance>")
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Instance><Status>Terminated</Status><Tasks>{task}</Tasks></Instance>"
+        )
     } else {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Instance><Status>Terminated</Status></Instance>".to_string()
     };
     let mut r = xml_response(body);
     let now = http_date(now_millis());
-    for (name, value) in [("x-odps-owner", OWNER.to_string()), ("x-odps-start-time", now.clone()), ("x-odps-end-time", now)]
+    for (name, value) in
+        [("x-odps-owner", OWNER.to_string()), ("x-odps-start-time", now.clone()), ("x-odps-end-time", now)]
     {
         if let Ok(v) = http::HeaderValue::from_str(&value) {
             r.headers_mut().insert(name, v);
@@ -168,4 +171,3 @@ pub fn instance(ctx: &Ctx<'_>, id: &str) -> OdpsResult<Response> {
     }
     Ok(r)
 }
-

@@ -124,8 +124,8 @@ fn sql_table(name: &ObjectName) -> Result<SqlTable, String> {
 
 fn column(def: &ColumnDef) -> Result<Column, String> {
     let type_name = def.data_type.to_string();
-    let column_type =
-        ColumnType::parse(&type_name).ok_or_else(|| format!("column {}: unsupported type {type_name}", def.name.value))?;
+    let column_type = ColumnType::parse(&type_name)
+        .ok_or_else(|| format!("column {}: unsupported type {type_name}", def.name.value))?;
     let mut column = Column::new(&def.name.value, column_type);
     for option in &def.options {
         match &option.option {

@@ -27,11 +27,17 @@ impl DownloadId {
     fn parse(id: &str) -> OdpsResult<DownloadId> {
         let mut parts = id.splitn(3, '-');
         let (Some(until), Some(rows), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(OdpsError::new(StatusCode::NOT_FOUND, "NoSuchDownload", format!("download {id:?} does not exist")));
+            return Err(OdpsError::new(
+                StatusCode::NOT_FOUND,
+                "NoSuchDownload",
+                format!("download {id:?} does not exist"),
+            ));
         };
         match (until.parse(), rows.parse()) {
             (Ok(until), Ok(rows)) => Ok(DownloadId { until, rows }),
-            _ => Err(OdpsError::new(StatusCode::NOT_FOUND, "NoSuchDownload", format!("download {id:?} does not exist"))),
+            _ => {
+                Err(OdpsError::new(StatusCode::NOT_FOUND, "NoSuchDownload", format!("download {id:?} does not exist")))
+            }
         }
     }
 }
@@ -138,7 +144,8 @@ fn encode(
     types: Vec<ColumnType>,
     files: Vec<(TableFile, usize, usize)>,
 ) -> ferry_core::store::ByteStream {
-    let state = Encoding { engine, columns, picked, files: files.into_iter(), encoder: Some(RecordEncoder::new(types)) };
+    let state =
+        Encoding { engine, columns, picked, files: files.into_iter(), encoder: Some(RecordEncoder::new(types)) };
     Box::pin(futures_util::stream::unfold(state, |mut st| async move {
         let encoder = st.encoder.as_mut()?;
         let Some((file, lo, hi)) = st.files.next() else {

@@ -77,7 +77,8 @@ impl Ctx<'_> {
 
     /// The `partition` query parameter as a spec (empty when absent).
     pub fn partition(&self) -> OdpsResult<ferry_table::PartitionSpec> {
-        ferry_table::PartitionSpec::parse(self.query.get("partition").unwrap_or("")).map_err(OdpsError::invalid_argument)
+        ferry_table::PartitionSpec::parse(self.query.get("partition").unwrap_or(""))
+            .map_err(OdpsError::invalid_argument)
     }
 }
 

@@ -192,7 +192,8 @@ mod tests {
         assert!(packed.len() < bytes.len() / 2);
         for size in [1, 100, packed.len()] {
             let split: Vec<Vec<u8>> = packed.chunks(size).map(<[u8]>::to_vec).collect();
-            let got = collect(row_batches(stream_of(split), Encoding::Deflate, columns(), Duration::from_secs(5))).await;
+            let got =
+                collect(row_batches(stream_of(split), Encoding::Deflate, columns(), Duration::from_secs(5))).await;
             assert_eq!(got.unwrap(), rows, "chunks of {size}");
         }
         let cut = packed[..packed.len() - 10].to_vec();
@@ -200,18 +201,24 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.contains("ended early") || err.contains("trailer"), "{err}");
-        let err = collect(row_batches(stream_of(vec![bytes.clone()]), Encoding::Deflate, columns(), Duration::from_secs(5)))
-            .await
-            .unwrap_err();
+        let err =
+            collect(row_batches(stream_of(vec![bytes.clone()]), Encoding::Deflate, columns(), Duration::from_secs(5)))
+                .await
+                .unwrap_err();
         assert!(err.contains("corrupt"), "{err}");
     }
 
     #[tokio::test]
     async fn corrupt_truncated_and_silent_bodies_are_refused() {
         let (_, mut bytes) = encoded(10);
-        let err = collect(row_batches(stream_of(vec![bytes[..bytes.len() - 3].to_vec()]), Encoding::Identity, columns(), Duration::from_secs(5)))
-            .await
-            .unwrap_err();
+        let err = collect(row_batches(
+            stream_of(vec![bytes[..bytes.len() - 3].to_vec()]),
+            Encoding::Identity,
+            columns(),
+            Duration::from_secs(5),
+        ))
+        .await
+        .unwrap_err();
         assert!(err.contains("trailer"), "{err}");
         bytes[5] ^= 0x01;
         let err = collect(row_batches(stream_of(vec![bytes]), Encoding::Identity, columns(), Duration::from_secs(5)))
@@ -219,7 +226,8 @@ mod tests {
             .unwrap_err();
         assert!(!err.is_empty());
         let silent: ByteStream = Box::pin(futures_util::stream::pending());
-        let err = collect(row_batches(silent, Encoding::Identity, columns(), Duration::from_millis(50))).await.unwrap_err();
+        let err =
+            collect(row_batches(silent, Encoding::Identity, columns(), Duration::from_millis(50))).await.unwrap_err();
         assert!(err.contains("no data for"), "{err}");
         assert!(Encoding::parse(Some("zstd")).unwrap_err().contains("not supported"));
         assert_eq!(Encoding::parse(Some("Deflate")), Ok(Encoding::Deflate));

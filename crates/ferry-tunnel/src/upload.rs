@@ -126,9 +126,10 @@ async fn commit_list(body: Body) -> OdpsResult<Option<Vec<u32>>> {
     }
     let doc: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| OdpsError::invalid_argument(format!("the commit body is not JSON: {e}")))?;
-    let list = doc.get("BlockList").and_then(|l| l.as_array()).ok_or_else(|| {
-        OdpsError::invalid_argument("the commit body must be {\"BlockList\": [block ids]}")
-    })?;
+    let list = doc
+        .get("BlockList")
+        .and_then(|l| l.as_array())
+        .ok_or_else(|| OdpsError::invalid_argument("the commit body must be {\"BlockList\": [block ids]}"))?;
     list.iter()
         .map(|b| {
             b.as_u64()
