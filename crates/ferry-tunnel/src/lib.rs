@@ -10,14 +10,14 @@
 //! and its path is read from `/projects/...` on; what comes before is the prefix the client
 //! signed relative to.
 
-pub mod auth;
-pub mod codec;
 mod control;
 pub mod ddl;
 mod download;
 mod error;
 mod records;
 mod upload;
+
+pub use ferry_tunnel_wire::{auth, codec};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! TZ=UTC); the row and stream checksums in it are pyodps' own.
 #![allow(clippy::unwrap_used)]
 
-use ferry_tunnel::codec::{ColumnType, RecordDecoder, RecordEncoder, Value};
+use ferry_tunnel_wire::codec::{ColumnType, RecordDecoder, RecordEncoder, Value};
 
 #[test]
 fn decodes_what_pyodps_wrote() {
