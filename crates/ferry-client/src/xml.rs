@@ -38,6 +38,11 @@ impl Node {
                         node.text.push_str(&t.unescape().map_err(|e| bad(&e))?);
                     }
                 }
+                Event::CData(t) => {
+                    if let Some(node) = stack.last_mut() {
+                        node.text.push_str(&String::from_utf8_lossy(&t));
+                    }
+                }
                 Event::Eof => break,
                 _ => {}
             }

@@ -404,6 +404,16 @@ impl RecordEncoder {
         Ok(())
     }
 
+    /// Bytes encoded and not yet taken.
+    pub fn pending(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Records written so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
     /// The bytes encoded so far (to send while encoding continues).
     pub fn take(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)

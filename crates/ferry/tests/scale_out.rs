@@ -3,8 +3,6 @@
 //! engine over both.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,61 +12,7 @@ use ferry_core::*;
 use ferry_meta::PostgresMetaStore;
 use futures_util::TryStreamExt;
 
-const KEY_ID: &str = "scaleouttestkey";
-const SECRET: &str = "scaleouttestsecret";
-
-/// A `ferry serve` on embedded storage in a temporary directory, killed on drop.
-struct FerryServer {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl FerryServer {
-    fn start() -> FerryServer {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .env("FERRY_ACCESS_KEY_ID", KEY_ID)
-            .env("FERRY_SECRET_ACCESS_KEY", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines.next().expect("ferry exited before listening").unwrap();
-            if let Some((_, url)) = line.split_once("listening on ") {
-                break url.trim().to_string();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        FerryServer { child, url, _dir: dir }
-    }
-
-    fn settings(&self) -> S3Settings {
-        S3Settings {
-            endpoint: Some(self.url.clone()),
-            region: Some("us-east-1".into()),
-            access_key_id: Some(KEY_ID.into()),
-            secret_access_key: Some(SECRET.into()),
-        }
-    }
-
-    async fn bucket(&self, name: &str) {
-        let client = ferry_client::S3Client::new(&self.url, KEY_ID, SECRET, "us-east-1").unwrap();
-        client.create_bucket(name).await.unwrap();
-    }
-}
-
-impl Drop for FerryServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::FerryServer;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_blob_store_conformance() {
