@@ -264,6 +264,55 @@ pub fn read_block(file: Bytes, columns: &[Column]) -> Result<Vec<Vec<Value>>, Bl
     Ok(rows)
 }
 
+/// Rows of any Parquet file whose columns include the table's (matched by name, ignoring
+/// case, with the types [`BlockWriter`] writes), in batches as the file is read.
+pub struct ParquetRows {
+    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    columns: Vec<Column>,
+    /// Position in the file of each table column.
+    positions: Vec<usize>,
+}
+
+impl ParquetRows {
+    pub fn open(file: std::fs::File, columns: &[Column]) -> Result<Self, BlockError> {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        let schema = builder.schema().clone();
+        let mut positions = Vec::with_capacity(columns.len());
+        for column in columns {
+            let found = schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(&column.name));
+            let Some(at) = found else {
+                return Err(BlockError::Value { column: column.name.clone(), message: "not in the Parquet file".into() });
+            };
+            let want = data_type(&column.column_type);
+            if schema.field(at).data_type() != &want {
+                return Err(BlockError::Value {
+                    column: column.name.clone(),
+                    message: format!("the file has {}, the table needs {want}", schema.field(at).data_type()),
+                });
+            }
+            positions.push(at);
+        }
+        Ok(ParquetRows { reader: builder.with_batch_size(BATCH_ROWS).build()?, columns: columns.to_vec(), positions })
+    }
+}
+
+impl Iterator for ParquetRows {
+    type Item = Result<Vec<Vec<Value>>, BlockError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = match self.reader.next()? {
+            Ok(batch) => batch,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let rows = (0..batch.num_rows())
+            .map(|i| {
+                self.columns.iter().zip(&self.positions).map(|(c, at)| value_at(c, batch.column(*at), i)).collect()
+            })
+            .collect();
+        Some(Ok(rows))
+    }
+}
+
 fn value_at(column: &Column, array: &ArrayRef, i: usize) -> Value {
     if array.is_null(i) {
         return Value::Null;
@@ -355,6 +404,27 @@ mod tests {
         assert_eq!(rows_in_footer(footer).unwrap(), 10_000, "the row count is read from the footer alone");
         assert!(footer_length(&file[..3]).is_err());
         assert_eq!(read_block(Bytes::from(file), &cols).unwrap(), expected);
+    }
+
+    #[test]
+    fn any_parquet_file_is_read_by_column_name() {
+        let cols = columns();
+        let mut writer = BlockWriter::new(Vec::new(), &cols).unwrap();
+        for i in 0..5000 {
+            writer.write(row(i)).unwrap();
+        }
+        let path = std::env::temp_dir().join(format!("ferry-table-test-{}.parquet", std::process::id()));
+        std::fs::write(&path, writer.finish().unwrap()).unwrap();
+        let wanted = vec![cols[7].clone(), cols[0].clone()];
+        let rows: Vec<Vec<Value>> =
+            ParquetRows::open(std::fs::File::open(&path).unwrap(), &wanted).unwrap().flat_map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 5000);
+        assert_eq!(rows[42], vec![row(42)[7].clone(), Value::Int(42)]);
+        let wrong_type = vec![Column::new("name", ColumnType::Bigint)];
+        assert!(ParquetRows::open(std::fs::File::open(&path).unwrap(), &wrong_type).is_err());
+        let missing = vec![Column::new("nope", ColumnType::Bigint)];
+        assert!(ParquetRows::open(std::fs::File::open(&path).unwrap(), &missing).is_err());
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
