@@ -349,6 +349,21 @@ impl UploadSession {
         Ok(())
     }
 
+    /// Encode whole rows as one block body (for [`Self::put_block`]).
+    pub fn encode_block(&self, rows: &[Vec<Value>]) -> Result<Bytes> {
+        let mut encoder = RecordEncoder::new(self.schema.column_types());
+        for row in rows {
+            encoder.write(row).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        }
+        Ok(Bytes::from(encoder.finish()))
+    }
+
+    /// [`Self::put_block`], sent again after a pause (up to `retries` times) when it fails in a
+    /// way worth retrying.
+    pub async fn put_block_retrying(&self, block: u32, data: Bytes, retries: u32) -> Result<()> {
+        put_with_retries(self.clone(), block, data, retries).await.map(|_| ())
+    }
+
     /// Write block `block`: records stream to the server as they are written; `close` finishes
     /// the block and waits for the server to store it.
     pub fn open_record_writer(&self, block: u32) -> RecordWriter {

@@ -281,7 +281,10 @@ impl ParquetRows {
         for column in columns {
             let found = schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(&column.name));
             let Some(at) = found else {
-                return Err(BlockError::Value { column: column.name.clone(), message: "not in the Parquet file".into() });
+                return Err(BlockError::Value {
+                    column: column.name.clone(),
+                    message: "not in the Parquet file".into(),
+                });
             };
             let want = data_type(&column.column_type);
             if schema.field(at).data_type() != &want {

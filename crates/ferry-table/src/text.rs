@@ -13,9 +13,7 @@ fn datetime(text: &str) -> Result<(i64, i32), String> {
     let text = text.trim().replace('T', " ");
     let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
     let parsed = PrimitiveDateTime::parse(whole, format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
-        .or_else(|_| {
-            Date::parse(whole, format_description!("[year]-[month]-[day]")).map(|d| d.midnight())
-        })
+        .or_else(|_| Date::parse(whole, format_description!("[year]-[month]-[day]")).map(|d| d.midnight()))
         .map_err(|_| format!("{text:?} is not a date-time like 2024-01-31 12:00:00"))?;
     if fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("{text:?} has an invalid fraction of a second"));

@@ -38,6 +38,9 @@ enum Command {
     /// Incomplete multipart uploads on the server.
     #[command(subcommand)]
     Uploads(commands::objects::UploadsCommand),
+    /// Tables over the Tunnel dialect: create, drop, upload CSV/Parquet (resumable), export.
+    #[command(subcommand)]
+    Table(commands::table::TableCommand),
 }
 
 fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -57,6 +60,7 @@ fn main() -> std::process::ExitCode {
                     Command::Rm(args) => commands::objects::rm(args).await,
                     Command::Uploads(c) => commands::objects::uploads(c).await,
                     Command::Resume(args) => commands::resume::run(args).await,
+                    Command::Table(c) => commands::table::run(c).await,
                     Command::Serve(_) => unreachable!("handled above"),
                 }
             })

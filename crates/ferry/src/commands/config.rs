@@ -22,6 +22,8 @@ pub struct ConnectArgs {
 pub struct Connection {
     pub client: S3Client,
     pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
 }
 
 /// Sections of an INI file (`[name]` then `key = value` lines), as the AWS files use. Parsed
@@ -85,7 +87,7 @@ pub fn connect(args: &ConnectArgs) -> anyhow::Result<Connection> {
         .unwrap_or_else(|| "us-east-1".into());
     let endpoint = endpoint.trim_end_matches('/').to_string();
     let client = S3Client::new(&endpoint, &access_key, &secret_key, &region).context("connecting")?;
-    Ok(Connection { client, endpoint })
+    Ok(Connection { client, endpoint, access_key, secret_key })
 }
 
 /// `s3://bucket/key` → (bucket, key); the key may be empty.

@@ -5,3 +5,4 @@ pub mod cp;
 pub mod objects;
 pub mod progress;
 pub mod resume;
+pub mod table;
