@@ -5,6 +5,8 @@ errors, and a kill -9 between block writes and commit."""
 import datetime
 import decimal
 import json
+import subprocess
+import time
 import uuid
 
 import pandas as pd
@@ -15,7 +17,7 @@ from odps.tunnel import TableTunnel
 from odps.tunnel.errors import TunnelError
 from odps.types import Column, Partition
 
-from conftest import ACCESS_KEY, SECRET_KEY, FerryServer
+from conftest import ACCESS_KEY, FERRY_BIN, SECRET_KEY, FerryServer
 
 TYPES = ["bigint", "int", "double", "float", "boolean", "string", "binary", "datetime", "date", "decimal(10,2)",
          "timestamp"]
@@ -219,5 +221,85 @@ def test_kill9_between_blocks_and_commit_loses_and_duplicates_nothing(tmp_path):
         ids = [r["id"] for r in read_all(o, name, None)]
         assert sorted(ids) == list(range(4000))
         assert len(ids) == len(set(ids))
+    finally:
+        server.stop()
+
+
+def ferry_table(env, url, *args, check=True):
+    result = subprocess.run([FERRY_BIN, "table", *args, "--endpoint-url", url], env=env, capture_output=True,
+                            text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_cli_create_upload_resume_and_export(tmp_path, tool_env):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    server = FerryServer(data_dir).start()
+    try:
+        name = table_name()
+        csv_file = tmp_path / "in.csv"
+        with open(csv_file, "w") as f:
+            f.write("amount,id,name,at\n")  # columns in any order; matched by name
+            for i in range(50_000):
+                f.write(f"{i % 100}.5,{i},n{i},2024-01-01 00:00:{i % 60:02d}\n" if i % 7 else f",{i},,\n")
+        ferry_table(tool_env, server.url, "create", f"proj.{name}", "id bigint, name string, amount decimal(6,1), at datetime",
+                    "--partitioned-by", "pt string")
+        r = ferry_table(tool_env, server.url, "upload", str(csv_file), f"proj.{name}/pt=a", check=False)
+        assert r.returncode == 1 and "NoSuchPartition" in r.stderr, r.stderr
+        ferry_table(tool_env, server.url, "upload", str(csv_file), f"proj.{name}/pt=a", "--block-rows", "5000",
+                    "--create-partition")
+        o = odps_for(server)
+        rows = read_all(o, name, "pt=a")
+        assert sorted(r["id"] for r in rows) == list(range(50_000))
+        by_id = {r["id"]: r for r in rows}
+        assert by_id[7]["name"] is None and by_id[7]["amount"] is None
+        assert by_id[8]["name"] == "n8" and by_id[8]["amount"] == decimal.Decimal("8.5")
+
+        # A bad cell is reported with its line, and nothing is committed.
+        bad = tmp_path / "bad.csv"
+        bad.write_text("id,name,amount,at\n1,x,1.0,2024-01-01 00:00:00\nnope,x,1.0,\n")
+        r = ferry_table(tool_env, server.url, "upload", str(bad), f"proj.{name}/pt=bad", "--create-partition", check=False)
+        assert r.returncode == 1 and "line 3, column id" in r.stderr, r.stderr
+        assert read_all(o, name, "pt=bad") == []
+
+        # Interrupted (the server dies mid-upload), then the same command again: resumes.
+        big = tmp_path / "big.csv"
+        with open(big, "w") as f:
+            f.write("id,name,amount,at\n")
+            for i in range(400_000):
+                f.write(f"{i},v{i},1.0,2024-01-01 00:00:00\n")
+        proc = subprocess.Popen([FERRY_BIN, "table", "upload", str(big), f"proj.{name}/pt=b", "--create-partition",
+                                 "--block-rows", "2000", "--parallel", "1", "--endpoint-url", server.url],
+                                env=tool_env, stderr=subprocess.PIPE, text=True)
+        checkpoint = list(tmp_path.glob(".big.csv.ferry-table-*.json"))
+        deadline = time.time() + 30
+        while not checkpoint and time.time() < deadline:
+            time.sleep(0.01)
+            checkpoint = list(tmp_path.glob(".big.csv.ferry-table-*.json"))
+        time.sleep(0.3)
+        server.kill9()
+        assert proc.wait(timeout=120) != 0
+        server = FerryServer(data_dir).start()
+        r = ferry_table(tool_env, server.url, "upload", str(big), f"proj.{name}/pt=b", "--create-partition",
+                        "--block-rows", "2000")
+        assert "resuming upload" in r.stderr, r.stderr
+        o = odps_for(server)
+        ids = [r["id"] for r in read_all(o, name, "pt=b")]
+        assert len(ids) == 400_000 and set(ids) == set(range(400_000))
+        assert not list(tmp_path.glob(".big.csv.ferry-table-*.json")), "the checkpoint is removed once committed"
+
+        # Export as Parquet, and load the file into another table.
+        out = tmp_path / "export"
+        ferry_table(tool_env, server.url, "export", f"proj.{name}/pt=a", str(out), "--file-rows", "20000")
+        files = sorted(out.glob("part-*.parquet"))
+        assert len(files) == 3 and all(f.read_bytes()[:4] == b"PAR1" for f in files)
+        copy = table_name()
+        ferry_table(tool_env, server.url, "create", f"proj.{copy}", "id bigint, name string, amount decimal(6,1), at datetime")
+        for f in files:
+            ferry_table(tool_env, server.url, "upload", str(f), f"proj.{copy}")
+        copied = read_all(o, copy, None)
+        assert sorted(values(copied, ["id", "name", "amount", "at"])) == sorted(values(rows, ["id", "name", "amount", "at"]))
     finally:
         server.stop()
