@@ -10,6 +10,7 @@ import time
 import uuid
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from odps import ODPS, errors
 from odps.models import TableSchema
@@ -17,7 +18,7 @@ from odps.tunnel import TableTunnel
 from odps.tunnel.errors import TunnelError
 from odps.types import Column, Partition
 
-from conftest import ACCESS_KEY, FERRY_BIN, SECRET_KEY, FerryServer
+from conftest import ACCESS_KEY, FERRY_BIN, SECRET_KEY, FerryServer, wait_for
 
 TYPES = ["bigint", "int", "double", "float", "boolean", "string", "binary", "datetime", "date", "decimal(10,2)",
          "timestamp"]
@@ -225,6 +226,37 @@ def test_kill9_between_blocks_and_commit_loses_and_duplicates_nothing(tmp_path):
         server.stop()
 
 
+def test_sessions_expire_after_their_lifetime(tmp_path):
+    (tmp_path / "data").mkdir()
+    server = FerryServer(tmp_path / "data", "--session-lifetime", "2s", "--sweep-interval", "200ms").start()
+    try:
+        o = odps_for(server)
+        name = table_name()
+        o.create_table(name, "id bigint")
+        tunnel = TableTunnel(o)
+        up = tunnel.create_upload_session(name)
+        with up.open_record_writer(0) as w:
+            w.write(up.new_record([1]))
+        assert wait_for(lambda: tunnel.create_upload_session(name, upload_id=up.id).status.value == "EXPIRED",
+                        timeout=15), "the session did not expire"
+        with pytest.raises(errors.ODPSError, match="EXPIRED") as e:
+            with up.open_record_writer(1) as w:
+                w.write(up.new_record([2]))
+        assert e.value.code == "NoSuchUpload"
+        resource = f"{server.url}/odps/projects/proj/tables/{name}"
+        with pytest.raises(errors.ODPSError, match="EXPIRED"):
+            o.rest.post(resource, json.dumps({"BlockList": [0]}), params={"uploadid": up.id})
+        assert read_all(o, name, None) == []
+        # A new session works as ever.
+        fresh = tunnel.create_upload_session(name)
+        with fresh.open_record_writer(0) as w:
+            w.write(fresh.new_record([3]))
+        fresh.commit([0])
+        assert [r["id"] for r in read_all(o, name, None)] == [3]
+    finally:
+        server.stop()
+
+
 def ferry_table(env, url, *args, check=True):
     result = subprocess.run([FERRY_BIN, "table", *args, "--endpoint-url", url], env=env, capture_output=True,
                             text=True, timeout=300)
@@ -295,6 +327,13 @@ def test_cli_create_upload_resume_and_export(tmp_path, tool_env):
         ferry_table(tool_env, server.url, "export", f"proj.{name}/pt=a", str(out), "--file-rows", "20000")
         files = sorted(out.glob("part-*.parquet"))
         assert len(files) == 3 and all(f.read_bytes()[:4] == b"PAR1" for f in files)
+        # Any Parquet reader opens them: pyarrow sees the table's columns, types and rows.
+        exported = pq.read_table(out).to_pylist()
+        assert pq.read_schema(files[0]).names == ["id", "name", "amount", "at"]
+        assert sorted(r["id"] for r in exported) == list(range(50_000))
+        by_id_exported = {r["id"]: r for r in exported}
+        assert by_id_exported[8]["name"] == "n8" and by_id_exported[8]["amount"] == decimal.Decimal("8.5")
+        assert by_id_exported[7]["name"] is None
         copy = table_name()
         ferry_table(tool_env, server.url, "create", f"proj.{copy}", "id bigint, name string, amount decimal(6,1), at datetime")
         for f in files:

@@ -28,6 +28,24 @@ fn status_word(state: SessionState) -> &'static str {
     }
 }
 
+/// `Ok` while the session takes blocks; else an error naming its state and what to do next.
+/// (The engine checks again when it stores the block: this read may already be stale.)
+fn accepting_blocks(upload: &TableUpload) -> OdpsResult<()> {
+    let id = &upload.session.id;
+    let why = match upload.session.state {
+        SessionState::Normal | SessionState::Unknown | SessionState::Closing => return Ok(()),
+        SessionState::Closed => "is CLOSED: it was committed",
+        SessionState::Expired => "is EXPIRED: it outlived its lifetime or went idle too long",
+        SessionState::Aborted => "was CANCELED",
+        SessionState::Critical => "is CRITICAL: the server found an inconsistency in it",
+    };
+    Err(OdpsError::new(
+        StatusCode::NOT_FOUND,
+        "NoSuchUpload",
+        format!("the upload session {id} {why}; open a new upload session and write the blocks again"),
+    ))
+}
+
 /// Every block the session holds, ascending (none once it is no longer open).
 async fn held_blocks(ctx: &Ctx<'_>, upload: &TableUpload) -> OdpsResult<Vec<u32>> {
     let mut blocks = Vec::new();
@@ -105,6 +123,7 @@ pub async fn write_block(ctx: &Ctx<'_>, table: &TableName, body: Body) -> OdpsRe
     let encoding = Encoding::parse(ctx.parts.headers.get(http::header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()))
         .map_err(OdpsError::invalid_argument)?;
     let upload = open(ctx, table).await?;
+    accepting_blocks(&upload)?;
     let columns = upload.table.schema.columns.clone();
     let types = upload.table.schema.column_types();
     let config = &ctx.fe.config;
@@ -144,6 +163,9 @@ async fn commit_list(body: Body) -> OdpsResult<Option<Vec<u32>>> {
 /// `POST ?uploadid=`: publish the blocks as the partition's new files.
 pub async fn commit(ctx: &Ctx<'_>, table: &TableName, body: Body) -> OdpsResult<Response> {
     let upload = open(ctx, table).await?;
+    if upload.session.state != SessionState::Closed {
+        accepting_blocks(&upload)?;
+    }
     let blocks = match commit_list(body).await? {
         Some(blocks) => blocks,
         // A retried commit whose first answer was lost: it is done.
