@@ -230,6 +230,7 @@ fn banner(url: &str, args: &ServeArgs, stores: &Stores, creds: &ferry_core::cred
     );
     println!("  aws --endpoint-url {url} s3 mb s3://demo");
     println!("  aws --endpoint-url {url} s3 cp ./some-file s3://demo/");
+    println!("Tables (pyodps): ODPS(access_id, secret_key, \"myproject\", endpoint=\"{url}/odps\")");
 }
 
 /// Periodic work: expire sessions, collect garbage, scan for orphaned blobs, refresh the
