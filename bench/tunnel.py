@@ -1,6 +1,7 @@
 """Tunnel benchmark: rows/s ingested into a 5-column table (bigint, string, double, boolean,
 datetime) stored as Parquet, through ferry's Rust buffered tunnel writer and through pyodps'
-`table.open_writer()`, against one `ferry serve`, side by side in one run. As a reference it
+`table.open_writer()`, against one `ferry serve`, side by side in one run; and the rows read back
+through a download session. As a reference it
 also measures the Parquet encoding alone (the same rows into a file in memory, one core, no
 network, no record codec), and the CPU time the server and the client spend per row."""
 
@@ -52,6 +53,11 @@ def rust_writer(server, o, rows, parallel):
     result["server_cpu"] = cpu_seconds(server.proc.pid) - server_cpu
     result["client_cpu"] = children_cpu() - client_cpu
     assert stored_rows(o, table) == rows, "every row is stored once"
+    server_cpu = cpu_seconds(server.proc.pid)
+    out = subprocess.run([str(LOAD), "download", f"{server.url}/odps", ACCESS_KEY, SECRET_KEY, "proj", table],
+                         check=True, capture_output=True, text=True)
+    result["download"] = json.loads(out.stdout)
+    result["download"]["server_cpu"] = cpu_seconds(server.proc.pid) - server_cpu
     return result
 
 
@@ -123,6 +129,9 @@ def main():
     for name, r in (("ferry Rust writer", rust), ("pyodps open_writer", py)):
         print(f"  {name:31} {r['rows_per_s']:12,.0f} rows/s   ({r['rows']:,} rows in {r['seconds']:.2f} s; CPU per row: "
               f"server {per_row_us(r, 'server_cpu'):.2f} us, client {per_row_us(r, 'client_cpu'):.2f} us)")
+    down = rust["download"]
+    print(f"  download, ferry Rust reader       {down['rows_per_s']:12,.0f} rows/s   ({down['rows']:,} rows checked; "
+          f"server CPU per row {per_row_us(down, 'server_cpu'):.2f} us)")
     print(f"  ratio Rust writer / target 1 M rows/s  {rust['rows_per_s'] / TARGET:6.2f}")
     print(f"  ratio Rust writer / pyodps             {rust['rows_per_s'] / py['rows_per_s']:6.2f}x")
     print(f"  ratio Rust writer / Parquet alone      {rust['rows_per_s'] / parquet['rows_per_s']:6.2f}")

@@ -4,6 +4,9 @@
 //! tunnel_load upload ENDPOINT ACCESS_KEY SECRET_KEY PROJECT TABLE ROWS [PARALLEL]
 //!     through the buffered record writer into a ferry server, then commit. The rows are made
 //!     while writing, so the client's own cost is part of the measurement (as it is for pyodps).
+//! tunnel_load download ENDPOINT ACCESS_KEY SECRET_KEY PROJECT TABLE
+//!     every row of the table back through a download session and one record reader, checked
+//!     against the rows the upload mode wrote.
 //! tunnel_load parquet ROWS
 //!     the same rows straight into a Parquet file in memory, on one core, with no network and
 //!     no record codec: the encoding work every stored row costs, as a reference rate.
@@ -16,6 +19,7 @@ use ferry_table::{BlockWriter, Column, ColumnType, Value};
 type Failure = Box<dyn std::error::Error>;
 
 const USAGE: &str = "usage: tunnel_load upload ENDPOINT ACCESS_KEY SECRET_KEY PROJECT TABLE ROWS [PARALLEL]\n       \
+                     tunnel_load download ENDPOINT ACCESS_KEY SECRET_KEY PROJECT TABLE\n       \
                      tunnel_load parquet ROWS";
 
 /// Row `i` of the benchmark table, the same for every mode.
@@ -71,6 +75,30 @@ async fn upload(args: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
+async fn download(args: &[String]) -> Result<(), Failure> {
+    let [endpoint, key, secret, project, table] = args else { return Err(USAGE.into()) };
+    let client = TunnelClient::new(endpoint, project, key, secret)?;
+    let started = Instant::now();
+    let session = client.create_download_session(table, "").await?;
+    let mut reader = session.open_record_reader(0, session.count, None).await?;
+    let mut seen = vec![false; session.count as usize];
+    while let Some(rows) = reader.next_batch().await? {
+        for got in rows {
+            let Some(Value::Int(i)) = got.first() else { return Err(format!("a row without an id: {got:?}").into()) };
+            let fresh =
+                usize::try_from(*i).ok().and_then(|i| seen.get_mut(i)).is_some_and(|s| !std::mem::replace(s, true));
+            if !fresh || got != row(*i) {
+                return Err(format!("row {i} is wrong or repeated: {got:?}").into());
+            }
+        }
+    }
+    if seen.iter().any(|s| !s) {
+        return Err("rows are missing".into());
+    }
+    report(session.count as i64, started, "");
+    Ok(())
+}
+
 fn parquet_only(args: &[String]) -> Result<(), Failure> {
     let [rows] = args else { return Err(USAGE.into()) };
     let rows: i64 = rows.parse()?;
@@ -89,6 +117,7 @@ async fn main() -> Result<(), Failure> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.split_first() {
         Some((mode, rest)) if mode == "upload" => upload(rest).await,
+        Some((mode, rest)) if mode == "download" => download(rest).await,
         Some((mode, rest)) if mode == "parquet" => parquet_only(rest),
         _ => Err(USAGE.into()),
     }

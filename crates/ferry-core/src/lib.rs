@@ -24,5 +24,5 @@ pub use engine::{
 pub use error::{Error, Result};
 pub use ferry_table;
 pub use store::{BlobStore, BlobWriter, MetaStore};
-pub use tables::{TableError, TableFile, TableInfo, TableName, TableUpload};
+pub use tables::{TableError, TableFile, TableInfo, TableName, TableRows, TableUpload};
 pub use types::*;

@@ -412,15 +412,73 @@ impl Engine {
         Ok(rows)
     }
 
-    /// Every row of a data file, in order.
-    pub async fn read_table_file(&self, file: &TableFile, columns: &[Column]) -> Result<Vec<Vec<Value>>> {
-        let bytes = self.read_all(&file.key, None).await?;
+    /// Rows `rows` (row numbers within the file) of a data file, only `columns`, in batches as
+    /// they are decoded. The file is read by byte ranges on a blocking thread, so memory holds
+    /// about a page of each column asked for, whatever the file's size, and a narrow window of
+    /// rows reads little more than the pages that hold it.
+    pub fn table_file_rows(&self, file: &TableFile, columns: &[Column], rows: std::ops::Range<usize>) -> TableRows {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let source = FileRanges {
+            engine: self.clone(),
+            key: file.key.clone(),
+            size: file.size,
+            runtime: tokio::runtime::Handle::current(),
+        };
         let columns = columns.to_vec();
-        let key = file.key.clone();
-        tokio::task::spawn_blocking(move || ferry_table::read_block(bytes, &columns))
-            .await
-            .map_err(|e| Error::Critical(format!("reading {key}: {e}")))?
-            .map_err(|e| Error::Critical(format!("data file {key}: {e}")))
+        tokio::task::spawn_blocking(move || {
+            let key = source.key.clone();
+            let corrupt = |e: ferry_table::BlockError| Error::Critical(format!("data file {key}: {e}"));
+            let batches = match ferry_table::ParquetRows::open_ranges(source, &columns, rows) {
+                Ok(batches) => batches,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(corrupt(e)));
+                    return;
+                }
+            };
+            for batch in batches {
+                let failed = batch.is_err();
+                // A closed channel means the reader went away (the client hung up): stop.
+                if tx.blocking_send(batch.map_err(corrupt)).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        TableRows { batches: rx }
+    }
+}
+
+/// Batches of rows from [`Engine::table_file_rows`].
+pub struct TableRows {
+    batches: tokio::sync::mpsc::Receiver<Result<Vec<Vec<Value>>>>,
+}
+
+impl TableRows {
+    /// The next batch; `None` once every row asked for was returned (or after an error).
+    pub async fn next(&mut self) -> Option<Result<Vec<Vec<Value>>>> {
+        self.batches.recv().await
+    }
+}
+
+/// A committed data file as the Parquet reader sees it: byte ranges fetched through the engine
+/// (from whichever blob store holds it), run from a blocking thread.
+struct FileRanges {
+    engine: Engine,
+    key: String,
+    size: u64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl ferry_table::RangeSource for FileRanges {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_range(&self, start: u64, len: usize) -> std::io::Result<Bytes> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let range = RangeSpec::From { first: start, last: Some(start + len as u64 - 1) };
+        self.runtime.block_on(self.engine.read_all(&self.key, Some(range))).map_err(std::io::Error::other)
     }
 }
 

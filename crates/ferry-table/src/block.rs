@@ -20,8 +20,8 @@ use arrow_array::types::{
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use bytes::Bytes;
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
@@ -249,35 +249,103 @@ pub fn rows_in_footer(footer: &[u8]) -> Result<u64, BlockError> {
 
 /// Every row of a Parquet block written by [`BlockWriter`], in order.
 pub fn read_block(file: Bytes, columns: &[Column]) -> Result<Vec<Vec<Value>>, BlockError> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
-    let mut rows = Vec::new();
-    for batch in reader {
-        let batch = batch?;
-        let start = rows.len();
-        rows.extend((0..batch.num_rows()).map(|_| Vec::with_capacity(columns.len())));
-        for (column, array) in columns.iter().zip(batch.columns()) {
-            for (i, row) in rows[start..].iter_mut().enumerate() {
-                row.push(value_at(column, array, i));
-            }
-        }
-    }
-    Ok(rows)
+    ParquetRows::from_reader(file, columns, None)?.collect::<Result<Vec<_>, _>>().map(|b| b.concat())
 }
 
-/// Rows of any Parquet file whose columns include the table's (matched by name, ignoring
-/// case, with the types [`BlockWriter`] writes), in batches as the file is read.
+/// A file the Parquet reader reaches by byte ranges (footer first, then the pages of the columns
+/// it needs), such as a blob in a store: only what is read is fetched, so memory stays bounded
+/// whatever the file's size.
+pub trait RangeSource: Send + Sync + 'static {
+    /// The file's size in bytes.
+    fn size(&self) -> u64;
+    /// `len` bytes from `start` (never past the end).
+    fn read_range(&self, start: u64, len: usize) -> std::io::Result<Bytes>;
+}
+
+/// Window of a [`RangeRead`]: page headers are read through it and are small.
+const RANGE_READ_WINDOW: usize = 64 << 10;
+
+/// Adapts a [`RangeSource`] to the `parquet` crate's reader, which asks for exact ranges (pages)
+/// and for a plain `Read` from an offset (page headers, of unknown length).
+struct Ranges<S>(Arc<S>);
+
+/// Reads forward from an offset, a window at a time.
+struct RangeRead<S> {
+    source: Arc<S>,
+    position: u64,
+    window: Bytes,
+}
+
+impl<S: RangeSource> std::io::Read for RangeRead<S> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.window.is_empty() {
+            let left = self.source.size().saturating_sub(self.position);
+            let len = left.min(RANGE_READ_WINDOW as u64) as usize;
+            if len == 0 {
+                return Ok(0);
+            }
+            self.window = self.source.read_range(self.position, len)?;
+            self.position += self.window.len() as u64;
+        }
+        let n = out.len().min(self.window.len());
+        out[..n].copy_from_slice(&self.window.split_to(n));
+        Ok(n)
+    }
+}
+
+impl<S: RangeSource> parquet::file::reader::Length for Ranges<S> {
+    fn len(&self) -> u64 {
+        self.0.size()
+    }
+}
+
+impl<S: RangeSource> parquet::file::reader::ChunkReader for Ranges<S> {
+    type T = RangeRead<S>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<RangeRead<S>> {
+        Ok(RangeRead { source: self.0.clone(), position: start, window: Bytes::new() })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.0.read_range(start, length).map_err(|e| ParquetError::External(Box::new(e)))
+    }
+}
+
+/// Rows of any Parquet file whose columns include the ones asked for (matched by name, ignoring
+/// case, with the types [`BlockWriter`] writes), in batches as the file is read. Only those
+/// columns are decoded, and only the rows of the window asked for.
 pub struct ParquetRows {
     reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
     columns: Vec<Column>,
-    /// Position in the file of each table column.
+    /// Position in the decoded batches of each column asked for.
     positions: Vec<usize>,
 }
 
 impl ParquetRows {
+    /// Every row of a local file.
     pub fn open(file: std::fs::File, columns: &[Column]) -> Result<Self, BlockError> {
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        Self::from_reader(file, columns, None)
+    }
+
+    /// Rows `rows` (a window of row numbers, clipped to the file) of a file read by ranges.
+    pub fn open_ranges(
+        source: impl RangeSource,
+        columns: &[Column],
+        rows: std::ops::Range<usize>,
+    ) -> Result<Self, BlockError> {
+        Self::from_reader(Ranges(Arc::new(source)), columns, Some(rows))
+    }
+
+    fn from_reader<R: parquet::file::reader::ChunkReader + 'static>(
+        reader: R,
+        columns: &[Column],
+        rows: Option<std::ops::Range<usize>>,
+    ) -> Result<Self, BlockError> {
+        // For a window, the page index lets the reader skip the pages before it unread.
+        let options = ArrowReaderOptions::new().with_page_index(rows.is_some());
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(reader, options)?;
         let schema = builder.schema().clone();
-        let mut positions = Vec::with_capacity(columns.len());
+        let mut in_file = Vec::with_capacity(columns.len());
         for column in columns {
             let found = schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(&column.name));
             let Some(at) = found else {
@@ -293,9 +361,19 @@ impl ParquetRows {
                     message: format!("the file has {}, the table needs {want}", schema.field(at).data_type()),
                 });
             }
-            positions.push(at);
+            in_file.push(at);
         }
-        Ok(ParquetRows { reader: builder.with_batch_size(BATCH_ROWS).build()?, columns: columns.to_vec(), positions })
+        // The reader decodes the projected columns in file order.
+        let mut projected = in_file.clone();
+        projected.sort_unstable();
+        projected.dedup();
+        let positions = in_file.iter().map(|at| projected.partition_point(|p| p < at)).collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), projected);
+        builder = builder.with_projection(mask).with_batch_size(BATCH_ROWS);
+        if let Some(rows) = rows {
+            builder = builder.with_offset(rows.start).with_limit(rows.end.saturating_sub(rows.start));
+        }
+        Ok(ParquetRows { reader: builder.build()?, columns: columns.to_vec(), positions })
     }
 }
 
@@ -428,6 +506,49 @@ mod tests {
         let missing = vec![Column::new("nope", ColumnType::Bigint)];
         assert!(ParquetRows::open(std::fs::File::open(&path).unwrap(), &missing).is_err());
         std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A file in memory that counts the bytes the reader fetches.
+    struct Counted {
+        file: Bytes,
+        fetched: Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl RangeSource for Counted {
+        fn size(&self) -> u64 {
+            self.file.len() as u64
+        }
+
+        fn read_range(&self, start: u64, len: usize) -> std::io::Result<Bytes> {
+            self.fetched.fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok(self.file.slice(start as usize..start as usize + len))
+        }
+    }
+
+    #[test]
+    fn a_window_of_rows_and_columns_reads_a_fraction_of_the_file() {
+        let cols = columns();
+        let mut writer = BlockWriter::new(Vec::new(), &cols).unwrap();
+        for i in 0..200_000 {
+            writer.write(row(i)).unwrap();
+        }
+        let file = Bytes::from(writer.finish().unwrap());
+        let fetched = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let source = Counted { file: file.clone(), fetched: fetched.clone() };
+        let wanted = vec![cols[7].clone(), cols[0].clone()];
+        let rows: Vec<Vec<Value>> =
+            ParquetRows::open_ranges(source, &wanted, 150_000..150_010).unwrap().flat_map(Result::unwrap).collect();
+        let expected: Vec<Vec<Value>> = (150_000..150_010).map(|i| vec![row(i)[7].clone(), Value::Int(i)]).collect();
+        assert_eq!(rows, expected);
+        let fetched = fetched.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(fetched * 4 < file.len() as u64, "fetched {fetched} of {} bytes for 10 rows of 2 columns", file.len());
+
+        // Past the end: nothing; the whole file through ranges: every row.
+        let all = Counted { file: file.clone(), fetched: Arc::default() };
+        assert_eq!(ParquetRows::open_ranges(all, &cols, 200_000..200_005).unwrap().count(), 0);
+        let all = Counted { file, fetched: Arc::default() };
+        let every: usize = ParquetRows::open_ranges(all, &cols, 0..usize::MAX).unwrap().map(|b| b.unwrap().len()).sum();
+        assert_eq!(every, 200_000);
     }
 
     #[test]

@@ -7,7 +7,9 @@ mod schema;
 mod text;
 mod types;
 
-pub use block::{BlockError, BlockWriter, FOOTER_TAIL, ParquetRows, footer_length, read_block, rows_in_footer};
+pub use block::{
+    BlockError, BlockWriter, FOOTER_TAIL, ParquetRows, RangeSource, footer_length, read_block, rows_in_footer,
+};
 pub use partition::PartitionSpec;
 pub use schema::{Column, TableSchema};
 pub use text::{format_value, parse_value};

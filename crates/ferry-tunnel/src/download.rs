@@ -7,7 +7,9 @@
 //! different rows.
 
 use bytes::Bytes;
-use ferry_core::{Engine, Error, Millis, TableError, TableFile, TableInfo, TableName, now_millis, random_id};
+use ferry_core::{
+    Engine, Error, Millis, TableError, TableFile, TableInfo, TableName, TableRows, now_millis, random_id,
+};
 use ferry_http::Response;
 use ferry_table::{Column, ColumnType};
 use http::StatusCode;
@@ -79,16 +81,17 @@ fn row_range(text: &str) -> OdpsResult<(u64, u64)> {
     Ok((start.trim().parse().map_err(|_| bad())?, count.trim().parse().map_err(|_| bad())?))
 }
 
-/// Positions (in the table's columns) of the `columns=a,b` asked for, or all of them.
-fn projection(columns: &[Column], asked: Option<&str>) -> OdpsResult<Vec<usize>> {
-    let Some(asked) = asked.filter(|a| !a.trim().is_empty()) else { return Ok((0..columns.len()).collect()) };
+/// The `columns=a,b` asked for, in that order, or all of the table's.
+fn projection(columns: &[Column], asked: Option<&str>) -> OdpsResult<Vec<Column>> {
+    let Some(asked) = asked.filter(|a| !a.trim().is_empty()) else { return Ok(columns.to_vec()) };
     asked
         .split(',')
         .map(|name| {
             let name = name.trim();
             columns
                 .iter()
-                .position(|c| c.name.eq_ignore_ascii_case(name))
+                .find(|c| c.name.eq_ignore_ascii_case(name))
+                .cloned()
                 .ok_or_else(|| OdpsError::invalid_argument(format!("the table has no column {name:?}")))
         })
         .collect()
@@ -122,8 +125,8 @@ pub async fn read(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<Response> {
         }
         first_row += rows;
     }
-    let types: Vec<ColumnType> = picked.iter().map(|i| info.schema.columns[*i].column_type).collect();
-    let body = encode(ctx.engine().clone(), info.schema.columns.clone(), picked, types, wanted);
+    let types: Vec<ColumnType> = picked.iter().map(|c| c.column_type).collect();
+    let body = encode(ctx.engine().clone(), picked, types, wanted);
     let mut r = Response::new(ferry_http::stream(body));
     r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/octet-stream"));
     Ok(r)
@@ -132,41 +135,57 @@ pub async fn read(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<Response> {
 struct Encoding {
     engine: Engine,
     columns: Vec<Column>,
-    picked: Vec<usize>,
     files: std::vec::IntoIter<(TableFile, usize, usize)>,
+    /// The file being read.
+    current: Option<TableRows>,
     encoder: Option<RecordEncoder>,
 }
 
+/// The record stream of `files` (each with the slice of its rows wanted), a batch of rows per
+/// chunk: rows are read from each file as they are sent, never a whole file at once.
 fn encode(
     engine: Engine,
     columns: Vec<Column>,
-    picked: Vec<usize>,
     types: Vec<ColumnType>,
     files: Vec<(TableFile, usize, usize)>,
 ) -> ferry_core::store::ByteStream {
     let state =
-        Encoding { engine, columns, picked, files: files.into_iter(), encoder: Some(RecordEncoder::new(types)) };
+        Encoding { engine, columns, files: files.into_iter(), current: None, encoder: Some(RecordEncoder::new(types)) };
     Box::pin(futures_util::stream::unfold(state, |mut st| async move {
-        let encoder = st.encoder.as_mut()?;
-        let Some((file, lo, hi)) = st.files.next() else {
-            let tail = st.encoder.take()?.finish();
-            return Some((Ok(Bytes::from(tail)), st));
-        };
-        let rows = match st.engine.read_table_file(&file, &st.columns).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                st.encoder = None;
-                return Some((Err(std::io::Error::other(e.to_string())), st));
+        loop {
+            st.encoder.as_ref()?;
+            let batch = match st.current.as_mut() {
+                Some(rows) => rows.next().await,
+                None => None,
+            };
+            let rows = match batch {
+                Some(Ok(rows)) => rows,
+                Some(Err(e)) => {
+                    st.encoder = None;
+                    return Some((Err(std::io::Error::other(e.to_string())), st));
+                }
+                None => {
+                    // This file is done (or none was open): the next one, or the trailer.
+                    match st.files.next() {
+                        Some((file, lo, hi)) => {
+                            st.current = Some(st.engine.table_file_rows(&file, &st.columns, lo..hi))
+                        }
+                        None => {
+                            let tail = st.encoder.take()?.finish();
+                            return Some((Ok(Bytes::from(tail)), st));
+                        }
+                    }
+                    continue;
+                }
+            };
+            let encoder = st.encoder.as_mut()?;
+            for row in &rows {
+                if let Err(e) = encoder.write(row) {
+                    st.encoder = None;
+                    return Some((Err(std::io::Error::other(e.to_string())), st));
+                }
             }
-        };
-        for row in rows.get(lo..hi).unwrap_or_default() {
-            let projected: Vec<_> = st.picked.iter().map(|i| row[*i].clone()).collect();
-            if let Err(e) = encoder.write(&projected) {
-                st.encoder = None;
-                return Some((Err(std::io::Error::other(e.to_string())), st));
-            }
+            return Some((Ok(Bytes::from(encoder.take())), st));
         }
-        let chunk = encoder.take();
-        Some((Ok(Bytes::from(chunk)), st))
     }))
 }
