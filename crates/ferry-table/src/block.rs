@@ -1,4 +1,4 @@
-//! A block of rows as one Parquet file (one row group per few thousand rows, Snappy pages).
+//! A block of rows as one Parquet file (row groups of up to 1 Mi rows or 16 MiB, Snappy pages).
 //!
 //! ODPS types map to Arrow/Parquet types any reader understands: integers to INT8..INT64,
 //! `double`/`float` to FLOAT64/FLOAT32, `string`/`varchar`/`char` to UTF8, `binary` to BINARY,
@@ -31,6 +31,10 @@ use crate::{Column, ColumnType, Value};
 
 /// Rows converted to columns at a time.
 const BATCH_ROWS: usize = 4096;
+
+/// A row group is written out once its encoded pages reach this size (or the writer's default
+/// of 1 Mi rows).
+const ROW_GROUP_BYTES: usize = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlockError {
@@ -117,6 +121,11 @@ impl<W: Write + Send> BlockWriter<W> {
         let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
         self.writer.write(&batch)?;
         self.pending.clear();
+        // The writer keeps a row group's encoded pages in memory until it is flushed: bound
+        // that by size as well as by rows, so a block of wide rows does not pile up.
+        if self.writer.in_progress_size() >= ROW_GROUP_BYTES {
+            self.writer.flush()?;
+        }
         Ok(())
     }
 
@@ -549,6 +558,36 @@ mod tests {
         let all = Counted { file, fetched: Arc::default() };
         let every: usize = ParquetRows::open_ranges(all, &cols, 0..usize::MAX).unwrap().map(|b| b.unwrap().len()).sum();
         assert_eq!(every, 200_000);
+    }
+
+    #[test]
+    fn wide_rows_are_flushed_in_row_groups_of_bounded_size() {
+        let cols = vec![Column::new("id", ColumnType::Bigint), Column::new("blob", ColumnType::Binary)];
+        // Bytes that do not compress (a xorshift sequence seeded by the row number).
+        let wide = |i: i64| {
+            let mut x = i as u64 * 0x9E37_79B9_7F4A_7C15 + 1;
+            let bytes = (0..4096)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            vec![Value::Int(i), Value::Bytes(bytes)]
+        };
+        let mut writer = BlockWriter::new(Vec::new(), &cols).unwrap();
+        for i in 0..20_000 {
+            writer.write(wide(i)).unwrap();
+        }
+        let file = Bytes::from(writer.finish().unwrap());
+        let metadata = ParquetMetaDataReader::new().parse_and_finish(&file).unwrap();
+        let groups = metadata.row_groups();
+        assert!(groups.len() >= 4, "80 MB of rows in {} row group(s)", groups.len());
+        assert!(groups.iter().all(|g| g.compressed_size() < 2 * ROW_GROUP_BYTES as i64));
+        let back = read_block(file, &cols).unwrap();
+        assert_eq!(back.len(), 20_000);
+        assert_eq!(back[12_345], wide(12_345));
     }
 
     #[test]
