@@ -2,6 +2,7 @@
 sessions (explicit and buffered writers, deflate, rewrites, reattach, commit), download sessions,
 errors, and a kill -9 between block writes and commit."""
 
+import concurrent.futures
 import datetime
 import decimal
 import json
@@ -222,6 +223,52 @@ def test_kill9_between_blocks_and_commit_loses_and_duplicates_nothing(tmp_path):
         ids = [r["id"] for r in read_all(o, name, None)]
         assert sorted(ids) == list(range(4000))
         assert len(ids) == len(set(ids))
+    finally:
+        server.stop()
+
+
+def test_blocks_written_in_parallel_threads(o):
+    name = table_name()
+    o.create_table(name, "id bigint, s string")
+    tunnel = TableTunnel(o)
+    up = tunnel.create_upload_session(name)
+
+    def write(block):
+        with up.open_record_writer(block) as w:
+            for i in range(block * 2000, block * 2000 + 2000):
+                w.write(up.new_record([i, f"v{i}"]))
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, [5, 0, 19999, 3, 8, 1, 2, 4]))
+    assert sorted(tunnel.create_upload_session(name, upload_id=up.id).blocks) == [0, 1, 2, 3, 4, 5, 8, 19999]
+    up.commit([0, 1, 2, 3, 4, 5, 8, 19999])
+    ids = sorted(r["id"] for r in read_all(o, name, None))
+    assert ids == sorted(i for b in [0, 1, 2, 3, 4, 5, 8, 19999] for i in range(b * 2000, b * 2000 + 2000))
+
+
+def test_a_stalled_block_upload_is_cut_off_and_stores_nothing(tmp_path):
+    (tmp_path / "data").mkdir()
+    server = FerryServer(tmp_path / "data", "--tunnel-idle-timeout", "1s").start()
+    try:
+        o = odps_for(server)
+        name = table_name()
+        o.create_table(name, "id bigint")
+        tunnel = TableTunnel(o)
+        up = tunnel.create_upload_session(name)
+        with up.open_record_writer(0) as w:  # a complete block, to take the stream's first bytes from
+            w.write(up.new_record([1]))
+        resource = f"{server.url}/odps/projects/proj/tables/{name}"
+        headers = {"Content-Type": "application/octet-stream", "x-odps-tunnel-version": "6"}
+
+        def stalling():
+            yield bytes([0x08, 0x02])  # field 1 = 1, then silence
+            time.sleep(4)
+            yield bytes([0x80, 0xC0, 0xFF, 0x7F])
+
+        with pytest.raises(errors.InvalidArgument, match="no data for 1 s") as e:
+            o.rest.put(resource, stalling(), params={"uploadid": up.id, "blockid": "1"}, headers=headers)
+        assert str(e.value).count("invalid argument") == 1, "the message is said once"
+        assert tunnel.create_upload_session(name, upload_id=up.id).blocks == [0]
     finally:
         server.stop()
 

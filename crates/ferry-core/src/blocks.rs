@@ -98,7 +98,12 @@ impl Engine {
                         }
                     }
                     Err(e) => {
-                        let _ = byte_tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))).await;
+                        // Reported as InvalidArgument below: keep its message, not its prefix.
+                        let message = match e {
+                            Error::InvalidArgument(message) => message,
+                            other => other.to_string(),
+                        };
+                        let _ = byte_tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, message))).await;
                         break;
                     }
                 }
