@@ -60,6 +60,16 @@ def values(records, columns=None):
     return [[r[c] for c in (columns or [f"c_{i}" for i in range(len(TYPES))])] for r in records]
 
 
+def put_raw_block(o, server, name, upload_id, block, body):
+    """A block PUT with a body of our own making, signed by the SDK's REST client."""
+    return o.rest.put(table_resource(server, name), body, params={"uploadid": upload_id, "blockid": str(block)},
+                      headers={"Content-Type": "application/octet-stream", "x-odps-tunnel-version": "6"})
+
+
+def table_resource(server, name):
+    return f"{server.url}/odps/projects/proj/tables/{name}"
+
+
 def read_all(o, name, partition):
     tunnel = TableTunnel(o)
     down = tunnel.create_download_session(name, partition_spec=partition)
@@ -161,22 +171,20 @@ def test_corrupt_blocks_and_mismatched_commits_store_nothing(o, server):
     with up.open_record_writer(0) as w:
         for i in range(3):
             w.write(up.new_record([i]))
-    resource = f"{server.url}/odps/projects/proj/tables/{name}"
-    headers = {"Content-Type": "application/octet-stream", "x-odps-tunnel-version": "6"}
     # One record (id=5) with a wrong row checksum, then a valid-looking trailer.
     corrupt = bytes([0x08, 0x0A, 0x80, 0xC0, 0xFF, 0x7F, 0x01, 0xF0, 0xFF, 0xFF, 0x7F, 0x02, 0xF8, 0xFF, 0xFF, 0x7F, 0x00])
     for block in ("0", "1"):
         with pytest.raises(errors.InvalidArgument, match="checksum"):
-            o.rest.put(resource, corrupt, params={"uploadid": up.id, "blockid": block}, headers=headers)
+            put_raw_block(o, server, name, up.id, block, corrupt)
     with pytest.raises(errors.InvalidArgument, match="block id"):
-        o.rest.put(resource, b"", params={"uploadid": up.id, "blockid": "20000"}, headers=headers)
+        put_raw_block(o, server, name, up.id, 20000, b"")
     assert tunnel.create_upload_session(name, upload_id=up.id).blocks == [0]
 
     # The SDK refuses a list that does not match; ferry refuses it too when a client sends one.
     with pytest.raises(TunnelError):
         up.commit([0, 1])
     with pytest.raises(errors.InvalidArgument, match="does not match"):
-        o.rest.post(resource, json.dumps({"BlockList": [0, 1]}), params={"uploadid": up.id})
+        o.rest.post(table_resource(server, name), json.dumps({"BlockList": [0, 1]}), params={"uploadid": up.id})
     assert read_all(o, name, None) == []
     up.commit([0])
     assert [r["id"] for r in read_all(o, name, None)] == [0, 1, 2]
@@ -255,10 +263,8 @@ def test_a_stalled_block_upload_is_cut_off_and_stores_nothing(tmp_path):
         o.create_table(name, "id bigint")
         tunnel = TableTunnel(o)
         up = tunnel.create_upload_session(name)
-        with up.open_record_writer(0) as w:  # a complete block, to take the stream's first bytes from
+        with up.open_record_writer(0) as w:
             w.write(up.new_record([1]))
-        resource = f"{server.url}/odps/projects/proj/tables/{name}"
-        headers = {"Content-Type": "application/octet-stream", "x-odps-tunnel-version": "6"}
 
         def stalling():
             yield bytes([0x08, 0x02])  # field 1 = 1, then silence
@@ -266,7 +272,7 @@ def test_a_stalled_block_upload_is_cut_off_and_stores_nothing(tmp_path):
             yield bytes([0x80, 0xC0, 0xFF, 0x7F])
 
         with pytest.raises(errors.InvalidArgument, match="no data for 1 s") as e:
-            o.rest.put(resource, stalling(), params={"uploadid": up.id, "blockid": "1"}, headers=headers)
+            put_raw_block(o, server, name, up.id, 1, stalling())
         assert str(e.value).count("invalid argument") == 1, "the message is said once"
         assert tunnel.create_upload_session(name, upload_id=up.id).blocks == [0]
     finally:
@@ -290,9 +296,8 @@ def test_sessions_expire_after_their_lifetime(tmp_path):
             with up.open_record_writer(1) as w:
                 w.write(up.new_record([2]))
         assert e.value.code == "NoSuchUpload"
-        resource = f"{server.url}/odps/projects/proj/tables/{name}"
         with pytest.raises(errors.ODPSError, match="EXPIRED"):
-            o.rest.post(resource, json.dumps({"BlockList": [0]}), params={"uploadid": up.id})
+            o.rest.post(table_resource(server, name), json.dumps({"BlockList": [0]}), params={"uploadid": up.id})
         assert read_all(o, name, None) == []
         # A new session works as ever.
         fresh = tunnel.create_upload_session(name)
