@@ -104,7 +104,8 @@ def main():
         sys.exit(f"{LOAD} is missing: run bench/run.sh --tunnel, which builds it")
     work = Path(tempfile.mkdtemp(prefix="ferry-bench-tunnel-", dir=REPO / "bench"))
     try:
-        server = FerryServer(work).start()
+        (work / "data").mkdir()
+        server = FerryServer(work / "data").start()  # its log goes beside the data, into work
         try:
             o = ODPS(ACCESS_KEY, SECRET_KEY, "proj", endpoint=f"{server.url}/odps")
             best = {}
