@@ -5,9 +5,9 @@
 #   2. builds ferry, checks formatting and lints,
 #   3. runs the Rust tests (engine, conformance suites on SQLite, local disk, a private
 #      PostgreSQL cluster and an S3 server, protocol units),
-#   4. runs the compatibility suite: real boto3, awscli, s5cmd, rclone, curl, oss2, ali-oss and
-#      the ferry CLI against a real `ferry serve` on 127.0.0.1, including HTTPS and kill -9 tests,
-#      and three nodes sharing PostgreSQL and an S3-compatible blob store.
+#   4. runs the compatibility suite: real boto3, awscli, s5cmd, rclone, curl, oss2, ali-oss, ufile,
+#      pyodps and the ferry CLI against a real `ferry serve` on 127.0.0.1, including HTTPS and
+#      kill -9 tests, and three nodes sharing PostgreSQL and an S3-compatible blob store.
 # Servers the tests need (PostgreSQL clusters, moto) are started by the tests themselves on free
 # loopback ports in temp directories, and stopped by them.
 set -euo pipefail
