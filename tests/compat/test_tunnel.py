@@ -3,6 +3,7 @@ sessions (explicit and buffered writers, deflate, rewrites, reattach, commit), d
 errors, and a kill -9 between block writes and commit."""
 
 import concurrent.futures
+import contextlib
 import datetime
 import decimal
 import json
@@ -254,17 +255,32 @@ def test_blocks_written_in_parallel_threads(o):
     assert ids == sorted(i for b in [0, 1, 2, 3, 4, 5, 8, 19999] for i in range(b * 2000, b * 2000 + 2000))
 
 
-def test_a_stalled_block_upload_is_cut_off_and_stores_nothing(tmp_path):
+@contextlib.contextmanager
+def private_server(tmp_path, *flags):
+    """A server of its own, started with `flags`, stopped on the way out."""
     (tmp_path / "data").mkdir()
-    server = FerryServer(tmp_path / "data", "--tunnel-idle-timeout", "1s").start()
+    server = FerryServer(tmp_path / "data", *flags).start()
     try:
+        yield server
+    finally:
+        server.stop()
+
+
+def one_block_session(o):
+    """A new `id bigint` table with an upload session holding block 0 (one row)."""
+    name = table_name()
+    o.create_table(name, "id bigint")
+    tunnel = TableTunnel(o)
+    up = tunnel.create_upload_session(name)
+    with up.open_record_writer(0) as w:
+        w.write(up.new_record([1]))
+    return name, tunnel, up
+
+
+def test_a_stalled_block_upload_is_cut_off_and_stores_nothing(tmp_path):
+    with private_server(tmp_path, "--tunnel-idle-timeout", "1s") as server:
         o = odps_for(server)
-        name = table_name()
-        o.create_table(name, "id bigint")
-        tunnel = TableTunnel(o)
-        up = tunnel.create_upload_session(name)
-        with up.open_record_writer(0) as w:
-            w.write(up.new_record([1]))
+        name, tunnel, up = one_block_session(o)
 
         def stalling():
             yield bytes([0x08, 0x02])  # field 1 = 1, then silence
@@ -275,21 +291,12 @@ def test_a_stalled_block_upload_is_cut_off_and_stores_nothing(tmp_path):
             put_raw_block(o, server, name, up.id, 1, stalling())
         assert str(e.value).count("invalid argument") == 1, "the message is said once"
         assert tunnel.create_upload_session(name, upload_id=up.id).blocks == [0]
-    finally:
-        server.stop()
 
 
 def test_sessions_expire_after_their_lifetime(tmp_path):
-    (tmp_path / "data").mkdir()
-    server = FerryServer(tmp_path / "data", "--session-lifetime", "2s", "--sweep-interval", "200ms").start()
-    try:
+    with private_server(tmp_path, "--session-lifetime", "2s", "--sweep-interval", "200ms") as server:
         o = odps_for(server)
-        name = table_name()
-        o.create_table(name, "id bigint")
-        tunnel = TableTunnel(o)
-        up = tunnel.create_upload_session(name)
-        with up.open_record_writer(0) as w:
-            w.write(up.new_record([1]))
+        name, tunnel, up = one_block_session(o)
         assert wait_for(lambda: tunnel.create_upload_session(name, upload_id=up.id).status.value == "EXPIRED",
                         timeout=15), "the session did not expire"
         with pytest.raises(errors.ODPSError, match="EXPIRED") as e:
@@ -305,8 +312,6 @@ def test_sessions_expire_after_their_lifetime(tmp_path):
             w.write(fresh.new_record([3]))
         fresh.commit([0])
         assert [r["id"] for r in read_all(o, name, None)] == [3]
-    finally:
-        server.stop()
 
 
 def ferry_table(env, url, *args, check=True):
