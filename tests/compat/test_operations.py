@@ -18,7 +18,7 @@ def test_health_and_metrics(server, s3, bucket):
     s3.put_object(Bucket=bucket, Key="m", Body=b"x")
     status, text = get(server.url + "/metrics")
     assert status == 200
-    line = next(l for l in text.splitlines() if l.startswith("ferry_requests_total{") and 'operation="Put"' in l and 'status="200"' in l)
+    line = next(l for l in text.splitlines() if l.startswith("ferry_requests_total{") and 'operation="PutObject"' in l and 'status="200"' in l)
     before = float(line.rsplit(" ", 1)[1])
     s3.put_object(Bucket=bucket, Key="m2", Body=b"x")
     after = next(l for l in get(server.url + "/metrics")[1].splitlines() if l.startswith(line.rsplit(" ", 1)[0] + " "))

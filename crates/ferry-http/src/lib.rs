@@ -6,6 +6,7 @@
 
 mod body;
 pub mod dates;
+pub mod endpoint;
 mod headers;
 mod operations;
 mod query;
@@ -14,6 +15,7 @@ mod router;
 mod server;
 pub mod xml;
 
+pub use endpoint::{Endpoint, EndpointDoc};
 pub use body::{Body, ResponseBody, body_stream, empty, full, read_limited, stream};
 pub use headers::content_headers;
 pub use operations::{Operations, ReadinessCheck};

@@ -94,29 +94,6 @@ impl Operations {
     }
 }
 
-/// The operation a request performs, for metrics. Every dialect ferry speaks marks multipart
-/// calls with the same query parameters (`uploads`, `uploadId`, `partNumber`), so one rule
-/// names those precisely; other requests are named by their method.
-pub fn operation_name(parts: &http::request::Parts) -> &'static str {
-    let query = parts.uri.query().unwrap_or("");
-    let has = |name: &str| query.split('&').any(|pair| pair.split_once('=').map_or(pair, |(k, _)| k) == name);
-    use http::Method;
-    match parts.method {
-        Method::PUT if has("uploadId") || has("partNumber") => "UploadPart",
-        Method::POST if has("uploads") => "CreateMultipartUpload",
-        Method::POST if has("uploadId") => "CompleteMultipartUpload",
-        Method::DELETE if has("uploadId") => "AbortMultipartUpload",
-        Method::GET if has("uploadId") => "ListParts",
-        Method::GET if has("uploads") => "ListMultipartUploads",
-        Method::PUT => "Put",
-        Method::GET => "Get",
-        Method::HEAD => "Head",
-        Method::DELETE => "Delete",
-        Method::POST => "Post",
-        _ => "Other",
-    }
-}
-
 impl Default for Operations {
     fn default() -> Self {
         Self::new()

@@ -53,10 +53,10 @@ impl Router {
         }
         let frontend = self.pick(&parts).clone();
         let method = parts.method.clone();
-        let operation = crate::operations::operation_name(&parts);
         let path = parts.uri.path().to_string();
         let started = std::time::Instant::now();
         let response = frontend.handle(Request::from_parts(parts, body)).await;
+        let operation = crate::endpoint::name_of(&response);
         self.operations.record(frontend.name(), operation, response.status().as_u16(), started.elapsed());
         tracing::debug!(
             dialect = frontend.name(),
