@@ -126,9 +126,11 @@ fn walk(body: &[u8], mut on: impl FnMut(Node<'_>) -> XmlResult<()>) -> XmlResult
                 on(Node::End(&path))?;
                 path.pop();
             }
+            // Whitespace-only text is reported too: an object key may be " ", and a key is
+            // kept exactly as sent. Parsers ignore text at paths they do not read.
             Event::Text(t) => {
                 let text = t.unescape().map_err(|e| malformed(&e))?;
-                if !text.trim().is_empty() {
+                if !path.is_empty() {
                     on(Node::Text(&path, text.into_owned()))?;
                 }
             }
@@ -149,12 +151,19 @@ fn is(path: &[String], expected: &[&str]) -> bool {
 
 /// The text of the first element at `path` (root first), CDATA included; `None` when absent.
 pub fn element_text(body: &[u8], path: &[&str]) -> XmlResult<Option<String>> {
-    let mut found: Option<String> = None;
+    Ok(element_texts(body, path)?.into_iter().next())
+}
+
+/// The text of every element at `path` (root first), in document order, each exactly as sent
+/// (whitespace kept, entities and CDATA resolved). An empty element gives "".
+pub fn element_texts(body: &[u8], path: &[&str]) -> XmlResult<Vec<String>> {
+    let mut found = Vec::new();
+    let mut current = String::new();
     walk(body, |node| {
-        if let Node::Text(at, text) = node
-            && is(at, path)
-        {
-            found.get_or_insert_with(String::new).push_str(&text);
+        match node {
+            Node::Text(at, text) if is(at, path) => current.push_str(&text),
+            Node::End(at) if is(at, path) => found.push(std::mem::take(&mut current)),
+            _ => {}
         }
         Ok(())
     })?;
@@ -210,29 +219,56 @@ pub fn parse_complete(body: &[u8]) -> XmlResult<Vec<CommitPart>> {
     Ok(parts)
 }
 
-/// `<Delete><Quiet>true</Quiet><Object><Key/>…</Object>…</Delete>` → (quiet, keys).
-pub fn parse_delete(body: &[u8]) -> XmlResult<(bool, Vec<String>)> {
-    let mut quiet = false;
-    let mut keys = Vec::new();
+/// One `<Object>` of a Delete request: its key exactly as sent and the version it names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeleteEntry {
+    pub key: String,
+    pub version_id: Option<String>,
+}
+
+/// `<Delete><Quiet>true</Quiet><Object><Key/>[<VersionId/>]</Object>…</Delete>` → (quiet,
+/// entries). Keys are kept exactly as sent: whitespace-only keys, entities and CDATA included.
+pub fn parse_delete_entries(body: &[u8]) -> XmlResult<(bool, Vec<DeleteEntry>)> {
+    let mut quiet = String::new();
+    let mut entries = Vec::new();
+    let mut current = DeleteEntry::default();
+    let mut has_key = false;
+    let mut version = String::new();
     let mut saw_root = false;
     walk(body, |node| {
         match node {
-            Node::Text(path, text) if is(path, &["Delete", "Quiet"]) => {
-                quiet = text.trim().eq_ignore_ascii_case("true")
+            Node::Text(path, text) if is(path, &["Delete", "Quiet"]) => quiet.push_str(&text),
+            Node::Text(path, text) if is(path, &["Delete", "Object", "Key"]) => current.key.push_str(&text),
+            Node::Text(path, text) if is(path, &["Delete", "Object", "VersionId"]) => version.push_str(&text),
+            Node::End(path) if is(path, &["Delete", "Object", "Key"]) => has_key = true,
+            Node::End(path) if is(path, &["Delete", "Object", "VersionId"]) => {
+                current.version_id = Some(std::mem::take(&mut version))
             }
-            Node::Text(path, text) if is(path, &["Delete", "Object", "Key"]) => keys.push(text),
+            Node::End(path) if is(path, &["Delete", "Object"]) => {
+                if !has_key {
+                    return Err(XmlError::new("Every Object of a Delete request needs a Key"));
+                }
+                entries.push(std::mem::take(&mut current));
+                has_key = false;
+            }
             Node::End(path) => saw_root |= is(path, &["Delete"]),
             Node::Text(..) => {}
         }
         Ok(())
     })?;
-    if !saw_root || keys.is_empty() {
+    if !saw_root || entries.is_empty() {
         return Err(XmlError::new("The Delete request must name at least one Object"));
     }
-    if keys.len() > 1000 {
+    if entries.len() > 1000 {
         return Err(XmlError::new("The Delete request may name at most 1000 objects"));
     }
-    Ok((quiet, keys))
+    Ok((quiet.trim().eq_ignore_ascii_case("true"), entries))
+}
+
+/// [`parse_delete_entries`] for dialects without versions: (quiet, keys).
+pub fn parse_delete(body: &[u8]) -> XmlResult<(bool, Vec<String>)> {
+    let (quiet, entries) = parse_delete_entries(body)?;
+    Ok((quiet, entries.into_iter().map(|e| e.key).collect()))
 }
 
 /// Check a CreateBucketConfiguration body is well-formed (an empty body is fine).
@@ -269,6 +305,25 @@ mod tests {
         ] {
             assert!(parse_complete(body).is_err(), "{}", String::from_utf8_lossy(body));
         }
+    }
+
+    #[test]
+    fn delete_keeps_keys_exactly_as_sent() {
+        let body = b"<Delete>\n  <Quiet> true </Quiet>\n  <Object><Key> </Key></Object>\n  <Object><Key>\ta&amp;b\n</Key><VersionId>null</VersionId></Object>\n  <Object><Key><![CDATA[<x>]]></Key></Object>\n</Delete>";
+        let (quiet, entries) = parse_delete_entries(body).unwrap_or_default();
+        assert!(quiet);
+        let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, [" ", "\ta&b\n", "<x>"]);
+        assert_eq!(entries[1].version_id.as_deref(), Some("null"));
+        assert_eq!(entries[0].version_id, None);
+        assert!(parse_delete_entries(b"<Delete><Object><VersionId>1</VersionId></Object></Delete>").is_err());
+    }
+
+    #[test]
+    fn element_texts_lists_every_match() {
+        let body = b"<A><B><C>1</C></B><B><C> </C></B><B><C/></B></A>";
+        assert_eq!(element_texts(body, &["A", "B", "C"]).unwrap_or_default(), ["1", " ", ""]);
+        assert_eq!(element_text(body, &["A", "B", "C"]).unwrap_or_default().as_deref(), Some("1"));
     }
 
     #[test]

@@ -29,8 +29,10 @@ macro_rules! s3_errors {
 }
 
 s3_errors! {
+    access_control_list_not_supported => "AccessControlListNotSupported", BAD_REQUEST;
     access_denied => "AccessDenied", FORBIDDEN;
     authorization_header_malformed => "AuthorizationHeaderMalformed", BAD_REQUEST;
+    authorization_query_parameters_error => "AuthorizationQueryParametersError", BAD_REQUEST;
     bad_digest => "BadDigest", BAD_REQUEST;
     bucket_already_owned_by_you => "BucketAlreadyOwnedByYou", CONFLICT;
     bucket_not_empty => "BucketNotEmpty", CONFLICT;
@@ -46,7 +48,9 @@ s3_errors! {
     invalid_part_order => "InvalidPartOrder", BAD_REQUEST;
     invalid_range => "InvalidRange", RANGE_NOT_SATISFIABLE;
     invalid_request => "InvalidRequest", BAD_REQUEST;
+    invalid_part_number => "InvalidPartNumber", RANGE_NOT_SATISFIABLE;
     key_too_long => "KeyTooLongError", BAD_REQUEST;
+    malformed_acl_error => "MalformedACLError", BAD_REQUEST;
     malformed_xml => "MalformedXML", BAD_REQUEST;
     method_not_allowed => "MethodNotAllowed", METHOD_NOT_ALLOWED;
     missing_content_length => "MissingContentLength", LENGTH_REQUIRED;

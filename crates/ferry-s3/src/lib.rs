@@ -7,6 +7,7 @@ mod error;
 mod ops;
 mod request;
 mod response;
+mod router;
 mod upload_body;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use http::request::Parts;
 pub use error::S3Error;
 use error::S3Result;
 use request::{Address, Query};
+pub use router::endpoint_docs;
 
 /// Limits and addressing of the S3 front-end.
 #[derive(Debug, Clone)]
@@ -71,8 +73,28 @@ impl S3Frontend {
         S3Frontend { engine, creds, config }
     }
 
-    async fn dispatch(&self, parts: &Parts, body: Body, query: &Query, addr: &Address) -> S3Result<Response> {
-        let payload = auth::authenticate(parts, query, addr.host_bucket.as_deref(), &self.creds)?;
+    /// Route, authenticate, then serve. The endpoint is resolved first so that every response,
+    /// refusals included, is labelled with what the request asked for.
+    async fn dispatch(
+        &self,
+        parts: &Parts,
+        body: Body,
+        query: &Query,
+        addr: &Address,
+    ) -> (S3Result<Response>, &'static str) {
+        let routed = router::route(&parts.method, addr, query, &parts.headers);
+        let name = match &routed {
+            Ok(e) => e.name(),
+            Err(refusal) => refusal.name,
+        };
+        let payload = match auth::authenticate(parts, query, addr.host_bucket.as_deref(), &self.creds) {
+            Ok(p) => p,
+            Err(e) => return (Err(e), name),
+        };
+        let endpoint = match routed {
+            Ok(e) => e,
+            Err(refusal) => return (Err(refusal.error), name),
+        };
         let ctx = Ctx {
             s3: self,
             parts,
@@ -81,43 +103,7 @@ impl S3Frontend {
             key: addr.key.clone().unwrap_or_default(),
             payload,
         };
-        let method = &parts.method;
-        let q = |name: &str| query.has(name);
-        match (&addr.bucket, &addr.key) {
-            (None, _) if method == Method::GET => ops::bucket::list_buckets(&ctx).await,
-            (None, _) => Err(S3Error::method_not_allowed("The specified method is not allowed against this resource.")),
-            (Some(_), None) => match *method {
-                Method::PUT if ops::bucket::unsupported_subresource(query).is_none() => {
-                    ops::bucket::create(&ctx, body).await
-                }
-                Method::DELETE if ops::bucket::unsupported_subresource(query).is_none() => {
-                    ops::bucket::delete(&ctx).await
-                }
-                Method::HEAD => ops::bucket::head(&ctx).await,
-                Method::GET if q("location") => ops::bucket::location(&ctx).await,
-                Method::GET if q("versioning") => ops::bucket::versioning(&ctx).await,
-                Method::GET if q("uploads") => ops::multipart::list_uploads(&ctx).await,
-                _ if ops::bucket::unsupported_subresource(query).is_some() => Err(S3Error::not_implemented(format!(
-                    "ferry does not implement the bucket {} API",
-                    ops::bucket::unsupported_subresource(query).unwrap_or_default()
-                ))),
-                Method::GET => ops::list::list_objects(&ctx).await,
-                Method::POST if q("delete") => ops::object::delete_objects(&ctx, body).await,
-                _ => Err(S3Error::method_not_allowed("The specified method is not allowed against this resource.")),
-            },
-            (Some(_), Some(_)) => match *method {
-                Method::PUT if q("uploadId") || q("partNumber") => ops::multipart::upload_part(&ctx, body).await,
-                Method::PUT if parts.headers.contains_key("x-amz-copy-source") => ops::object::copy_object(&ctx).await,
-                Method::PUT => ops::object::put_object(&ctx, body).await,
-                Method::POST if q("uploads") => ops::multipart::create(&ctx).await,
-                Method::POST if q("uploadId") => ops::multipart::complete(&ctx, body).await,
-                Method::DELETE if q("uploadId") => ops::multipart::abort(&ctx).await,
-                Method::DELETE => ops::object::delete_object(&ctx).await,
-                Method::GET if q("uploadId") => ops::multipart::list_parts(&ctx).await,
-                Method::GET | Method::HEAD => ops::object::get_object(&ctx).await,
-                _ => Err(S3Error::method_not_allowed("The specified method is not allowed against this resource.")),
-            },
-        }
+        (ops::serve(&ctx, endpoint, body).await, name)
     }
 }
 
@@ -136,9 +122,12 @@ impl Frontend for S3Frontend {
         let (parts, body) = request.into_parts();
         let head = parts.method == Method::HEAD;
         let query = Query::parse(parts.uri.query());
-        let (result, resource) = match Address::resolve(&parts, self.config.domain.as_deref()) {
-            Ok(addr) => (self.dispatch(&parts, body, &query, &addr).await, addr.resource()),
-            Err(e) => (Err(e), parts.uri.path().to_string()),
+        let (result, resource, name) = match Address::resolve(&parts, self.config.domain.as_deref()) {
+            Ok(addr) => {
+                let (result, name) = self.dispatch(&parts, body, &query, &addr).await;
+                (result, addr.resource(), Some(name))
+            }
+            Err(e) => (Err(e), parts.uri.path().to_string(), None),
         };
         let mut response = match result {
             Ok(r) => r,
@@ -147,6 +136,9 @@ impl Frontend for S3Frontend {
         response::set(&mut response, "x-amz-request-id", &request_id);
         response::set(&mut response, "x-amz-id-2", &request_id);
         response::set(&mut response, "server", "ferry");
+        if let Some(name) = name {
+            ferry_http::endpoint::tag(&mut response, name);
+        }
         response
     }
 }

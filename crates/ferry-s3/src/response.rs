@@ -51,3 +51,11 @@ pub use ferry_http::dates::{http_date, iso8601};
 pub fn object_meta_headers(r: &mut Response, meta: &ObjectMeta) {
     ferry_http::content_headers(r, meta, "binary/octet-stream", "x-amz-meta-");
 }
+
+/// The owner ferry reports for every bucket, object and upload (one account owns everything).
+pub const OWNER_ID: &str = "ferry";
+
+/// `<element><ID>ferry</ID><DisplayName>ferry</DisplayName></element>`.
+pub fn write_owner(w: &mut XmlWriter, element: &str) {
+    w.open(element).elem("ID", OWNER_ID).elem("DisplayName", OWNER_ID).close(element);
+}

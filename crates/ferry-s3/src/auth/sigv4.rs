@@ -191,10 +191,17 @@ pub fn verify_presigned(parts: &Parts, query: &Query, creds: &CredentialStore) -
     let amz_date = param("X-Amz-Date")?;
     let at = parse_amz_date(amz_date)
         .ok_or_else(|| S3Error::access_denied("X-Amz-Date must be in the ISO8601 Long Format"))?;
-    let expires: i64 =
-        param("X-Amz-Expires")?.parse().ok().filter(|e| (1..=604_800).contains(e)).ok_or_else(|| {
-            S3Error::authorization_header_malformed("X-Amz-Expires must be between 1 and 604800 seconds")
-        })?;
+    let expires: i64 = param("X-Amz-Expires")?
+        .parse()
+        .map_err(|_| S3Error::authorization_query_parameters_error("X-Amz-Expires should be a number"))?;
+    if expires < 1 {
+        return Err(S3Error::authorization_query_parameters_error("X-Amz-Expires must be non-negative"));
+    }
+    if expires > 604_800 {
+        return Err(S3Error::authorization_query_parameters_error(
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+        ));
+    }
     let now = OffsetDateTime::now_utc();
     if (at - now).whole_seconds() > MAX_SKEW_SECS {
         return Err(S3Error::request_time_too_skewed("X-Amz-Date is in the future"));

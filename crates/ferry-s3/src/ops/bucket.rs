@@ -1,49 +1,18 @@
-//! ListBuckets, CreateBucket, DeleteBucket, HeadBucket, GetBucketLocation, GetBucketVersioning.
+//! ListBuckets, CreateBucket, DeleteBucket, HeadBucket, GetBucketLocation.
 
 use ferry_http::{Body, Response};
 use http::StatusCode;
 
 use crate::Ctx;
 use crate::error::S3Result;
-use crate::request::Query;
-use crate::response::{self, iso8601, xml};
+use crate::response::{self, iso8601, write_owner, xml};
 use crate::upload_body::read_small;
 use ferry_http::xml::{XmlWriter, check_create_bucket};
-
-/// Bucket sub-resources ferry does not implement; requests for them get NotImplemented
-/// rather than being mistaken for a listing or a bucket creation.
-const UNSUPPORTED: &[&str] = &[
-    "acl",
-    "policy",
-    "cors",
-    "lifecycle",
-    "tagging",
-    "website",
-    "logging",
-    "notification",
-    "replication",
-    "encryption",
-    "object-lock",
-    "requestPayment",
-    "accelerate",
-    "inventory",
-    "analytics",
-    "metrics",
-    "intelligent-tiering",
-    "ownershipControls",
-    "publicAccessBlock",
-    "policyStatus",
-    "versions",
-];
-
-pub fn unsupported_subresource(query: &Query) -> Option<&'static str> {
-    UNSUPPORTED.iter().copied().find(|name| query.has(name))
-}
 
 pub async fn list_buckets(ctx: &Ctx<'_>) -> S3Result<Response> {
     let buckets = ctx.s3.engine.list_buckets().await?;
     let mut w = XmlWriter::new("ListAllMyBucketsResult");
-    w.open("Owner").elem("ID", "ferry").elem("DisplayName", "ferry").close("Owner");
+    write_owner(&mut w, "Owner");
     w.open("Buckets");
     for b in &buckets {
         w.open("Bucket").elem("Name", &b.name).elem("CreationDate", iso8601(b.created)).close("Bucket");
@@ -83,10 +52,4 @@ pub async fn location(ctx: &Ctx<'_>) -> S3Result<Response> {
         quick_xml::escape::escape(value)
     );
     Ok(xml(StatusCode::OK, body))
-}
-
-pub async fn versioning(ctx: &Ctx<'_>) -> S3Result<Response> {
-    ctx.s3.engine.bucket(&ctx.bucket).await?;
-    let w = XmlWriter::new("VersioningConfiguration");
-    Ok(xml(StatusCode::OK, w.finish("VersioningConfiguration")))
 }

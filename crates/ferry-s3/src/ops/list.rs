@@ -9,7 +9,7 @@ use crate::Ctx;
 use crate::auth::uri_encode;
 use crate::error::{S3Error, S3Result};
 use crate::request::S3Query as _;
-use crate::response::{iso8601, quoted, xml};
+use crate::response::{iso8601, quoted, write_owner, xml};
 use ferry_http::xml::XmlWriter;
 
 const MAX_KEYS: usize = 1000;
@@ -41,7 +41,13 @@ impl Encoder {
 
 pub async fn list_objects(ctx: &Ctx<'_>) -> S3Result<Response> {
     let q = ctx.query;
-    let v2 = q.get("list-type") == Some("2");
+    let v2 = match q.get("list-type") {
+        None => false,
+        Some("2") => true,
+        Some(other) => {
+            return Err(S3Error::invalid_argument(format!("Invalid List Type specified in Request: {other:?}")));
+        }
+    };
     let prefix = q.get("prefix").unwrap_or("");
     let delimiter = q.get("delimiter").unwrap_or("");
     let max_keys = q.page_size("max-keys", MAX_KEYS)?;
@@ -89,7 +95,7 @@ pub async fn list_objects(ctx: &Ctx<'_>) -> S3Result<Response> {
             .elem("Size", o.size.to_string())
             .elem("StorageClass", "STANDARD");
         if !v2 || q.get("fetch-owner") == Some("true") {
-            w.open("Owner").elem("ID", "ferry").elem("DisplayName", "ferry").close("Owner");
+            write_owner(&mut w, "Owner");
         }
         w.close("Contents");
     }

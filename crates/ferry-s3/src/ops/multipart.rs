@@ -2,7 +2,7 @@
 //! CompleteMultipartUpload, AbortMultipartUpload.
 
 use ferry_core::checksum::{ChecksumAlgorithm, ChecksumType};
-use ferry_core::{ChecksumRequest, CommitRequest, CommitRules, Error, ObjectTarget, PartRecord, Session};
+use ferry_core::{ChecksumRequest, CommitPart, CommitRequest, CommitRules, Error, ObjectTarget, PartRecord, Session};
 use ferry_http::{Body, Response};
 use http::StatusCode;
 
@@ -11,7 +11,7 @@ use crate::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::request::S3Query as _;
 use crate::request::header;
-use crate::response::{self, iso8601, quoted, set, xml};
+use crate::response::{self, iso8601, quoted, set, write_owner, xml};
 use crate::upload_body::{self, UploadBody, object_meta, read_small};
 use ferry_http::xml::{XmlWriter, parse_complete};
 
@@ -131,10 +131,6 @@ fn write_part(w: &mut XmlWriter, part: &PartRecord, algorithm: Option<ChecksumAl
     w.close("Part");
 }
 
-fn owner(w: &mut XmlWriter, element: &str) {
-    w.open(element).elem("ID", "ferry").elem("DisplayName", "ferry").close(element);
-}
-
 pub async fn list_parts(ctx: &Ctx<'_>) -> S3Result<Response> {
     let session = session(ctx).await?;
     let marker = ctx.query.number::<u32>("part-number-marker")?;
@@ -151,8 +147,8 @@ pub async fn list_parts(ctx: &Ctx<'_>) -> S3Result<Response> {
     for part in &listing.parts {
         write_part(&mut w, part, algorithm);
     }
-    owner(&mut w, "Initiator");
-    owner(&mut w, "Owner");
+    write_owner(&mut w, "Initiator");
+    write_owner(&mut w, "Owner");
     w.elem("StorageClass", "STANDARD");
     if let Some(c) = session.checksum {
         w.elem("ChecksumAlgorithm", c.algorithm.name()).elem("ChecksumType", c.kind.name());
@@ -187,8 +183,8 @@ pub async fn list_uploads(ctx: &Ctx<'_>) -> S3Result<Response> {
     w.elem("IsTruncated", truncated.to_string());
     for s in &sessions {
         w.open("Upload").elem("Key", encoder.key(&s.target.key)).elem("UploadId", &s.id);
-        owner(&mut w, "Initiator");
-        owner(&mut w, "Owner");
+        write_owner(&mut w, "Initiator");
+        write_owner(&mut w, "Owner");
         w.elem("StorageClass", "STANDARD").elem("Initiated", iso8601(s.created));
         if let Some(c) = s.checksum {
             w.elem("ChecksumAlgorithm", c.algorithm.name()).elem("ChecksumType", c.kind.name());
@@ -202,7 +198,7 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     // S3's order: an unknown upload is NoSuchUpload before the body is looked at.
     let session = session(ctx).await?;
     let bytes = read_small(ctx.parts, &ctx.payload, body, MAX_COMPLETE_BODY).await?;
-    let parts = parse_complete(&bytes)?;
+    let parts = last_listing_wins(parse_complete(&bytes)?);
     let max_parts = ctx.s3.config.max_parts as usize;
     if parts.len() > max_parts {
         return Err(S3Error::malformed_xml(format!("A multipart upload may have at most {max_parts} parts")));
@@ -225,6 +221,15 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
         set(&mut r, "x-amz-checksum-type", c.kind.name());
     }
     Ok(r)
+}
+
+/// S3 accepts a part number listed twice in a row; the last entry listed decides. Out-of-order
+/// lists are left as they are for the engine to refuse (`InvalidPartOrder`).
+fn last_listing_wins(mut parts: Vec<CommitPart>) -> Vec<CommitPart> {
+    parts.reverse();
+    parts.dedup_by_key(|p| p.number);
+    parts.reverse();
+    parts
 }
 
 pub async fn abort(ctx: &Ctx<'_>) -> S3Result<Response> {

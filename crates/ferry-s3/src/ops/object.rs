@@ -6,13 +6,14 @@ pub use ferry_http::range::parse_range;
 use ferry_http::{Body, Response};
 use http::{Method, StatusCode};
 
+use super::versions::{NULL_VERSION, check_version, check_version_id};
 use crate::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::request::S3Query as _;
 use crate::request::header;
 use crate::response::{self, http_date, iso8601, quoted, set, xml};
 use crate::upload_body::{self, UploadBody, object_meta, read_small};
-use ferry_http::xml::{XmlWriter, parse_delete};
+use ferry_http::xml::{DeleteEntry, XmlWriter, parse_delete_entries};
 
 pub async fn put_object(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     let meta = object_meta(ctx.parts)?;
@@ -67,15 +68,35 @@ fn preconditions(ctx: &Ctx<'_>, object: &ObjectRecord) -> Option<StatusCode> {
     None
 }
 
+/// Whether the object was published from a multipart upload (its ETag is `md5-of-md5s-N`).
+pub fn is_multipart(object: &ObjectRecord) -> bool {
+    object.etag.contains('-')
+}
+
+/// How many parts `partNumber` can address: a simple object, even an empty one, is one part.
+pub fn parts_count(object: &ObjectRecord) -> usize {
+    if is_multipart(object) { object.manifest.len().max(1) } else { 1 }
+}
+
 pub async fn get_object(ctx: &Ctx<'_>) -> S3Result<Response> {
     let head = ctx.parts.method == Method::HEAD;
+    check_version_id(ctx)?;
     let part_number = ctx.query.number::<u32>("partNumber")?;
     if part_number.is_some_and(|n| !(1..=10_000).contains(&n)) {
         return Err(S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive"));
     }
     let range = header(ctx.parts, "range").and_then(parse_range);
+    if part_number.is_some() && range.is_some() {
+        return Err(S3Error::invalid_request("Cannot specify both Range header and partNumber query parameter"));
+    }
     let engine = &ctx.s3.engine;
     let object = engine.head_object(&ctx.bucket, &ctx.key).await?;
+    // A simple object is one part; S3 answers every other part number InvalidPartNumber.
+    if let Some(n) = part_number
+        && n as usize > parts_count(&object)
+    {
+        return Err(S3Error::invalid_part_number("The requested partnumber is not satisfiable"));
+    }
     if let Some(status) = preconditions(ctx, &object) {
         if status == StatusCode::PRECONDITION_FAILED {
             return Err(S3Error::precondition_failed("At least one of the pre-conditions you specified did not hold"));
@@ -88,7 +109,10 @@ pub async fn get_object(ctx: &Ctx<'_>) -> S3Result<Response> {
     let read = if head {
         // HEAD reads no bytes but resolves the range exactly as GET would.
         let span = match (part_number, range) {
-            (Some(_), _) | (None, None) => None,
+            (Some(n), _) => {
+                object.manifest.get(n as usize - 1).filter(|e| e.size > 0).map(|e| (e.offset, e.offset + e.size - 1))
+            }
+            (None, None) => None,
             (None, Some(spec)) => Some(ferry_core::resolve_range(spec, object.size)?),
         };
         ferry_core::ObjectRead { object, range: span, body: Box::pin(futures_util::stream::empty()) }
@@ -97,7 +121,7 @@ pub async fn get_object(ctx: &Ctx<'_>) -> S3Result<Response> {
     };
     let (status, length) = match read.range {
         Some((a, b)) => (StatusCode::PARTIAL_CONTENT, b - a + 1),
-        None if part_number.is_some() && !head => (StatusCode::PARTIAL_CONTENT, 0),
+        None if part_number.is_some() => (StatusCode::PARTIAL_CONTENT, 0),
         None => (StatusCode::OK, read.object.size),
     };
     let object = &read.object;
@@ -111,8 +135,8 @@ pub async fn get_object(ctx: &Ctx<'_>) -> S3Result<Response> {
     if let Some((a, b)) = read.range {
         set(&mut r, "content-range", format!("bytes {a}-{b}/{}", object.size));
     }
-    if part_number.is_some() {
-        set(&mut r, "x-amz-mp-parts-count", object.manifest.len().to_string());
+    if part_number.is_some() && is_multipart(object) {
+        set(&mut r, "x-amz-mp-parts-count", parts_count(object).to_string());
     }
     // A checksum is only meaningful for the whole object; clients validate what they receive.
     let whole = read.range.is_none() && part_number.is_none();
@@ -139,25 +163,34 @@ pub async fn get_object(ctx: &Ctx<'_>) -> S3Result<Response> {
 }
 
 pub async fn delete_object(ctx: &Ctx<'_>) -> S3Result<Response> {
+    check_version_id(ctx)?;
     ctx.s3.engine.delete_object(&ctx.bucket, &ctx.key).await?;
-    Ok(response::no_content())
+    let mut r = response::no_content();
+    if ctx.query.has("versionId") {
+        set(&mut r, "x-amz-version-id", NULL_VERSION);
+    }
+    Ok(r)
 }
 
 pub async fn delete_objects(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     let bytes = read_small(ctx.parts, &ctx.payload, body, 2 * 1024 * 1024).await?;
-    let (quiet, keys) = parse_delete(&bytes)?;
+    let (quiet, entries) = parse_delete_entries(&bytes)?;
     ctx.s3.engine.bucket(&ctx.bucket).await?;
     let mut w = XmlWriter::new("DeleteResult");
-    for key in keys {
-        match ctx.s3.engine.delete_object(&ctx.bucket, &key).await {
+    for DeleteEntry { key, version_id } in entries {
+        let deleted = match check_version(version_id.as_deref()) {
+            Ok(()) => ctx.s3.engine.delete_object(&ctx.bucket, &key).await.map_err(S3Error::from),
+            Err(e) => Err(e),
+        };
+        match deleted {
             Ok(_) => {
                 if !quiet {
-                    w.open("Deleted").elem("Key", &key).close("Deleted");
+                    w.open("Deleted").elem("Key", &key).opt("VersionId", version_id.as_ref()).close("Deleted");
                 }
             }
             Err(e) => {
-                let e = S3Error::from(e);
-                w.open("Error").elem("Key", &key).elem("Code", e.code).elem("Message", &e.message).close("Error");
+                w.open("Error").elem("Key", &key).opt("VersionId", version_id.as_ref());
+                w.elem("Code", e.code).elem("Message", &e.message).close("Error");
             }
         }
     }
