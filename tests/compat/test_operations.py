@@ -60,5 +60,5 @@ def test_json_logs(tmp_path):
     srv.stop()
     lines = [l for l in open(srv.log.name).read().splitlines() if l.strip()]
     records = [json.loads(l) for l in lines]  # every line is one JSON object
-    assert any(r.get("fields", {}).get("operation") == "Get" and r["fields"].get("status") == 200 for r in records), lines
+    assert any(r.get("fields", {}).get("operation") == "ListBuckets" and r["fields"].get("status") == 200 for r in records), lines
     assert all("level" in r and "timestamp" in r for r in records)
