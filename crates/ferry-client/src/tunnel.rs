@@ -332,10 +332,22 @@ impl UploadSession {
     }
 
     /// Publish exactly `blocks` (which must be what the server holds) into the partition.
+    ///
+    /// Exactly once: when the reply is lost (network cut, server error) the same commit is sent
+    /// again, and the server answers a repeated commit of a committed session with the same list
+    /// as a success without publishing anything twice (a different list is refused).
     pub async fn commit(&self, blocks: &[u32]) -> Result<()> {
         let path = self.client.table_path(&self.table);
-        let body = serde_json::json!({ "BlockList": blocks }).to_string();
-        self.client.call(Method::POST, &path, &self.query(&[]), Bytes::from(body)).await.map(|_| ())
+        let body = Bytes::from(serde_json::json!({ "BlockList": blocks }).to_string());
+        let mut attempt = 0;
+        loop {
+            match self.client.call(Method::POST, &path, &self.query(&[]), body.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_retryable() && attempt < 4 => attempt += 1,
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+        }
     }
 
     /// Store one complete encoded block (replacing an earlier copy of that id).

@@ -292,6 +292,14 @@ impl Uploader {
                         record = Some(old);
                     }
                     Err(e) if e.code() == Some("NoSuchUpload") => {
+                        // The upload may be gone because it was completed and only the reply was
+                        // lost: then the object is exactly the checkpoint's parts, and nothing
+                        // needs sending again.
+                        if let Some(etag) = self.completed_earlier(bucket, key, &old, count, size).await {
+                            Checkpoint::remove(path);
+                            progress.event(&Event::Completed { etag: etag.clone() });
+                            return Ok(UploadOutcome { etag, size, parts: count, resumed_bytes: size });
+                        }
                         progress.event(&Event::Restarted { reason: "the server no longer has the upload".into() });
                     }
                     Err(e) => return Err(e),
@@ -406,6 +414,29 @@ impl Uploader {
         }
         progress.event(&Event::Completed { etag: etag.clone() });
         Ok(UploadOutcome { etag, size, parts: count, resumed_bytes })
+    }
+
+    /// The object's ETag when `record`'s upload was already completed: every one of its `count`
+    /// parts is confirmed in the checkpoint and the object at the key has exactly the ETag
+    /// (MD5 of the parts' MD5s) and size those parts make.
+    async fn completed_earlier(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &Checkpoint,
+        count: u32,
+        size: u64,
+    ) -> Option<String> {
+        if !(1..=count).all(|n| record.parts.contains_key(&n)) || record.parts.len() != count as usize {
+            return None;
+        }
+        let mut md5s = Md5::new();
+        for etag in record.parts.values() {
+            md5s.update(hex::decode(etag).ok()?);
+        }
+        let expected = format!("{}-{}", hex::encode(md5s.finalize()), count);
+        let object = self.client.head_object(bucket, key).await.ok()?;
+        (object.etag == expected && object.size == size).then_some(expected)
     }
 
     /// Upload a stream of unknown length (stdin, a pipe) with at most `parallel` parts of

@@ -152,6 +152,10 @@ struct TableCheckpoint {
     file: FileIdentity,
     block_rows: usize,
     upload_id: String,
+    /// Set just before the commit is sent: how many blocks (0..n) the whole file made. A rerun
+    /// that finds the session CLOSED with exactly these blocks knows the commit went through.
+    #[serde(default)]
+    committing: Option<u32>,
 }
 
 fn checkpoint_path(file: &Path, dir: Option<&Path>, target: &str) -> PathBuf {
@@ -212,7 +216,8 @@ fn open_rows(file: &Path, schema: &TableSchema) -> anyhow::Result<Rows> {
     })))
 }
 
-/// The session to write into: the checkpoint's when it is still open, else a new one.
+/// The session to write into: the checkpoint's when it is still open, else a new one — unless
+/// the checkpoint's session was already committed.
 async fn session_for(
     args: &UploadArgs,
     client: &TunnelClient,
@@ -220,7 +225,7 @@ async fn session_for(
     partition: &str,
     checkpoint: &Path,
     identity: &FileIdentity,
-) -> anyhow::Result<(UploadSession, BTreeSet<u32>)> {
+) -> anyhow::Result<Resume> {
     let saved: Option<TableCheckpoint> =
         std::fs::read(checkpoint).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
     if let Some(saved) = saved
@@ -232,7 +237,24 @@ async fn session_for(
             let status = session.status().await?;
             if status.status == "NORMAL" {
                 eprintln!("resuming upload {} ({} blocks already on the server)", session.id, status.blocks.len());
-                return Ok((session, status.blocks.into_iter().collect()));
+                return Ok(Resume::Open(session, status.blocks.into_iter().collect()));
+            }
+            // The commit may have gone through with only its reply lost: loading again would
+            // add every row a second time. Repeating the same commit tells: the server accepts
+            // it only when exactly these blocks were committed (publishing nothing twice).
+            if let Some(n) = saved.committing
+                && matches!(status.status.as_str(), "CLOSED" | "CLOSING")
+                && session.commit(&(0..n).collect::<Vec<u32>>()).await.is_ok()
+            {
+                return Ok(Resume::Committed { blocks: n, upload_id: session.id });
+            }
+            if status.status == "CLOSED" || status.status == "CLOSING" {
+                bail!(
+                    "upload {} of this file was already committed, but not with the blocks this file makes now; \
+                     nothing was sent (remove {} to load the file again)",
+                    session.id,
+                    checkpoint.display()
+                );
             }
         }
         eprintln!("the earlier upload can no longer be resumed; starting over");
@@ -243,10 +265,22 @@ async fn session_for(
         file: identity.clone(),
         block_rows: args.block_rows,
         upload_id: session.id.clone(),
+        committing: None,
     };
-    std::fs::write(checkpoint, serde_json::to_vec(&record)?)
-        .with_context(|| format!("writing {}", checkpoint.display()))?;
-    Ok((session, BTreeSet::new()))
+    save_checkpoint(checkpoint, &record)?;
+    Ok(Resume::Open(session, BTreeSet::new()))
+}
+
+fn save_checkpoint(path: &Path, record: &TableCheckpoint) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_vec(record)?).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Where a run of `ferry table upload` starts.
+enum Resume {
+    /// Write into this session; it already holds these blocks.
+    Open(UploadSession, BTreeSet<u32>),
+    /// An earlier run's commit went through: nothing to do.
+    Committed { blocks: u32, upload_id: String },
 }
 
 fn bar(unit: &str) -> ProgressBar {
@@ -269,7 +303,18 @@ async fn upload(args: UploadArgs) -> anyhow::Result<()> {
     let schema = client.table_schema(&table).await?;
     let identity = FileIdentity::of(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let checkpoint = checkpoint_path(&args.file, args.checkpoint_dir.as_deref(), &args.target);
-    let (session, held) = session_for(&args, &client, &table, &partition, &checkpoint, &identity).await?;
+    let (session, held) = match session_for(&args, &client, &table, &partition, &checkpoint, &identity).await? {
+        Resume::Open(session, held) => (session, held),
+        Resume::Committed { blocks, upload_id } => {
+            let _ = std::fs::remove_file(&checkpoint);
+            eprintln!(
+                "{} was already loaded into {} by upload {upload_id} ({blocks} blocks committed); nothing to do",
+                args.file.display(),
+                args.target
+            );
+            return Ok(());
+        }
+    };
 
     let started = Instant::now();
     let progress = bar("rows");
@@ -340,6 +385,12 @@ async fn upload(args: UploadArgs) -> anyhow::Result<()> {
         progress.inc(done.context("sending")??);
     }
     let blocks: Vec<u32> = (0..block).collect();
+    if let Ok(bytes) = std::fs::read(&checkpoint)
+        && let Ok(mut record) = serde_json::from_slice::<TableCheckpoint>(&bytes)
+    {
+        record.committing = Some(block);
+        save_checkpoint(&checkpoint, &record)?;
+    }
     session.commit(&blocks).await.context("committing")?;
     progress.finish_and_clear();
     let _ = std::fs::remove_file(&checkpoint);
