@@ -206,6 +206,12 @@ impl BlobStore for LocalBlobStore {
         Ok(found.into_iter().filter(|id| crate::check_id(id).is_ok()).collect())
     }
 
+    async fn available_space(&self) -> Option<u64> {
+        // statvfs is one cheap syscall; bytes an unprivileged writer may still use.
+        let stat = rustix::fs::statvfs(&self.blobs).ok()?;
+        Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+
     async fn check(&self) -> Result<()> {
         let blobs = self.blobs.clone();
         tokio::task::spawn_blocking(move || std::fs::metadata(blobs).map(|_| ()))

@@ -31,6 +31,9 @@ pub struct EngineConfig {
     pub commit_wait: Duration,
     /// The bucket holding tables (schemas, partitions and Parquet data files).
     pub table_bucket: String,
+    /// New uploads are refused (`InsufficientStorage`) while the blob store has less free space
+    /// than this, so deletes, aborts and the sweeper always find room to free space.
+    pub min_free_space: u64,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +45,7 @@ impl Default for EngineConfig {
             closing_timeout: Duration::from_secs(600),
             commit_wait: Duration::from_secs(10),
             table_bucket: "ferry-tables".into(),
+            min_free_space: 256 * 1024 * 1024,
         }
     }
 }
@@ -232,6 +236,7 @@ impl Engine {
     ) -> Result<Session> {
         validate_key(&target.key)?;
         self.bucket(&target.bucket).await?;
+        self.check_free_space().await?;
         let now = now_millis();
         let session = Session {
             id: random_id(),
@@ -827,9 +832,27 @@ impl Engine {
 
     // ----- ingest --------------------------------------------------------------------------
 
+    /// Refuses new data while free space is below `min_free_space`: what is left stays for the
+    /// metadata writes that free space (deletes, aborts, the sweeper).
+    pub async fn check_free_space(&self) -> Result<()> {
+        match self.blobs.available_space().await {
+            Some(free) if free < self.config.min_free_space => Err(Error::InsufficientStorage(format!(
+                "{free} bytes free, below the {} kept for deletes and aborts",
+                self.config.min_free_space
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Bytes free in the blob store, when it can tell (for metrics and readiness).
+    pub async fn available_space(&self) -> Option<u64> {
+        self.blobs.available_space().await
+    }
+
     /// Stream a body into a new blob while hashing it on another thread; verify size and
     /// expected digests; only then make the blob durable.
     async fn ingest(&self, mut input: PartInput, mut wanted: Wanted) -> Result<(BlobId, u64, Digests)> {
+        self.check_free_space().await?;
         for e in &input.expected {
             wanted.add(e.kind);
         }

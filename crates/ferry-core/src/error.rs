@@ -44,8 +44,24 @@ pub enum Error {
     Critical(String),
     #[error("metadata store: {0}")]
     Meta(String),
+    /// The disk (or the store's quota) is full, or free space is below `--min-free-space`.
+    /// Not worth retrying until space is freed: deletes and aborts keep working.
+    #[error("storage is full: {0}")]
+    InsufficientStorage(String),
     #[error("blob store: {0}")]
-    Blob(#[from] std::io::Error),
+    Blob(std::io::Error),
+}
+
+impl From<std::io::Error> for Error {
+    /// A full disk is told apart from other I/O failures so clients get a "free space" answer
+    /// rather than a "please retry" one.
+    fn from(e: std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        match e.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded => Error::InsufficientStorage(e.to_string()),
+            _ => Error::Blob(e),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

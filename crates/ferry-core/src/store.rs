@@ -105,6 +105,11 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn clean_incomplete(&self) -> Result<()>;
     /// Whether the store answers and holds ferry's data (for `/health/ready`).
     async fn check(&self) -> Result<()>;
+    /// Bytes still free where blobs are written, when the store can tell (a local disk); `None`
+    /// for stores without such a limit (an object store).
+    async fn available_space(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// One blob being written.

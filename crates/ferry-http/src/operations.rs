@@ -15,8 +15,10 @@ use prometheus_client::registry::Registry;
 
 use crate::{Response, full};
 
-/// Checks the stores a node depends on; `Ok` when it can serve.
-pub type ReadinessCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+/// Checks the stores a node depends on; `Ok` when it can serve, with an optional note (such as
+/// low free space) that `/health/ready` shows beside "ready".
+pub type ReadinessCheck =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send>> + Send + Sync>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -77,7 +79,8 @@ impl Operations {
             "/health/ready" => match &self.ready {
                 None => (200, "text/plain", "ready\n".to_string()),
                 Some(check) => match check().await {
-                    Ok(()) => (200, "text/plain", "ready\n".to_string()),
+                    Ok(None) => (200, "text/plain", "ready\n".to_string()),
+                    Ok(Some(note)) => (200, "text/plain", format!("ready; {note}\n")),
                     Err(why) => (503, "text/plain", format!("not ready: {why}\n")),
                 },
             },

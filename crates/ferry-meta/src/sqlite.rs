@@ -151,6 +151,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 fn db(e: rusqlite::Error) -> Error {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        return Error::InsufficientStorage(format!("the metadata database cannot grow: {e}"));
+    }
     Error::Meta(e.to_string())
 }
 

@@ -32,6 +32,7 @@ oss_errors! {
     entity_too_large => "EntityTooLarge", BAD_REQUEST;
     entity_too_small => "EntityTooSmall", BAD_REQUEST;
     incomplete_body => "IncompleteBody", BAD_REQUEST;
+    insufficient_storage => "InsufficientStorage", INSUFFICIENT_STORAGE;
     internal_error => "InternalError", INTERNAL_SERVER_ERROR;
     invalid_access_key_id => "InvalidAccessKeyId", FORBIDDEN;
     invalid_argument => "InvalidArgument", BAD_REQUEST;
@@ -78,6 +79,9 @@ impl From<Error> for OssError {
             Error::InvalidRange { .. } => OssError::invalid_range("The requested range is not satisfiable"),
             Error::Busy => OssError::operation_aborted("A conflicting operation is in progress; retry."),
             Error::Table(_) => OssError::invalid_argument(message),
+            Error::InsufficientStorage(_) => OssError::insufficient_storage(format!(
+                "The server's storage is full: delete objects or abort uploads to free space. ({message})"
+            )),
             Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
                 tracing::error!(error = %message, "internal error");
                 OssError::internal_error("We encountered an internal error. Please try again.")

@@ -39,6 +39,7 @@ s3_errors! {
     entity_too_large => "EntityTooLarge", BAD_REQUEST;
     entity_too_small => "EntityTooSmall", BAD_REQUEST;
     incomplete_body => "IncompleteBody", BAD_REQUEST;
+    insufficient_storage => "InsufficientStorage", INSUFFICIENT_STORAGE;
     internal_error => "InternalError", INTERNAL_SERVER_ERROR;
     invalid_access_key_id => "InvalidAccessKeyId", FORBIDDEN;
     invalid_argument => "InvalidArgument", BAD_REQUEST;
@@ -108,6 +109,9 @@ impl From<Error> for S3Error {
                 "A conflicting conditional operation is currently in progress against this resource. Please try again.",
             ),
             Error::Table(_) => S3Error::invalid_argument(message),
+            Error::InsufficientStorage(_) => S3Error::insufficient_storage(format!(
+                "The server's storage is full: delete objects or abort uploads to free space, then retry. ({message})"
+            )),
             Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
                 tracing::error!(error = %message, "internal error");
                 S3Error::internal_error("We encountered an internal error. Please try again.")

@@ -68,6 +68,11 @@ impl From<Error> for OdpsError {
             | Error::ChecksumMismatch { .. }
             | Error::IncompleteBody(_)
             | Error::InvalidRange { .. } => OdpsError::invalid_argument(message),
+            Error::InsufficientStorage(_) => OdpsError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "InsufficientStorage",
+                format!("the server's storage is full: drop tables or partitions to free space ({message})"),
+            ),
             Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
                 tracing::error!(error = %message, "internal error");
                 OdpsError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "internal error; retry")

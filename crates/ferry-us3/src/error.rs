@@ -41,6 +41,11 @@ impl From<Error> for Us3Error {
             Error::BucketNotEmpty => Us3Error::new(StatusCode::CONFLICT, -30012, "bucket not empty"),
             Error::InvalidRange { .. } => Us3Error::new(StatusCode::RANGE_NOT_SATISFIABLE, -148650, message),
             Error::Busy => Us3Error::new(StatusCode::CONFLICT, -148660, message),
+            Error::InsufficientStorage(_) => Us3Error::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                -148670,
+                format!("storage is full: delete files or abort uploads to free space ({message})"),
+            ),
             Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
                 tracing::error!(error = %message, "internal error");
                 Us3Error::new(StatusCode::INTERNAL_SERVER_ERROR, -1, "internal error; retry")

@@ -79,6 +79,8 @@ pub struct SweepMetrics {
     pub deleted_blobs: Counter,
     pub orphans: Counter,
     sessions: Family<StateLabels, Gauge>,
+    /// Bytes free where blobs are written (local disk only), as of the last sweep or readiness check.
+    pub free_bytes: Gauge,
 }
 
 impl SweepMetrics {
@@ -88,7 +90,13 @@ impl SweepMetrics {
             deleted_blobs: Counter::default(),
             orphans: Counter::default(),
             sessions: Family::default(),
+            free_bytes: Gauge::default(),
         };
+        registry.register(
+            "free_bytes",
+            "Bytes free on the disk holding blobs (local blob store), as of the last sweep or readiness check",
+            metrics.free_bytes.clone(),
+        );
         registry.register(
             "expired_sessions",
             "Upload sessions expired by this node's sweeper",

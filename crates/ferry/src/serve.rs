@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// A Tunnel block upload that sends no data for this long is cut off.
     #[arg(long, env = "FERRY_TUNNEL_IDLE_TIMEOUT", default_value = "120s", value_parser = humantime::parse_duration)]
     tunnel_idle_timeout: Duration,
+    /// New uploads are refused with "insufficient storage" while the data directory's disk has
+    /// less free space than this (e.g. 1GiB, 0 to disable), so deletes and aborts always have room.
+    #[arg(long, env = "FERRY_MIN_FREE_SPACE", default_value = "256MiB", value_parser = crate::commands::cp::parse_size)]
+    min_free_space: u64,
     /// Smallest S3 multipart part but the last, in bytes (S3's rule is 5 MiB; lower it only for
     /// tests and benchmarks that need many small parts).
     #[arg(long, env = "FERRY_S3_MIN_PART_SIZE", default_value_t = 5 * 1024 * 1024)]
@@ -124,6 +128,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         idle_timeout: args.idle_timeout,
         gc_grace: args.gc_grace,
         table_bucket: args.table_bucket.clone(),
+        min_free_space: args.min_free_space,
         ..EngineConfig::default()
     };
     let mut operations = Operations::new();
@@ -158,13 +163,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..S3Config::default()
         },
     );
-    // Ready when both stores answer.
-    let (ready_engine, ready_blobs) = (engine.clone(), stores.blobs.clone());
+    // Ready when both stores answer; low space is reported, not a reason to leave the load
+    // balancer (deletes must still reach the node to free space).
+    let (ready_engine, ready_blobs, free_gauge) =
+        (engine.clone(), stores.blobs.clone(), sweep_metrics.free_bytes.clone());
     operations.set_readiness(Arc::new(move || {
-        let (engine, blobs) = (ready_engine.clone(), ready_blobs.clone());
+        let (engine, blobs, free_gauge) = (ready_engine.clone(), ready_blobs.clone(), free_gauge.clone());
         Box::pin(async move {
             engine.list_buckets().await.map_err(|e| format!("metadata store: {e}"))?;
-            blobs.check().await.map_err(|e| format!("blob store: {e}"))
+            blobs.check().await.map_err(|e| format!("blob store: {e}"))?;
+            Ok(low_space_note(&engine, &free_gauge).await)
         })
     }));
     // Each dialect claims the requests signed in its scheme; S3 answers everything else.
@@ -199,6 +207,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     sweeper.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Updates the free-space gauge; a note when new uploads are being refused for lack of space.
+async fn low_space_note(engine: &Engine, gauge: &prometheus_client::metrics::gauge::Gauge) -> Option<String> {
+    let free = engine.available_space().await?;
+    gauge.set(i64::try_from(free).unwrap_or(i64::MAX));
+    let min = engine.config().min_free_space;
+    (free < min).then(|| format!("low space: {free} bytes free, below --min-free-space {min}; new uploads are refused"))
 }
 
 fn banner(url: &str, args: &ServeArgs, stores: &Stores, creds: &ferry_core::credentials::Credentials, origin: &Origin) {
@@ -254,6 +270,9 @@ impl Sweeper {
             match self.engine.session_counts().await {
                 Ok(counts) => self.metrics.set_session_counts(&counts),
                 Err(e) => tracing::warn!(error = %e, "counting sessions failed"),
+            }
+            if let Some(note) = low_space_note(&self.engine, &self.metrics.free_bytes).await {
+                tracing::warn!("{note}");
             }
             match self.engine.lease("sweeper", &self.node, lease_ttl).await {
                 Ok(true) => self.sweep(&mut last_orphan_scan).await,
