@@ -16,8 +16,8 @@ use ferry_http::{Body, Frontend, Query, Request, Response, endpoint};
 use http::request::Parts;
 
 pub use error::Us3Error;
-pub use router::Endpoint;
 use error::Us3Result;
+pub use router::Endpoint;
 
 /// Addressing and multipart settings of the US3 front-end.
 #[derive(Debug, Clone)]
@@ -86,7 +86,14 @@ impl Us3Frontend {
     }
 
     /// Run a routed request: resolve the bucket, authenticate, and call the endpoint's handler.
-    async fn dispatch(&self, endpoint: Endpoint, parts: &Parts, body: Body, query: &Query, key: String) -> Us3Result<Response> {
+    async fn dispatch(
+        &self,
+        endpoint: Endpoint,
+        parts: &Parts,
+        body: Body,
+        query: &Query,
+        key: String,
+    ) -> Us3Result<Response> {
         let bucket = self.bucket(parts)?;
         auth::authenticate(parts, query, &bucket, &key, &self.creds)?;
         let ctx = Ctx { us3: self, parts, query, bucket, key };

@@ -229,7 +229,9 @@ pub async fn list_uploads(ctx: &Ctx<'_>) -> Us3Result<Response> {
     let marker = ctx.query.get("marker").unwrap_or("");
     let limit = match ctx.query.get("limit").filter(|v| !v.is_empty()) {
         None => 20,
-        Some(v) => v.parse::<usize>().map_err(|_| Us3Error::bad_request("limit must be a positive integer"))?.clamp(1, 1000),
+        Some(v) => {
+            v.parse::<usize>().map_err(|_| Us3Error::bad_request("limit must be a positive integer"))?.clamp(1, 1000)
+        }
     };
     let after = match marker.split_once('/') {
         _ if marker.is_empty() => None,
@@ -274,8 +276,10 @@ pub async fn list_parts(ctx: &Ctx<'_>) -> Us3Result<Response> {
     let parts: Vec<serde_json::Value> = listing
         .parts
         .iter()
-        .map(|p| serde_json::json!({"PartNum": p.number - 1, "Etag": format!("\"{}\"", p.etag()),
-            "LastModified": p.modified / 1000, "Size": p.size}))
+        .map(|p| {
+            serde_json::json!({"PartNum": p.number - 1, "Etag": format!("\"{}\"", p.etag()),
+            "LastModified": p.modified / 1000, "Size": p.size})
+        })
         .collect();
     let mut reply = serde_json::json!({"UploadId": session.id, "Bucket": ctx.bucket, "Key": session.target.key,
         "MaxParts": max_parts, "IsTruncated": listing.truncated, "Parts": parts, "DataSet": data});

@@ -97,10 +97,10 @@ impl Endpoint {
         Endpoint::PrefixFileList,
         Endpoint::ListObjects,
         Endpoint::ListParts,
-        Endpoint::PostFile,
-        Endpoint::UploadHit,
         Endpoint::UploadPartCopy,
         Endpoint::GetMultiUploadId,
+        Endpoint::PostFile,
+        Endpoint::UploadHit,
         Endpoint::Rename,
         Endpoint::OpMeta,
         Endpoint::Restore,
@@ -119,20 +119,44 @@ impl Endpoint {
         let (method, resource, supported, note) = match self {
             Endpoint::PutFile => ("PUT", "/key", true, "Content-MD5 (hex) verified; replies with the ETag"),
             Endpoint::Copy => ("PUT", "/key + X-Ufile-Copy-Source", true, "metadata-only copy"),
-            Endpoint::GetFile => ("GET", "/key", true, "`Range`; private URLs (`UCloudPublicKey`, `Expires`, `Signature`) with expiry enforced"),
+            Endpoint::GetFile => (
+                "GET",
+                "/key",
+                true,
+                "`Range`; private URLs (`UCloudPublicKey`, `Expires`, `Signature`) with expiry enforced",
+            ),
             Endpoint::HeadFile => ("HEAD", "/key", true, ""),
             Endpoint::DeleteFile => ("DELETE", "/key", true, "204"),
-            Endpoint::InitiateMultipartUpload => ("POST", "/key?uploads", true, "ferry chooses the block size and returns it as `BlkSize`"),
-            Endpoint::UploadPart => ("PUT", "/key?uploadId&partNumber", true, "part numbers from 0; every part but the last is one block"),
-            Endpoint::FinishMultipartUpload => ("POST", "/key?uploadId", true, "`newKey` only when empty (as the Java SDK sends it); a non-empty `newKey` is refused"),
+            Endpoint::InitiateMultipartUpload => {
+                ("POST", "/key?uploads", true, "ferry chooses the block size and returns it as `BlkSize`")
+            }
+            Endpoint::UploadPart => {
+                ("PUT", "/key?uploadId&partNumber", true, "part numbers from 0; every part but the last is one block")
+            }
+            Endpoint::FinishMultipartUpload => (
+                "POST",
+                "/key?uploadId",
+                true,
+                "`newKey` only when empty (as the Java SDK sends it); a non-empty `newKey` is refused",
+            ),
             Endpoint::AbortMultipartUpload => ("DELETE", "/key?uploadId", true, ""),
             Endpoint::PrefixFileList => ("GET", "/?list", true, "`prefix`, `marker`, `limit`"),
             Endpoint::ListObjects => ("GET", "/?listobjects", true, "`prefix`, `marker`, `max-keys`, `delimiter`"),
             Endpoint::ListParts => ("GET", "/?muploadpart", true, "`uploadId`, `max-parts`, `part-number-marker`"),
             Endpoint::PostFile => ("POST", "/ (form)", false, "form upload"),
             Endpoint::UploadHit => ("POST", "/uploadhit?Hash&FileName&FileSize", false, ""),
-            Endpoint::UploadPartCopy => ("PUT", "/key?uploadId&partNumber + X-Ufile-Copy-Source", true, "`X-Ufile-Copy-Source-Range: bytes=a-b`; copied server-side"),
-            Endpoint::GetMultiUploadId => ("GET", "/?muploadid", true, "`prefix`, `marker`, `limit` (default 20); `NextMarker` is `<upload id>/<file name>`"),
+            Endpoint::UploadPartCopy => (
+                "PUT",
+                "/key?uploadId&partNumber + X-Ufile-Copy-Source",
+                true,
+                "`X-Ufile-Copy-Source-Range: bytes=a-b`; copied server-side",
+            ),
+            Endpoint::GetMultiUploadId => (
+                "GET",
+                "/?muploadid",
+                true,
+                "`prefix`, `marker`, `limit` (default 20); `NextMarker` is `<upload id>/<file name>`",
+            ),
             Endpoint::Rename => ("PUT", "/key?newFileName", false, ""),
             Endpoint::OpMeta => ("POST", "/key?opmeta", false, "the file is left as it was"),
             Endpoint::Restore => ("PUT", "/key?restore", false, "ferry has no archive class"),
@@ -143,7 +167,7 @@ impl Endpoint {
             Endpoint::DeleteObjectTagging => ("DELETE", "/key?tagging", false, ""),
             Endpoint::PutObjectAcl => ("PUT", "/key?acl", false, ""),
             Endpoint::GetObjectAcl => ("GET", "/key?acl", false, ""),
-            Endpoint::Unknown => ("any", "any other method, path or sub-resource", false, "never reaches a handler"),
+            Endpoint::Unknown => ("*", "/key or / with anything not above", false, "never reaches a handler"),
         };
         EndpointDoc { name: self.name(), method, resource, supported, note }
     }
@@ -235,7 +259,9 @@ pub fn route(method: &Method, key: &str, query: &Query, headers: &HeaderMap) -> 
     let endpoint = resolve(method, key, query, headers);
     let refusal = if !endpoint.implemented() {
         Some(not_implemented(match endpoint {
-            Endpoint::Unknown => format!("ferry does not implement this US3 request ({method} /{key} with {})", describe(query)),
+            Endpoint::Unknown => {
+                format!("ferry does not implement this US3 request ({method} /{key} with {})", describe(query))
+            }
             e => format!("ferry does not implement the US3 operation {}", e.name()),
         }))
     } else if let Some(name) = endpoint::first_unknown(query, endpoint.parameters(), |k| AUTH_PARAMETERS.contains(&k)) {
