@@ -5,18 +5,19 @@
 mod auth;
 mod error;
 mod ops;
+pub mod router;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_core::Engine;
 use ferry_core::credentials::CredentialStore;
-use ferry_http::{Body, Frontend, Query, Request, Response};
-use http::Method;
+use ferry_http::{Body, Frontend, Query, Request, Response, endpoint};
 use http::request::Parts;
 
 pub use error::Us3Error;
 use error::Us3Result;
+pub use router::Endpoint;
 
 /// Addressing and multipart settings of the US3 front-end.
 #[derive(Debug, Clone)]
@@ -72,37 +73,73 @@ impl Us3Frontend {
         }
     }
 
-    async fn dispatch(&self, parts: &Parts, body: Body, query: &Query) -> Us3Result<Response> {
+    /// A form upload (PostFile) carries its signature in the body, not in a header, so it is
+    /// recognised by its shape: an unsigned multipart/form-data POST to the root of a bucket
+    /// under the US3 domain. It is then answered in US3's format (today: not implemented).
+    fn is_form_upload(&self, parts: &Parts) -> bool {
+        let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        parts.method == http::Method::POST
+            && parts.uri.path() == "/"
+            && !parts.headers.contains_key(http::header::AUTHORIZATION)
+            && content_type.starts_with("multipart/form-data")
+            && self.bucket(parts).is_ok()
+    }
+
+    /// Run a routed request: resolve the bucket, authenticate, and call the endpoint's handler.
+    async fn dispatch(
+        &self,
+        endpoint: Endpoint,
+        parts: &Parts,
+        body: Body,
+        query: &Query,
+        key: String,
+    ) -> Us3Result<Response> {
         let bucket = self.bucket(parts)?;
-        let path = parts.uri.path().strip_prefix('/').unwrap_or(parts.uri.path());
-        let key = percent_encoding::percent_decode_str(path)
-            .decode_utf8()
-            .map_err(|_| Us3Error::bad_request("the key is not valid UTF-8"))?
-            .into_owned();
         auth::authenticate(parts, query, &bucket, &key, &self.creds)?;
         let ctx = Ctx { us3: self, parts, query, bucket, key };
-        let q = |name: &str| query.has(name);
-        let method = &parts.method;
-        if ctx.key.is_empty() {
-            return match *method {
-                Method::GET if q("muploadpart") => ops::list_parts(&ctx).await,
-                Method::GET if q("listobjects") => ops::list_objects(&ctx).await,
-                Method::GET if q("list") => ops::file_list(&ctx).await,
-                _ => Err(Us3Error::bad_request("this request needs a file name")),
-            };
-        }
-        match *method {
-            Method::POST if q("uploads") => ops::init_upload(&ctx).await,
-            Method::PUT if q("uploadId") => ops::upload_part(&ctx, body).await,
-            Method::POST if q("uploadId") => ops::finish_upload(&ctx, body).await,
-            Method::DELETE if q("uploadId") => ops::abort_upload(&ctx).await,
-            Method::PUT if parts.headers.contains_key("x-ufile-copy-source") => ops::copy_file(&ctx).await,
-            Method::PUT => ops::put_file(&ctx, body).await,
-            Method::GET | Method::HEAD => ops::get_file(&ctx).await,
-            Method::DELETE => ops::delete_file(&ctx).await,
-            _ => Err(Us3Error::bad_request("unsupported request")),
+        match endpoint {
+            Endpoint::PutFile => ops::put_file(&ctx, body).await,
+            Endpoint::Copy => ops::copy_file(&ctx).await,
+            Endpoint::GetFile => ops::get_file(&ctx, false).await,
+            Endpoint::HeadFile => ops::get_file(&ctx, true).await,
+            Endpoint::DeleteFile => ops::delete_file(&ctx).await,
+            Endpoint::InitiateMultipartUpload => ops::init_upload(&ctx).await,
+            Endpoint::UploadPart => ops::upload_part(&ctx, body).await,
+            Endpoint::FinishMultipartUpload => ops::finish_upload(&ctx, body).await,
+            Endpoint::AbortMultipartUpload => ops::abort_upload(&ctx).await,
+            Endpoint::PrefixFileList => ops::file_list(&ctx).await,
+            Endpoint::ListObjects => ops::list_objects(&ctx).await,
+            Endpoint::ListParts => ops::list_parts(&ctx).await,
+            Endpoint::UploadPartCopy => ops::upload_part_copy(&ctx).await,
+            Endpoint::GetMultiUploadId => ops::list_uploads(&ctx).await,
+            // The router refuses these before authentication; listed so that a new endpoint
+            // must be placed here deliberately.
+            Endpoint::PostFile
+            | Endpoint::UploadHit
+            | Endpoint::Rename
+            | Endpoint::OpMeta
+            | Endpoint::Restore
+            | Endpoint::ClassSwitch
+            | Endpoint::AppendFile
+            | Endpoint::PutObjectTagging
+            | Endpoint::GetObjectTagging
+            | Endpoint::DeleteObjectTagging
+            | Endpoint::PutObjectAcl
+            | Endpoint::GetObjectAcl
+            | Endpoint::Unknown => {
+                Err(router::not_implemented(format!("ferry does not implement the US3 operation {}", endpoint.name())))
+            }
         }
     }
+}
+
+/// The file name: the request path minus its leading `/`, percent-decoded (`+` stays `+`).
+fn decode_key(parts: &Parts) -> Us3Result<String> {
+    let path = parts.uri.path().strip_prefix('/').unwrap_or(parts.uri.path());
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map(|k| k.into_owned())
+        .map_err(|_| Us3Error::bad_request("the key is not valid UTF-8"))
 }
 
 #[async_trait]
@@ -112,16 +149,27 @@ impl Frontend for Us3Frontend {
     }
 
     fn claims(&self, request: &Parts) -> bool {
-        auth::is_us3_signed(request)
+        auth::is_us3_signed(request) || self.is_form_upload(request)
     }
 
     async fn handle(&self, request: Request) -> Response {
         let session_id = ferry_core::random_id();
         let (parts, body) = request.into_parts();
         let query = Query::parse(parts.uri.query());
-        let mut response = match self.dispatch(&parts, body, &query).await {
-            Ok(r) => r,
+        // Route before authenticating: a request ferry does not implement is refused without
+        // reading its body or touching the bucket, whoever sent it.
+        let mut response = match decode_key(&parts) {
             Err(e) => error::render(&e),
+            Ok(key) => {
+                let routed = router::route(&parts.method, &key, &query, &parts.headers);
+                let result = match routed.refusal {
+                    Some(refusal) => Err(refusal),
+                    None => self.dispatch(routed.endpoint, &parts, body, &query, key).await,
+                };
+                let mut response = result.unwrap_or_else(|e| error::render(&e));
+                endpoint::tag(&mut response, routed.endpoint.name());
+                response
+            }
         };
         if let Ok(v) = http::HeaderValue::from_str(&session_id) {
             response.headers_mut().insert("x-sessionid", v);

@@ -8,7 +8,7 @@ use ferry_core::{
 use ferry_http::dates::http_date;
 use ferry_http::range::parse_range;
 use ferry_http::{Body, Response, body_stream, read_limited};
-use http::{HeaderValue, Method, StatusCode};
+use http::{HeaderValue, StatusCode};
 
 use crate::Ctx;
 use crate::error::{Us3Error, Us3Result};
@@ -71,10 +71,11 @@ pub async fn put_file(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
     Ok(r)
 }
 
-pub async fn get_file(ctx: &Ctx<'_>) -> Us3Result<Response> {
+/// GetFile, or HeadFile when `head` (the same headers, no body).
+pub async fn get_file(ctx: &Ctx<'_>, head: bool) -> Us3Result<Response> {
     let engine = &ctx.us3.engine;
     let range = header(ctx, "range").and_then(parse_range);
-    let read = if ctx.parts.method == Method::HEAD {
+    let read = if head {
         let object = engine.head_object(&ctx.bucket, &ctx.key).await?;
         ferry_core::ObjectRead { object, range: None, body: Box::pin(futures_util::stream::empty()) }
     } else {
@@ -103,12 +104,17 @@ pub async fn delete_file(ctx: &Ctx<'_>) -> Us3Result<Response> {
     Ok(status(StatusCode::NO_CONTENT))
 }
 
-pub async fn copy_file(ctx: &Ctx<'_>) -> Us3Result<Response> {
+/// The object named by `X-Ufile-Copy-Source: /<bucket>/<key>` (the key URL-quoted).
+fn copy_source(ctx: &Ctx<'_>) -> Us3Result<ObjectTarget> {
     let raw = header(ctx, "x-ufile-copy-source").unwrap_or("");
     let decoded = percent_encoding::percent_decode_str(raw.trim_start_matches('/')).decode_utf8_lossy().into_owned();
     let (bucket, key) =
         decoded.split_once('/').ok_or_else(|| Us3Error::bad_request("X-Ufile-Copy-Source must be /bucket/key"))?;
-    let source = ObjectTarget { bucket: bucket.into(), key: key.into() };
+    Ok(ObjectTarget { bucket: bucket.into(), key: key.into() })
+}
+
+pub async fn copy_file(ctx: &Ctx<'_>) -> Us3Result<Response> {
+    let source = copy_source(ctx)?;
     let object = ctx.us3.engine.copy_object(&source, target(ctx), None).await?;
     let mut r = status(StatusCode::OK);
     set(&mut r, "etag", &format!("\"{}\"", object.etag));
@@ -172,34 +178,115 @@ pub async fn init_upload(ctx: &Ctx<'_>) -> Us3Result<Response> {
         "Bucket": ctx.bucket, "Key": ctx.key})))
 }
 
-pub async fn upload_part(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
-    // US3 numbers parts from 0; the engine stores them from 1.
-    let number: u32 = ctx
-        .query
+/// The part number of UploadPart and UploadPartCopy: US3 numbers parts from 0.
+fn part_number(ctx: &Ctx<'_>) -> Us3Result<u32> {
+    ctx.query
         .get("partNumber")
         .and_then(|v| v.parse::<u32>().ok())
         .filter(|n| *n < 10_000)
-        .ok_or_else(|| Us3Error::bad_request("partNumber must be an integer from 0 to 9999"))?;
+        .ok_or_else(|| Us3Error::bad_request("partNumber must be an integer from 0 to 9999"))
+}
+
+fn part_reply(number: u32, part: &ferry_core::PartRecord) -> Response {
+    let mut r = json(serde_json::json!({"PartNumber": number}));
+    set(&mut r, "etag", &format!("\"{}\"", part.etag()));
+    r
+}
+
+pub async fn upload_part(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
+    let number = part_number(ctx)?;
     let session = session(ctx).await?;
     let mut part_input = input(ctx, body)?;
     part_input.max_size = ctx.us3.config.block_size;
+    // US3 numbers parts from 0; the engine stores them from 1.
     let part = ctx.us3.engine.put_part(&session, number + 1, part_input).await?;
-    let mut r = json(serde_json::json!({"PartNumber": number}));
-    set(&mut r, "etag", &format!("\"{}\"", part.etag()));
-    Ok(r)
+    Ok(part_reply(number, &part))
 }
 
+/// UploadPartCopy: the part is read from `X-Ufile-Copy-Source`, the whole object or the range in
+/// `X-Ufile-Copy-Source-Range: bytes=first-last`, server-side.
+pub async fn upload_part_copy(ctx: &Ctx<'_>) -> Us3Result<Response> {
+    let number = part_number(ctx)?;
+    let source = copy_source(ctx)?;
+    let range = match header(ctx, "x-ufile-copy-source-range") {
+        None => None,
+        Some(v) => Some(
+            parse_range(v)
+                .ok_or_else(|| Us3Error::bad_request("X-Ufile-Copy-Source-Range must be bytes=first-last"))?,
+        ),
+    };
+    let session = session(ctx).await?;
+    let block = ctx.us3.config.block_size;
+    let part = ctx.us3.engine.copy_part(&session, number + 1, &source, range, block).await?;
+    Ok(part_reply(number, &part))
+}
+
+/// GetMultiUploadId (`?muploadid`): uploads in progress, by file name then age, `limit` at a time
+/// (default 20, at most 1000) after `marker`. `NextMarker` is `<upload id>/<file name>`; a marker
+/// without an upload id is taken as a file name, and every upload of that file is skipped.
+pub async fn list_uploads(ctx: &Ctx<'_>) -> Us3Result<Response> {
+    let prefix = ctx.query.get("prefix").unwrap_or("");
+    let marker = ctx.query.get("marker").unwrap_or("");
+    let limit = match ctx.query.get("limit").filter(|v| !v.is_empty()) {
+        None => 20,
+        Some(v) => {
+            v.parse::<usize>().map_err(|_| Us3Error::bad_request("limit must be a positive integer"))?.clamp(1, 1000)
+        }
+    };
+    let after = match marker.split_once('/') {
+        _ if marker.is_empty() => None,
+        Some((id, key)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()) => Some((key, id)),
+        _ => Some((marker, "\u{10FFFF}")),
+    };
+    let (sessions, truncated) = ctx.us3.engine.list_sessions(&ctx.bucket, prefix, after, limit).await?;
+    let data: Vec<serde_json::Value> = sessions
+        .iter()
+        .map(|s| serde_json::json!({"UploadId": s.id, "FileName": s.target.key, "StartTime": s.created / 1000}))
+        .collect();
+    let next = match sessions.last() {
+        Some(last) if truncated => format!("{}/{}", last.id, last.target.key),
+        _ => String::new(),
+    };
+    Ok(json(serde_json::json!({"RetCode": 0, "ErrMsg": "", "NextMarker": next, "DataSet": data})))
+}
+
+/// ListParts (`?muploadpart`): parts in US3 numbering (from 0), `max-parts` at a time (default
+/// 1000) after `part-number-marker`. Both the documented `Parts` list and the `DataSet` list the
+/// SDKs' older examples read are returned.
 pub async fn list_parts(ctx: &Ctx<'_>) -> Us3Result<Response> {
     let session = session(ctx).await?;
-    let listing = ctx.us3.engine.list_parts(&session.id, None, 10_000).await?;
+    let number = |name: &str| -> Us3Result<Option<u32>> {
+        match ctx.query.get(name).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| Us3Error::bad_request(format!("{name} must be a non-negative integer"))),
+        }
+    };
+    let max_parts = number("max-parts")?.unwrap_or(1000).clamp(1, 1000);
+    // US3 numbers parts from 0 and the engine from 1: "after US3 part m" is "after engine part m + 1".
+    let after = number("part-number-marker")?.map(|m| m.saturating_add(1));
+    let listing = ctx.us3.engine.list_parts(&session.id, after, max_parts as usize).await?;
     let data: Vec<serde_json::Value> = listing
         .parts
         .iter()
         .map(|p| serde_json::json!({"PartId": p.number - 1, "ETag": format!("\"{}\"", p.etag()), "Size": p.size}))
         .collect();
-    Ok(json(
-        serde_json::json!({"UploadId": session.id, "Bucket": ctx.bucket, "Key": session.target.key, "DataSet": data}),
-    ))
+    let parts: Vec<serde_json::Value> = listing
+        .parts
+        .iter()
+        .map(|p| {
+            serde_json::json!({"PartNum": p.number - 1, "Etag": format!("\"{}\"", p.etag()),
+            "LastModified": p.modified / 1000, "Size": p.size})
+        })
+        .collect();
+    let mut reply = serde_json::json!({"UploadId": session.id, "Bucket": ctx.bucket, "Key": session.target.key,
+        "MaxParts": max_parts, "IsTruncated": listing.truncated, "Parts": parts, "DataSet": data});
+    if let (true, Some(last)) = (listing.truncated, listing.parts.last()) {
+        reply["NextPartNumberMarker"] = serde_json::json!(last.number - 1);
+    }
+    Ok(json(reply))
 }
 
 /// Finish: the object is the stored parts 0..N-1 in order. The SDK's resume path can send a
