@@ -15,17 +15,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferry_core::Engine;
 use ferry_core::credentials::CredentialStore;
-use ferry_http::{Body, Frontend, Request, Response};
 use ferry_http::endpoint::Endpoint as _;
+use ferry_http::{Body, Frontend, Request, Response};
 use http::Method;
 use http::request::Parts;
 
 use address::Address;
-use router::{Endpoint, Scope};
 pub use error::OssError;
-pub use router::endpoint_docs;
 use error::OssResult;
 use ferry_http::Query;
+pub use router::endpoint_docs;
+use router::{Endpoint, Scope};
 
 /// Limits and addressing of the OSS front-end.
 #[derive(Debug, Clone)]
@@ -130,6 +130,12 @@ impl OssFrontend {
     }
 }
 
+/// Whether the request announces a body (a non-zero Content-Length, or chunked transfer).
+fn sends_body(parts: &Parts) -> bool {
+    let length = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    length.is_some_and(|v| v.trim() != "0") || parts.headers.contains_key(http::header::TRANSFER_ENCODING)
+}
+
 #[async_trait]
 impl Frontend for OssFrontend {
     fn name(&self) -> &'static str {
@@ -148,7 +154,15 @@ impl Frontend for OssFrontend {
         let (endpoint, result) = self.dispatch(&parts, body, &query).await;
         let mut response = match result {
             Ok(r) => r,
-            Err(e) => error::render(&e, &request_id, head),
+            Err(e) => {
+                let mut r = error::render(&e, &request_id, head);
+                // A refused request's body may be unread; the connection then cannot carry
+                // another request, and a client that reused it would see it drop. Say so.
+                if sends_body(&parts) {
+                    response::set(&mut r, "connection", "close");
+                }
+                r
+            }
         };
         if let Some(name) = endpoint {
             ferry_http::endpoint::tag(&mut response, name);

@@ -406,7 +406,8 @@ fn parse_resource(resource: &'static str) -> Selector {
     Selector { scope, names }
 }
 
-static SELECTORS: LazyLock<Vec<Selector>> = LazyLock::new(|| ROUTES.iter().map(|r| parse_resource(r.resource)).collect());
+static SELECTORS: LazyLock<Vec<Selector>> =
+    LazyLock::new(|| ROUTES.iter().map(|r| parse_resource(r.resource)).collect());
 
 /// Every query name that selects an operation somewhere in the table.
 static SUBRESOURCES: LazyLock<BTreeSet<&'static str>> =
@@ -445,13 +446,16 @@ pub fn route(method: &Method, scope: Scope, query: &Query, headers: &HeaderMap) 
         Scope::Bucket => "a bucket",
         Scope::Object => "an object",
     };
-    let error = if present.is_empty() {
-        OssError::method_not_allowed(format!("The method {method} is not allowed against {what}."))
-    } else {
-        OssError::not_implemented(format!(
+    // With no sub-resource and no parameter, the method has no operation here; with either,
+    // the request asks for something ferry does not know, which OSS answers as not implemented.
+    let unknown = query.pairs().iter().map(|(k, _)| k.as_str()).find(|k| !PRESIGNED.contains(k));
+    let error = match unknown {
+        None => OssError::method_not_allowed(format!("The method {method} is not allowed against {what}.")),
+        Some(_) if !present.is_empty() => OssError::not_implemented(format!(
             "ferry does not implement {method} on {what} with the sub-resource {}.",
             present.join("&")
-        ))
+        )),
+        Some(k) => OssError::not_implemented(format!("ferry does not implement {method} on {what} with {k}.")),
     };
     Err(Refused { name: "Unknown", error })
 }
@@ -492,7 +496,10 @@ mod tests {
         assert_eq!(routed("PUT", Bucket, ""), Ok(PutBucket));
         assert_eq!(routed("HEAD", Bucket, ""), Ok(HeadBucket));
         assert_eq!(routed("DELETE", Bucket, ""), Ok(DeleteBucket));
-        assert_eq!(routed("GET", Bucket, "prefix=a&delimiter=%2F&marker=&max-keys=100&encoding-type=url"), Ok(ListObjects));
+        assert_eq!(
+            routed("GET", Bucket, "prefix=a&delimiter=%2F&marker=&max-keys=100&encoding-type=url"),
+            Ok(ListObjects)
+        );
         assert_eq!(
             routed("GET", Bucket, "list-type=2&prefix=&continuation-token=x&start-after=&fetch-owner=false&max-keys=2"),
             Ok(ListObjectsV2)
@@ -518,7 +525,10 @@ mod tests {
         assert_eq!(routed("GET", Object, "acl"), Ok(GetObjectAcl));
         assert_eq!(routed("PUT", Object, "acl"), Ok(PutObjectAcl));
         assert_eq!(routed("POST", Bucket, "delete&encoding-type=url"), Ok(DeleteMultipleObjects));
-        assert_eq!(routed("GET", Bucket, "uploads&prefix=&max-uploads=1000&key-marker=&upload-id-marker="), Ok(ListMultipartUploads));
+        assert_eq!(
+            routed("GET", Bucket, "uploads&prefix=&max-uploads=1000&key-marker=&upload-id-marker="),
+            Ok(ListMultipartUploads)
+        );
         assert_eq!(routed("POST", Object, "uploads"), Ok(InitiateMultipartUpload));
         assert_eq!(routed("PUT", Object, "partNumber=1&uploadId=AB"), Ok(UploadPart));
         assert_eq!(routed("POST", Object, "uploadId=AB"), Ok(CompleteMultipartUpload));
@@ -552,6 +562,8 @@ mod tests {
         assert_eq!(routed("PUT", Object, "partNumber=1"), Err("Unknown NotImplemented".into()));
         assert_eq!(routed("POST", Object, "comp=add"), Err("Unknown NotImplemented".into()));
         assert_eq!(routed("POST", Object, ""), Err("Unknown MethodNotAllowed".into()));
+        assert_eq!(routed("POST", Object, "sequential"), Err("Unknown NotImplemented".into()));
+        assert_eq!(routed("PUT", Service, "versionId=1"), Err("Unknown NotImplemented".into()));
         assert_eq!(routed("PATCH", Object, ""), Err("Unknown MethodNotAllowed".into()));
     }
 
@@ -565,7 +577,11 @@ mod tests {
         assert_eq!(routed("POST", Object, "uploads&sequential"), Err("InitiateMultipartUpload NotImplemented".into()));
         assert_eq!(routed("GET", Object, "OSSAccessKeyId=ak&Expires=1&Signature=s"), Ok(GetObject));
         assert_eq!(
-            routed("PUT", Object, "x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-credential=c&x-oss-date=d&x-oss-expires=60&x-oss-signature=s"),
+            routed(
+                "PUT",
+                Object,
+                "x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-credential=c&x-oss-date=d&x-oss-expires=60&x-oss-signature=s"
+            ),
             Ok(PutObject)
         );
     }

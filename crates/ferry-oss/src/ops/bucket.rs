@@ -180,8 +180,7 @@ pub async fn list_objects(ctx: &Ctx<'_>) -> OssResult<Response> {
             .elem("ETag", etag(&o.etag))
             .elem("Type", if o.etag.contains('-') { "Multipart" } else { "Normal" })
             .elem("Size", o.size.to_string())
-            .elem("StorageClass", "Standard")
-            ;
+            .elem("StorageClass", "Standard");
         owner(&mut w, "Owner");
         w.close("Contents");
     }
