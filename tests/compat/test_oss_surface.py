@@ -211,3 +211,20 @@ def test_list_buckets_pages_and_get_object_overrides(server, s3, oss_bucket, buc
     assert got.read() == VICTIM_BYTES
     assert got.headers["content-type"] == "application/json"
     assert got.headers["content-disposition"] == "attachment"
+
+
+def test_metrics_name_the_oss_operation(server, oss_bucket):
+    import urllib.request
+
+    def count(operation, status):
+        text = urllib.request.urlopen(server.url + "/metrics").read().decode()
+        lines = [l for l in text.splitlines() if l.startswith("ferry_requests_total{")
+                 and 'dialect="oss"' in l and f'operation="{operation}"' in l and f'status="{status}"' in l]
+        return sum(float(l.rsplit(" ", 1)[1]) for l in lines)
+
+    info, refused = count("GetBucketInfo", 200), count("PutObjectTagging", 501)
+    oss_bucket.get_bucket_info()
+    with pytest.raises(oss2.exceptions.ServerError):
+        oss_bucket.put_object_tagging(VICTIM, oss2.models.Tagging())
+    assert count("GetBucketInfo", 200) == info + 1
+    assert count("PutObjectTagging", 501) == refused + 1
