@@ -8,12 +8,14 @@ mod callback;
 mod error;
 mod ops;
 mod response;
+mod router;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_core::Engine;
 use ferry_core::credentials::CredentialStore;
+use ferry_http::endpoint::Endpoint as _;
 use ferry_http::{Body, Frontend, Request, Response};
 use http::Method;
 use http::request::Parts;
@@ -22,6 +24,8 @@ use address::Address;
 pub use error::OssError;
 use error::OssResult;
 use ferry_http::Query;
+pub use router::endpoint_docs;
+use router::{Endpoint, Scope};
 
 /// Limits and addressing of the OSS front-end.
 #[derive(Debug, Clone)]
@@ -63,8 +67,32 @@ impl OssFrontend {
         OssFrontend { engine, creds, config, callbacks: callback::CallbackClient::new() }
     }
 
-    async fn dispatch(&self, parts: &Parts, body: Body, query: &Query) -> OssResult<Response> {
-        let addr = Address::resolve(parts, self.config.domain.as_deref())?;
+    /// Resolve, route, authenticate, serve. Returns the endpoint name the response is tagged
+    /// with (`None` when the request could not be addressed at all).
+    async fn dispatch(&self, parts: &Parts, body: Body, query: &Query) -> (Option<&'static str>, OssResult<Response>) {
+        let addr = match Address::resolve(parts, self.config.domain.as_deref()) {
+            Ok(addr) => addr,
+            Err(e) => return (None, Err(e)),
+        };
+        match router::route(&parts.method, Scope::of(&addr), query, &parts.headers) {
+            Ok(endpoint) => (Some(endpoint.name()), self.serve(endpoint, parts, body, query, addr).await),
+            Err(refused) => (Some(refused.name), Err(refused.error)),
+        }
+    }
+
+    async fn serve(
+        &self,
+        endpoint: Endpoint,
+        parts: &Parts,
+        body: Body,
+        query: &Query,
+        addr: Address,
+    ) -> OssResult<Response> {
+        // Refused before the signature check: nothing is read or written, and the answer is the
+        // same whoever asks.
+        if let Endpoint::Unsupported(name) = endpoint {
+            return Err(OssError::not_implemented(format!("ferry does not implement {name}.")));
+        }
         auth::authenticate(parts, query, &addr, &self.creds)?;
         let ctx = Ctx {
             oss: self,
@@ -73,36 +101,39 @@ impl OssFrontend {
             bucket: addr.bucket.clone().unwrap_or_default(),
             key: addr.key.clone().unwrap_or_default(),
         };
-        let q = |name: &str| query.has(name);
-        let method = &parts.method;
-        let not_allowed = || OssError::method_not_allowed("The specified method is not allowed against this resource.");
-        match (&addr.bucket, &addr.key) {
-            (None, _) if method == Method::GET => ops::bucket::list_buckets(&ctx).await,
-            (None, _) => Err(not_allowed()),
-            (Some(_), None) => match *method {
-                Method::PUT => ops::bucket::create(&ctx, body).await,
-                Method::DELETE => ops::bucket::delete(&ctx).await,
-                Method::GET if q("uploads") => ops::multipart::list_uploads(&ctx).await,
-                Method::GET if q("location") => ops::bucket::location(&ctx).await,
-                Method::GET => ops::bucket::list_objects(&ctx).await,
-                Method::HEAD => ops::bucket::head(&ctx).await,
-                Method::POST if q("delete") => ops::object::delete_objects(&ctx, body).await,
-                _ => Err(not_allowed()),
-            },
-            (Some(_), Some(_)) => match *method {
-                Method::PUT if q("uploadId") => ops::multipart::upload_part(&ctx, body).await,
-                Method::PUT if parts.headers.contains_key("x-oss-copy-source") => ops::object::copy_object(&ctx).await,
-                Method::PUT => ops::object::put_object(&ctx, body).await,
-                Method::POST if q("uploads") => ops::multipart::create(&ctx).await,
-                Method::POST if q("uploadId") => ops::multipart::complete(&ctx, body).await,
-                Method::DELETE if q("uploadId") => ops::multipart::abort(&ctx).await,
-                Method::DELETE => ops::object::delete_object(&ctx).await,
-                Method::GET if q("uploadId") => ops::multipart::list_parts(&ctx).await,
-                Method::GET | Method::HEAD => ops::object::get_object(&ctx).await,
-                _ => Err(not_allowed()),
-            },
+        use Endpoint::*;
+        match endpoint {
+            ListBuckets => ops::bucket::list_buckets(&ctx).await,
+            PutBucket => ops::bucket::create(&ctx, body).await,
+            DeleteBucket => ops::bucket::delete(&ctx).await,
+            HeadBucket => ops::bucket::head(&ctx).await,
+            ListObjects | ListObjectsV2 => ops::bucket::list_objects(&ctx).await,
+            GetBucketInfo => ops::bucket::info(&ctx).await,
+            GetBucketLocation => ops::bucket::location(&ctx).await,
+            GetBucketAcl => ops::bucket::acl(&ctx).await,
+            PutBucketAcl => ops::bucket::put_acl(&ctx).await,
+            ListMultipartUploads => ops::multipart::list_uploads(&ctx).await,
+            DeleteMultipleObjects => ops::object::delete_objects(&ctx, body).await,
+            PutObject => ops::object::put_object(&ctx, body).await,
+            CopyObject => ops::object::copy_object(&ctx).await,
+            GetObject | HeadObject | GetObjectMeta => ops::object::get_object(&ctx).await,
+            DeleteObject => ops::object::delete_object(&ctx).await,
+            GetObjectAcl => ops::object::acl(&ctx).await,
+            PutObjectAcl => ops::object::put_acl(&ctx).await,
+            InitiateMultipartUpload => ops::multipart::create(&ctx).await,
+            UploadPart => ops::multipart::upload_part(&ctx, body).await,
+            CompleteMultipartUpload => ops::multipart::complete(&ctx, body).await,
+            AbortMultipartUpload => ops::multipart::abort(&ctx).await,
+            ListParts => ops::multipart::list_parts(&ctx).await,
+            Unsupported(name) => Err(OssError::not_implemented(format!("ferry does not implement {name}."))),
         }
     }
+}
+
+/// Whether the request announces a body (a non-zero Content-Length, or chunked transfer).
+fn sends_body(parts: &Parts) -> bool {
+    let length = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    length.is_some_and(|v| v.trim() != "0") || parts.headers.contains_key(http::header::TRANSFER_ENCODING)
 }
 
 #[async_trait]
@@ -120,10 +151,22 @@ impl Frontend for OssFrontend {
         let (parts, body) = request.into_parts();
         let head = parts.method == Method::HEAD;
         let query = Query::parse(parts.uri.query());
-        let mut response = match self.dispatch(&parts, body, &query).await {
+        let (endpoint, result) = self.dispatch(&parts, body, &query).await;
+        let mut response = match result {
             Ok(r) => r,
-            Err(e) => error::render(&e, &request_id, head),
+            Err(e) => {
+                let mut r = error::render(&e, &request_id, head);
+                // A refused request's body may be unread; the connection then cannot carry
+                // another request, and a client that reused it would see it drop. Say so.
+                if sends_body(&parts) {
+                    response::set(&mut r, "connection", "close");
+                }
+                r
+            }
         };
+        if let Some(name) = endpoint {
+            ferry_http::endpoint::tag(&mut response, name);
+        }
         response::set(&mut response, "x-oss-request-id", &request_id);
         response::set(&mut response, "server", "AliyunOSS-compatible ferry");
         response

@@ -73,6 +73,23 @@ pub fn object_meta(ctx: &Ctx<'_>) -> ObjectMeta {
     }
 }
 
+/// ferry keeps no ACLs: every bucket is private and every object inherits it (`default`). A
+/// request that asks for another ACL is refused rather than stored without effect.
+pub fn check_acl(ctx: &Ctx<'_>, header_name: &str, kept: &str) -> OssResult<()> {
+    match header(ctx, header_name) {
+        None => Ok(()),
+        Some(v) if v == kept => Ok(()),
+        Some(v) => Err(OssError::not_implemented(format!(
+            "ferry does not support ACLs: {header_name} must be {kept} (it was {v})."
+        ))),
+    }
+}
+
+/// The owner element every OSS answer carries.
+pub fn owner(w: &mut ferry_http::xml::XmlWriter, element: &str) {
+    w.open(element).elem("ID", "ferry").elem("DisplayName", "ferry").close(element);
+}
+
 /// Read a small XML body whole (Complete, Delete, CreateBucketConfiguration).
 pub async fn read_small(body: Body, limit: usize) -> OssResult<bytes::Bytes> {
     ferry_http::read_limited(body_stream(body), limit).await.map_err(|e| {

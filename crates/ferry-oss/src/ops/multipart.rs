@@ -36,6 +36,7 @@ fn number(ctx: &Ctx<'_>, name: &str, default: usize) -> OssResult<usize> {
 }
 
 pub async fn create(ctx: &Ctx<'_>) -> OssResult<Response> {
+    super::check_acl(ctx, "x-oss-object-acl", "default")?;
     let target = ObjectTarget { bucket: ctx.bucket.clone(), key: ctx.key.clone() };
     let session = ctx.oss.engine.create_session(target, object_meta(ctx), None).await?;
     let mut w = XmlWriter::plain("InitiateMultipartUploadResult");
@@ -81,6 +82,10 @@ pub async fn list_parts(ctx: &Ctx<'_>) -> OssResult<Response> {
 
 pub async fn list_uploads(ctx: &Ctx<'_>) -> OssResult<Response> {
     let prefix = ctx.query.get("prefix").unwrap_or("");
+    // Uploads are listed flat; grouping by a delimiter would need common prefixes.
+    if !ctx.query.get("delimiter").unwrap_or("").is_empty() {
+        return Err(OssError::not_implemented("ferry lists multipart uploads without a delimiter."));
+    }
     let max = number(ctx, "max-uploads", MAX_LIST)?.min(MAX_LIST);
     let key_marker = ctx.query.get("key-marker").unwrap_or("");
     let id_marker = ctx.query.get("upload-id-marker").unwrap_or("").to_ascii_lowercase();

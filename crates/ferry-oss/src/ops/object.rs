@@ -1,5 +1,5 @@
 //! PutObject, GetObject/HeadObject (and `?objectMeta`), DeleteObject, DeleteMultipleObjects,
-//! CopyObject.
+//! CopyObject, GetObjectACL, PutObjectACL.
 
 use ferry_core::{ObjectRecord, ObjectTarget};
 use ferry_http::range::parse_range;
@@ -7,12 +7,14 @@ use ferry_http::xml::{XmlWriter, parse_delete};
 use ferry_http::{Body, Response};
 use http::{Method, StatusCode};
 
-use super::{object_meta, part_input, read_small};
+use super::bucket::acl_policy;
+use super::{check_acl, object_meta, part_input, read_small};
 use crate::Ctx;
 use crate::error::{OssError, OssResult};
 use crate::response::{self, etag, set, xml};
 
 pub async fn put_object(ctx: &Ctx<'_>, body: Body) -> OssResult<Response> {
+    check_acl(ctx, "x-oss-object-acl", "default")?;
     let meta = object_meta(ctx);
     let input = part_input(ctx, body)?;
     let target = ObjectTarget { bucket: ctx.bucket.clone(), key: ctx.key.clone() };
@@ -63,7 +65,36 @@ pub async fn get_object(ctx: &Ctx<'_>) -> OssResult<Response> {
     if let Some((a, b)) = span {
         set(&mut r, "content-range", format!("bytes {a}-{b}/{}", object.size));
     }
+    for (param, name) in [
+        ("response-content-type", "content-type"),
+        ("response-content-language", "content-language"),
+        ("response-expires", "expires"),
+        ("response-cache-control", "cache-control"),
+        ("response-content-disposition", "content-disposition"),
+        ("response-content-encoding", "content-encoding"),
+    ] {
+        if let Some(v) = ctx.query.get(param) {
+            set(&mut r, name, v);
+        }
+    }
     Ok(r)
+}
+
+/// GetObjectACL: objects have no ACL of their own; they inherit the bucket's (`default`).
+pub async fn acl(ctx: &Ctx<'_>) -> OssResult<Response> {
+    ctx.oss.engine.head_object(&ctx.bucket, &ctx.key).await?;
+    Ok(acl_policy("default"))
+}
+
+/// PutObjectACL: `default` is what the object already has, so it succeeds; any other ACL
+/// would not be enforced and is refused. The object itself is never touched.
+pub async fn put_acl(ctx: &Ctx<'_>) -> OssResult<Response> {
+    ctx.oss.engine.head_object(&ctx.bucket, &ctx.key).await?;
+    if ctx.parts.headers.get("x-oss-object-acl").is_none() {
+        return Err(OssError::invalid_argument("PutObjectACL needs the x-oss-object-acl header."));
+    }
+    check_acl(ctx, "x-oss-object-acl", "default")?;
+    Ok(response::status_only(StatusCode::OK))
 }
 
 pub async fn delete_object(ctx: &Ctx<'_>) -> OssResult<Response> {
@@ -85,6 +116,7 @@ pub async fn delete_objects(ctx: &Ctx<'_>, body: Body) -> OssResult<Response> {
 }
 
 pub async fn copy_object(ctx: &Ctx<'_>) -> OssResult<Response> {
+    check_acl(ctx, "x-oss-object-acl", "default")?;
     let raw = ctx.parts.headers.get("x-oss-copy-source").and_then(|v| v.to_str().ok()).unwrap_or("");
     let decoded = percent_encoding::percent_decode_str(raw.trim_start_matches('/')).decode_utf8_lossy().into_owned();
     let Some((bucket, key)) = decoded.split_once('/') else {
