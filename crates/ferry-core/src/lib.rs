@@ -6,6 +6,7 @@
 
 mod blocks;
 pub mod checksum;
+mod conditions;
 pub mod credentials;
 mod engine;
 mod error;
@@ -21,7 +22,8 @@ pub use engine::{
     Observer, PartInput, PartListing, RangeSpec, SweepReport, TrailerSlot, resolve_range, validate_bucket_name,
     validate_key,
 };
-pub use error::{Error, Result};
+pub use conditions::{SourceConditions, WriteCondition, etag_in_list};
+pub use error::{Error, PreconditionFailure, Result};
 pub use ferry_table;
 pub use store::{BlobStore, BlobWriter, MetaStore};
 pub use tables::{TableError, TableFile, TableInfo, TableName, TableRows, TableUpload};

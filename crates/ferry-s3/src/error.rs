@@ -103,6 +103,9 @@ impl From<Error> for S3Error {
             Error::Busy => S3Error::operation_aborted(
                 "A conflicting conditional operation is currently in progress against this resource. Please try again.",
             ),
+            Error::PreconditionFailed(_) => {
+                S3Error::precondition_failed("At least one of the pre-conditions you specified did not hold")
+            }
             Error::Table(_) => S3Error::invalid_argument(message),
             Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
                 tracing::error!(error = %message, "internal error");

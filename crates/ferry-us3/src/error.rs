@@ -41,6 +41,7 @@ impl From<Error> for Us3Error {
             Error::BucketNotEmpty => Us3Error::new(StatusCode::CONFLICT, -30012, "bucket not empty"),
             Error::InvalidRange { .. } => Us3Error::new(StatusCode::RANGE_NOT_SATISFIABLE, -148650, message),
             Error::Busy => Us3Error::new(StatusCode::CONFLICT, -148660, message),
+            Error::PreconditionFailed(_) => Us3Error::new(StatusCode::PRECONDITION_FAILED, -148612, message),
             Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
                 tracing::error!(error = %message, "internal error");
                 Us3Error::new(StatusCode::INTERNAL_SERVER_ERROR, -1, "internal error; retry")
