@@ -388,7 +388,10 @@ async fn conditional_writes(store: &dyn MetaStore) {
     assert!(store.garbage(future, 10_000).await.unwrap().contains(&first.manifest[0].blob), "replaced is garbage");
     let absent = small_object("cond/absent", "e1");
     assert!(
-        matches!(store.put_object_if(&absent, Some(&WriteCondition::IfMatch("e1".into()))).await, Err(Error::NoSuchKey)),
+        matches!(
+            store.put_object_if(&absent, Some(&WriteCondition::IfMatch("e1".into()))).await,
+            Err(Error::NoSuchKey)
+        ),
         "IfMatch on a missing key is NoSuchKey"
     );
     assert!(store.get_object("alpha", "cond/absent").await.unwrap().is_none());
@@ -456,7 +459,8 @@ async fn conditional_races(store: &Arc<dyn MetaStore>) {
             let none = none.clone();
             let (id, object) = (s.id.clone(), object.clone());
             tokio::spawn(async move {
-                let record = CommitRecord { fingerprint: "r".into(), etag: object.etag.clone(), checksum: None, size: 10 };
+                let record =
+                    CommitRecord { fingerprint: "r".into(), etag: object.etag.clone(), checksum: None, size: 10 };
                 store.publish_if(&id, std::slice::from_ref(&object), &record, Some(&none)).await
             })
         })

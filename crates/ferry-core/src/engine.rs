@@ -8,8 +8,8 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use md5::{Digest as _, Md5};
 
-use crate::conditions::{SourceConditions, WriteCondition};
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, DigestKind, Digests, MultiHasher, Wanted};
+use crate::conditions::{SourceConditions, WriteCondition};
 use crate::error::{Error, Result};
 use crate::pipeline::{HashSink, Stage};
 use crate::store::{BlobStore, ByteStream, MetaStore};

@@ -149,7 +149,13 @@ async fn copies_check_source_and_destination_conditions() {
     assert!(matches!(e.head_object("bkt", "b").await, Err(Error::NoSuchKey)), "a refused copy writes nothing");
     // The destination's condition, checked when publishing.
     let err = e
-        .copy_object_if(&target("src"), &SourceConditions::default(), target("a"), None, Some(WriteCondition::IfNoneMatchAny))
+        .copy_object_if(
+            &target("src"),
+            &SourceConditions::default(),
+            target("a"),
+            None,
+            Some(WriteCondition::IfNoneMatchAny),
+        )
         .await
         .unwrap_err();
     assert!(is_refused(&err, PreconditionFailure::ObjectExists), "{err}");

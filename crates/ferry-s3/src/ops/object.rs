@@ -35,7 +35,8 @@ pub async fn put_object(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
 /// `If-None-Match: *` or `If-Match: <etag>`. S3 accepts no other `If-None-Match` value and not
 /// both headers at once, and answers those with NotImplemented.
 pub fn write_condition(ctx: &Ctx<'_>) -> S3Result<Option<WriteCondition>> {
-    let unsupported = || S3Error::not_implemented("A header you provided implies functionality that is not implemented");
+    let unsupported =
+        || S3Error::not_implemented("A header you provided implies functionality that is not implemented");
     match (header(ctx.parts, "if-none-match"), header(ctx.parts, "if-match")) {
         (None, None) => Ok(None),
         (Some(v), None) if v.trim() == "*" => Ok(Some(WriteCondition::IfNoneMatchAny)),
@@ -225,8 +226,7 @@ pub async fn copy_object(ctx: &Ctx<'_>) -> S3Result<Response> {
     }
     let meta = if replace { Some(object_meta(ctx.parts)?) } else { None };
     let condition = write_condition(ctx)?;
-    let object =
-        ctx.s3.engine.copy_object_if(&source, &source_conditions(ctx), target, meta, condition).await?;
+    let object = ctx.s3.engine.copy_object_if(&source, &source_conditions(ctx), target, meta, condition).await?;
     let mut w = XmlWriter::new("CopyObjectResult");
     w.elem("LastModified", iso8601(object.modified)).elem("ETag", quoted(&object.etag));
     if let Some(c) = object.checksum.as_ref().filter(|c| c.kind == ChecksumType::FullObject) {
