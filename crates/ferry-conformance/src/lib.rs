@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ferry_core::{
     BlobId, BlobStore, CommitRecord, Digests, Error, ManifestEntry, MetaStore, ObjectMeta, ObjectRecord, ObjectTarget,
-    PartRecord, Session, SessionState, WholeCrc, now_millis, random_id,
+    PartRecord, PreconditionFailure, Session, SessionState, WholeCrc, WriteCondition, now_millis, random_id,
 };
 use futures_util::TryStreamExt;
 
@@ -25,6 +25,8 @@ pub async fn meta_store_suite(store: Arc<dyn MetaStore>) {
     stale_publish(&*store).await;
     publish_several(&*store).await;
     concurrency(&store).await;
+    conditional_writes(&*store).await;
+    conditional_races(&store).await;
     leases(&*store).await;
     counts(&*store).await;
 }
@@ -329,6 +331,159 @@ async fn concurrency(store: &Arc<dyn MetaStore>) {
         winners += usize::from(t.await.unwrap().unwrap());
     }
     assert_eq!(winners, 1, "exactly one of concurrent commits moves the session to Closing");
+}
+
+/// A single-blob object at `key` in bucket "alpha" with the given ETag.
+fn small_object(key: &str, etag: &str) -> ObjectRecord {
+    ObjectRecord {
+        bucket: "alpha".into(),
+        key: key.into(),
+        size: 1,
+        etag: etag.into(),
+        modified: now_millis(),
+        meta: ObjectMeta::default(),
+        checksum: None,
+        crc: WholeCrc::default(),
+        manifest: vec![ManifestEntry { blob: BlobId::random(), offset: 0, size: 1 }],
+    }
+}
+
+fn refused(result: ferry_core::Result<()>, why: PreconditionFailure) -> bool {
+    matches!(result, Err(Error::PreconditionFailed(w)) if w == why)
+}
+
+/// A session on `key` holding one part, moved to `Closing`, and the object publishing it.
+async fn closing_session(store: &dyn MetaStore, key: &str, etag: &str) -> (Session, PartRecord, ObjectRecord) {
+    let s = session("alpha", key);
+    store.create_session(&s).await.unwrap();
+    let p = part(1, 10);
+    store.put_part(&s.id, &p).await.unwrap();
+    assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, now_millis()).await.unwrap());
+    let object = ObjectRecord {
+        size: 10,
+        manifest: vec![ManifestEntry { blob: p.blob.clone(), offset: 0, size: 10 }],
+        ..small_object(key, etag)
+    };
+    (s, p, object)
+}
+
+/// Conditional writes: `IfNoneMatchAny` and `IfMatch` are checked against the object at the key
+/// when publishing; a refusal changes nothing.
+async fn conditional_writes(store: &dyn MetaStore) {
+    let none = WriteCondition::IfNoneMatchAny;
+    let first = small_object("cond/put", "e1");
+    store.put_object_if(&first, Some(&none)).await.unwrap();
+    let second = small_object("cond/put", "e2");
+    assert!(refused(store.put_object_if(&second, Some(&none)).await, PreconditionFailure::ObjectExists));
+    let held = store.get_object("alpha", "cond/put").await.unwrap().unwrap();
+    assert_eq!(held.manifest, first.manifest, "a refused write leaves the object as it was");
+    assert!(!store.is_referenced(&second.manifest[0].blob).await.unwrap(), "the refused blob is not recorded");
+
+    let wrong = WriteCondition::IfMatch("\"e9\"".into());
+    assert!(refused(store.put_object_if(&second, Some(&wrong)).await, PreconditionFailure::EtagMismatch));
+    assert_eq!(store.get_object("alpha", "cond/put").await.unwrap().unwrap().etag, "e1");
+    store.put_object_if(&second, Some(&WriteCondition::IfMatch("\"e1\"".into()))).await.unwrap();
+    assert_eq!(store.get_object("alpha", "cond/put").await.unwrap().unwrap().etag, "e2", "a matching ETag writes");
+    let future = now_millis() + 1_000_000;
+    assert!(store.garbage(future, 10_000).await.unwrap().contains(&first.manifest[0].blob), "replaced is garbage");
+    let absent = small_object("cond/absent", "e1");
+    assert!(
+        matches!(
+            store.put_object_if(&absent, Some(&WriteCondition::IfMatch("e1".into()))).await,
+            Err(Error::NoSuchKey)
+        ),
+        "IfMatch on a missing key is NoSuchKey"
+    );
+    assert!(store.get_object("alpha", "cond/absent").await.unwrap().is_none());
+    assert!(
+        matches!(
+            store.put_object_if(&ObjectRecord { bucket: "nope".into(), ..absent.clone() }, Some(&none)).await,
+            Err(Error::NoSuchBucket)
+        ),
+        "a missing bucket is still NoSuchBucket"
+    );
+
+    // A commit refused by its condition publishes nothing and keeps the session and its parts.
+    let (s, p, object) = closing_session(store, "cond/put", "m-1").await;
+    let record = CommitRecord { fingerprint: "c".into(), etag: "m-1".into(), checksum: None, size: 10 };
+    let slice = std::slice::from_ref(&object);
+    assert!(refused(store.publish_if(&s.id, slice, &record, Some(&none)).await, PreconditionFailure::ObjectExists));
+    assert_eq!(store.get_object("alpha", "cond/put").await.unwrap().unwrap().etag, "e2", "nothing is published");
+    assert_eq!(store.get_session(&s.id).await.unwrap().unwrap().state, SessionState::Closing);
+    assert_eq!(store.list_parts(&s.id, None, 10).await.unwrap(), vec![p.clone()], "parts are untouched");
+    assert!(!store.garbage(future, 10_000).await.unwrap().contains(&p.blob), "the part is not garbage");
+    assert!(refused(store.publish_if(&s.id, slice, &record, Some(&wrong)).await, PreconditionFailure::EtagMismatch));
+    // The same session publishes once the condition holds.
+    store.publish_if(&s.id, slice, &record, Some(&WriteCondition::IfMatch("e2".into()))).await.unwrap();
+    assert_eq!(store.get_object("alpha", "cond/put").await.unwrap().unwrap().etag, "m-1");
+    assert_eq!(store.get_session(&s.id).await.unwrap().unwrap().state, SessionState::Closed);
+    let (s, _, object) = closing_session(store, "cond/new", "n-1").await;
+    store.publish_if(&s.id, std::slice::from_ref(&object), &record, Some(&none)).await.unwrap();
+    assert_eq!(store.get_object("alpha", "cond/new").await.unwrap().unwrap().etag, "n-1");
+}
+
+/// Writers racing on one key with `IfNoneMatchAny`: exactly one publishes, whether they are
+/// single-shot puts or commits, and every loser leaves no trace.
+async fn conditional_races(store: &Arc<dyn MetaStore>) {
+    const N: usize = 12;
+    let none = WriteCondition::IfNoneMatchAny;
+    let contenders: Vec<ObjectRecord> = (0..N).map(|i| small_object("cond/race-put", &format!("p{i}"))).collect();
+    let tasks: Vec<_> = contenders
+        .iter()
+        .cloned()
+        .map(|o| {
+            let store = store.clone();
+            let none = none.clone();
+            tokio::spawn(async move { store.put_object_if(&o, Some(&none)).await })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(()) => won.push(i),
+            Err(e) => assert!(refused(Err(e), PreconditionFailure::ObjectExists), "a loser is refused, not failed"),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one of {N} racing If-None-Match puts publishes");
+    let held = store.get_object("alpha", "cond/race-put").await.unwrap().unwrap();
+    assert_eq!(held.manifest, contenders[won[0]].manifest, "the object is the winner's");
+
+    let mut sessions = Vec::new();
+    for i in 0..N {
+        sessions.push(closing_session(&**store, "cond/race-commit", &format!("c{i}-1")).await);
+    }
+    let tasks: Vec<_> = sessions
+        .iter()
+        .map(|(s, _, object)| {
+            let store = store.clone();
+            let none = none.clone();
+            let (id, object) = (s.id.clone(), object.clone());
+            tokio::spawn(async move {
+                let record =
+                    CommitRecord { fingerprint: "r".into(), etag: object.etag.clone(), checksum: None, size: 10 };
+                store.publish_if(&id, std::slice::from_ref(&object), &record, Some(&none)).await
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(()) => won.push(i),
+            Err(e) => assert!(refused(Err(e), PreconditionFailure::ObjectExists), "a loser is refused, not failed"),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one of {N} racing If-None-Match commits publishes");
+    let held = store.get_object("alpha", "cond/race-commit").await.unwrap().unwrap();
+    assert_eq!(held.manifest, sessions[won[0]].2.manifest, "the object is the winner's");
+    for (i, (s, p, _)) in sessions.iter().enumerate() {
+        let state = store.get_session(&s.id).await.unwrap().unwrap().state;
+        if i == won[0] {
+            assert_eq!(state, SessionState::Closed);
+        } else {
+            assert_eq!(state, SessionState::Closing, "a refused commit leaves its session for the caller to reopen");
+            assert_eq!(store.list_parts(&s.id, None, 10).await.unwrap(), vec![p.clone()], "and its parts");
+        }
+    }
 }
 
 async fn leases(store: &dyn MetaStore) {

@@ -9,6 +9,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use md5::{Digest as _, Md5};
 
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, DigestKind, Digests, MultiHasher, Wanted};
+use crate::conditions::{SourceConditions, WriteCondition};
 use crate::error::{Error, Result};
 use crate::pipeline::{HashSink, Stage};
 use crate::store::{BlobStore, ByteStream, MetaStore};
@@ -311,14 +312,35 @@ impl Engine {
         range: Option<RangeSpec>,
         max_size: u64,
     ) -> Result<PartRecord> {
+        self.copy_part_if(session, number, source, &SourceConditions::default(), range, max_size).await
+    }
+
+    /// [`Engine::copy_part`] when the source meets `conditions` (checked before the range, as
+    /// S3 does); else `PreconditionFailed(Source)` and nothing is stored.
+    pub async fn copy_part_if(
+        &self,
+        session: &Session,
+        number: u32,
+        source: &ObjectTarget,
+        conditions: &SourceConditions,
+        range: Option<RangeSpec>,
+        max_size: u64,
+    ) -> Result<PartRecord> {
         Self::accepting_parts(session)?;
-        let read = self.get_object(&source.bucket, &source.key, range, None).await?;
-        let size = match read.range {
-            Some((first, last)) => last - first + 1,
-            None => read.object.size,
+        let object = self.head_object(&source.bucket, &source.key).await?;
+        conditions.check(&object)?;
+        // Read from the record just checked, so the bytes copied are those of the version the
+        // conditions held for (its blobs stay readable for the grace time even if replaced).
+        let (first, end) = match range {
+            Some(spec) => {
+                let (first, last) = resolve_range(spec, object.size)?;
+                (first, last + 1)
+            }
+            None => (0, object.size),
         };
+        let size = end - first;
         let input = PartInput {
-            body: read.body,
+            body: self.read_span(&object.manifest, first, end),
             expected_size: Some(size),
             max_size,
             expected: Vec::new(),
@@ -344,7 +366,21 @@ impl Engine {
     /// metadata only. A retried commit of an already-published session with the same list
     /// returns the same result.
     pub async fn commit(&self, session_id: &str, request: CommitRequest) -> Result<ObjectRecord> {
-        let objects = self.commit_as(session_id, Commit::Object(request)).await?;
+        self.commit_if(session_id, request, None).await
+    }
+
+    /// [`Engine::commit`], publishing only if `condition` holds for the object at the target key
+    /// at the moment of publishing (checked atomically with it; see [`WriteCondition`]). When it
+    /// does not, the error is `PreconditionFailed` (or `NoSuchKey` for `IfMatch` on a missing
+    /// key), nothing is published, and the session accepts parts and commits again, as S3
+    /// keeps a multipart upload after a 412.
+    pub async fn commit_if(
+        &self,
+        session_id: &str,
+        request: CommitRequest,
+        condition: Option<WriteCondition>,
+    ) -> Result<ObjectRecord> {
+        let objects = self.commit_as(session_id, Commit::Object(request, condition)).await?;
         objects.into_iter().next().ok_or_else(|| Error::Critical("a commit published no object".into()))
     }
 
@@ -387,7 +423,7 @@ impl Engine {
                 SessionState::Normal => {}
                 SessionState::Closed => {
                     let result = self.replay_commit(&session, &fingerprint).map(|o| match commit {
-                        Commit::Object(_) => vec![o],
+                        Commit::Object(..) => vec![o],
                         Commit::Blocks { .. } => Vec::new(),
                     });
                     let outcome = if result.is_ok() { CommitOutcome::Replayed } else { CommitOutcome::Refused };
@@ -406,7 +442,9 @@ impl Engine {
                 Err(e) => return refused(e),
             }
             let published = match commit {
-                Commit::Object(request) => self.publish(&session, request, fingerprint).await.map(|o| vec![o]),
+                Commit::Object(request, condition) => {
+                    self.publish(&session, request, condition.as_ref(), fingerprint).await.map(|o| vec![o])
+                }
                 Commit::Blocks { blocks, file_key } => {
                     self.publish_blocks(&session, blocks, file_key, fingerprint).await
                 }
@@ -492,7 +530,13 @@ impl Engine {
         }
     }
 
-    async fn publish(&self, session: &Session, request: &CommitRequest, fingerprint: String) -> Result<ObjectRecord> {
+    async fn publish(
+        &self,
+        session: &Session,
+        request: &CommitRequest,
+        condition: Option<&WriteCondition>,
+        fingerprint: String,
+    ) -> Result<ObjectRecord> {
         let held = self.all_parts(&session.id).await?;
         let mut chosen: Vec<&PartRecord> = Vec::with_capacity(request.parts.len());
         for wanted in &request.parts {
@@ -544,7 +588,7 @@ impl Engine {
             checksum: object.checksum.clone(),
             size: object.size,
         };
-        self.meta.publish(&session.id, std::slice::from_ref(&object), &record).await?;
+        self.meta.publish_if(&session.id, std::slice::from_ref(&object), &record, condition).await?;
         Ok(object)
     }
 
@@ -587,8 +631,28 @@ impl Engine {
         input: PartInput,
         checksum: Option<ChecksumAlgorithm>,
     ) -> Result<ObjectRecord> {
+        self.put_object_if(target, meta, input, checksum, None).await
+    }
+
+    /// [`Engine::put_object`], publishing only if `condition` holds for the object at the key at
+    /// the moment of publishing (checked atomically with it; see [`WriteCondition`]). A refused
+    /// write publishes nothing and its body's blob is deleted (or queued as garbage).
+    pub async fn put_object_if(
+        &self,
+        target: ObjectTarget,
+        meta: ObjectMeta,
+        input: PartInput,
+        checksum: Option<ChecksumAlgorithm>,
+        condition: Option<WriteCondition>,
+    ) -> Result<ObjectRecord> {
         validate_key(&target.key)?;
         self.bucket(&target.bucket).await?;
+        if let Some(condition) = &condition {
+            // Refuse early when the condition already fails, before any byte is stored; the
+            // check that counts is the store's, made again when publishing.
+            let current = self.meta.get_object(&target.bucket, &target.key).await?;
+            condition.check(current.as_ref().map(|o| o.etag.as_str()))?;
+        }
         let mut wanted = input.wanted;
         if let Some(a) = checksum {
             wanted.add(a.digest_kind());
@@ -616,7 +680,7 @@ impl Engine {
             },
             manifest: vec![ManifestEntry { blob: blob.clone(), offset: 0, size }],
         };
-        if let Err(e) = self.meta.put_object(&object).await {
+        if let Err(e) = self.meta.put_object_if(&object, condition.as_ref()).await {
             self.discard(&blob).await;
             return Err(e);
         }
@@ -632,8 +696,23 @@ impl Engine {
         target: ObjectTarget,
         meta: Option<ObjectMeta>,
     ) -> Result<ObjectRecord> {
+        self.copy_object_if(source, &SourceConditions::default(), target, meta, None).await
+    }
+
+    /// [`Engine::copy_object`] when the source meets `conditions` (else
+    /// `PreconditionFailed(Source)`), publishing only if `condition` holds for the object at the
+    /// target key at the moment of publishing (see [`WriteCondition`]).
+    pub async fn copy_object_if(
+        &self,
+        source: &ObjectTarget,
+        conditions: &SourceConditions,
+        target: ObjectTarget,
+        meta: Option<ObjectMeta>,
+        condition: Option<WriteCondition>,
+    ) -> Result<ObjectRecord> {
         validate_key(&target.key)?;
         let src = self.head_object(&source.bucket, &source.key).await?;
+        conditions.check(&src)?;
         self.bucket(&target.bucket).await?;
         let object = ObjectRecord {
             bucket: target.bucket,
@@ -642,7 +721,7 @@ impl Engine {
             meta: meta.unwrap_or(src.meta),
             ..src
         };
-        self.meta.put_object(&object).await?;
+        self.meta.put_object_if(&object, condition.as_ref()).await?;
         Ok(object)
     }
 
@@ -968,8 +1047,8 @@ fn verify(input: &PartInput, size: u64, digests: &Digests) -> Result<()> {
 /// Structural checks of a commit list, before anything is locked.
 /// What a commit publishes.
 enum Commit<'a> {
-    /// One object from a list of parts.
-    Object(CommitRequest),
+    /// One object from a list of parts, published if the condition holds.
+    Object(CommitRequest, Option<WriteCondition>),
     /// One file per block: the list must match the blocks held exactly.
     Blocks { blocks: &'a [u32], file_key: &'a (dyn Fn(u32) -> String + Sync) },
 }
@@ -977,7 +1056,7 @@ enum Commit<'a> {
 impl Commit<'_> {
     fn fingerprint(&self) -> String {
         match self {
-            Commit::Object(request) => commit_fingerprint(&request.parts),
+            Commit::Object(request, _) => commit_fingerprint(&request.parts),
             Commit::Blocks { blocks, .. } => {
                 let sorted: std::collections::BTreeSet<u32> = blocks.iter().copied().collect();
                 let mut h = Md5::new();
@@ -992,7 +1071,7 @@ impl Commit<'_> {
 
     fn check(&self) -> Result<()> {
         match self {
-            Commit::Object(request) => check_part_list(request),
+            Commit::Object(request, _) => check_part_list(request),
             Commit::Blocks { .. } => Ok(()),
         }
     }

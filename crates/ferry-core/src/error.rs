@@ -40,6 +40,9 @@ pub enum Error {
     Table(#[from] crate::tables::TableError),
     #[error("the session is busy committing; retry")]
     Busy,
+    /// A conditional write or copy was refused; nothing was published.
+    #[error("{0}")]
+    PreconditionFailed(PreconditionFailure),
     #[error("inconsistent stored state: {0}")]
     Critical(String),
     #[error("metadata store: {0}")]
@@ -61,6 +64,27 @@ impl From<std::io::Error> for Error {
             ErrorKind::StorageFull | ErrorKind::QuotaExceeded => Error::InsufficientStorage(e.to_string()),
             _ => Error::Blob(e),
         }
+    }
+}
+
+/// Which condition of a conditional request did not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreconditionFailure {
+    /// The write asked for no object at the key, and there was one.
+    ObjectExists,
+    /// The write named the ETag of the object it replaces, and the object has another.
+    EtagMismatch,
+    /// The copy's source did not meet its conditions.
+    Source,
+}
+
+impl std::fmt::Display for PreconditionFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PreconditionFailure::ObjectExists => "an object already exists at the key",
+            PreconditionFailure::EtagMismatch => "the object's ETag does not match the one given",
+            PreconditionFailure::Source => "the copy source does not meet the conditions given",
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod blocks;
 pub mod checksum;
+mod conditions;
 pub mod credentials;
 mod engine;
 mod error;
@@ -16,12 +17,13 @@ mod types;
 
 pub use blocks::RowBatches;
 pub use checksum::{DigestKind, Digests};
+pub use conditions::{SourceConditions, WriteCondition, etag_in_list};
 pub use engine::{
     CommitOutcome, CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, Expected, ObjectListing, ObjectRead,
     Observer, PartInput, PartListing, RangeSpec, SweepReport, TrailerSlot, resolve_range, validate_bucket_name,
     validate_key,
 };
-pub use error::{Error, Result};
+pub use error::{Error, PreconditionFailure, Result};
 pub use ferry_table;
 pub use store::{BlobStore, BlobWriter, MetaStore};
 pub use tables::{TableError, TableFile, TableInfo, TableName, TableRows, TableUpload};

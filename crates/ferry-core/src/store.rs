@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
 
+use crate::conditions::WriteCondition;
 use crate::error::Result;
 use crate::types::*;
 
@@ -59,14 +60,34 @@ pub trait MetaStore: Send + Sync + 'static {
     /// `NoSuchUpload` when the session is not `Closing`, or when a manifest names a blob that is
     /// not (any longer) one of the session's parts — a commit that stalled past the closing
     /// timeout while the client re-sent parts must not publish blobs already queued as garbage.
-    async fn publish(&self, session: &str, objects: &[ObjectRecord], commit: &CommitRecord) -> Result<()>;
+    async fn publish(&self, session: &str, objects: &[ObjectRecord], commit: &CommitRecord) -> Result<()> {
+        self.publish_if(session, objects, commit, None).await
+    }
+    /// [`MetaStore::publish`], publishing only if `condition` holds for the object now at each
+    /// object's key, checked in the publishing transaction while writers of those keys (on any
+    /// node) are held off. When it fails (the [`WriteCondition::check`] error) nothing changes:
+    /// the session stays `Closing` with its parts, so the caller can reopen it.
+    async fn publish_if(
+        &self,
+        session: &str,
+        objects: &[ObjectRecord],
+        commit: &CommitRecord,
+        condition: Option<&WriteCondition>,
+    ) -> Result<()>;
     /// Expire `Normal` sessions past `expires` or idle since `idle_before`, and reset
     /// `Closing` sessions whose commit stalled since `closing_before` back to `Normal`.
     /// Returns how many sessions expired.
     async fn expire_sessions(&self, now: Millis, idle_before: Millis, closing_before: Millis) -> Result<u64>;
 
     /// Publish an object without a session (single-shot put), replacing any existing one.
-    async fn put_object(&self, object: &ObjectRecord) -> Result<()>;
+    async fn put_object(&self, object: &ObjectRecord) -> Result<()> {
+        self.put_object_if(object, None).await
+    }
+    /// [`MetaStore::put_object`], publishing only if `condition` holds for the object now at the
+    /// key, checked in the same transaction while writers of the key (on any node) are held
+    /// off. When it fails (the [`WriteCondition::check`] error) nothing changes and the caller
+    /// still owns the object's blobs.
+    async fn put_object_if(&self, object: &ObjectRecord, condition: Option<&WriteCondition>) -> Result<()>;
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
     /// `Ok(false)` when there was nothing to delete.
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool>;

@@ -10,7 +10,8 @@
 //! - a part write holds `FOR SHARE` on its session row, so a state change (commit, abort,
 //!   expiry) waits for in-flight part writes and part writes after it see the new state;
 //! - two writes of one part number serialize on the part row; the loser's blob is queued;
-//! - writers of one object key serialize on a transaction-scoped advisory lock of the key;
+//! - writers of one object key serialize on a transaction-scoped advisory lock of the key, and a
+//!   conditional write (`If-None-Match: *`, `If-Match`) checks the key's object under that lock;
 //! - migrations run under an advisory lock, so nodes starting together migrate once.
 
 use crate::{json, to_i64};
@@ -18,7 +19,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use ferry_core::{
     BlobId, BucketInfo, CommitRecord, Digests, Error, ManifestEntry, MetaStore, Millis, ObjectRecord, ObjectSummary,
-    ObjectTarget, PartRecord, Result, Session, SessionState, random_id,
+    ObjectTarget, PartRecord, Result, Session, SessionState, WriteCondition, random_id,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -335,13 +336,27 @@ async fn remove_object(tx: &Transaction<'_>, bucket: &str, key: &str, now: Milli
     Ok(true)
 }
 
-/// Insert `object`, replacing any object at its key. Returns the new object's row id. The
-/// caller holds the key lock.
-async fn insert_object(tx: &Transaction<'_>, object: &ObjectRecord) -> Result<String> {
+/// Insert `object`, replacing any object at its key, if `condition` holds for the object now
+/// there. Returns the new object's row id. The caller holds the key lock, so every other writer
+/// of the key (on any node) waits until this transaction ends, and this statement's snapshot,
+/// taken after the lock was granted, sees the last writer's commit.
+async fn insert_object(
+    tx: &Transaction<'_>,
+    object: &ObjectRecord,
+    condition: Option<&WriteCondition>,
+) -> Result<String> {
     let bucket =
         tx.query_opt("SELECT 1 FROM buckets WHERE name = $1 FOR SHARE", &[&object.bucket]).await.map_err(db)?;
     if bucket.is_none() {
         return Err(Error::NoSuchBucket);
+    }
+    if let Some(condition) = condition {
+        let current = tx
+            .query_opt("SELECT etag FROM objects WHERE bucket = $1 AND key = $2", &[&object.bucket, &object.key])
+            .await
+            .map_err(db)?
+            .map(|r| r.get::<_, String>(0));
+        condition.check(current.as_deref())?;
     }
     remove_object(tx, &object.bucket, &object.key, object.modified).await?;
     let id = random_id();
@@ -535,7 +550,13 @@ impl MetaStore for PostgresMetaStore {
         rows.iter().map(part_from_row).collect()
     }
 
-    async fn publish(&self, session: &str, objects: &[ObjectRecord], commit: &CommitRecord) -> Result<()> {
+    async fn publish_if(
+        &self,
+        session: &str,
+        objects: &[ObjectRecord],
+        commit: &CommitRecord,
+        condition: Option<&WriteCondition>,
+    ) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         let state = tx
@@ -555,7 +576,8 @@ impl MetaStore for PostgresMetaStore {
         }
         let mut ids = Vec::with_capacity(objects.len());
         for object in objects {
-            let object_id = insert_object(&tx, object).await?;
+            // A refused condition drops the transaction: nothing is published.
+            let object_id = insert_object(&tx, object, condition).await?;
             let stale: i64 = tx
                 .query_one(
                     "SELECT count(*) FROM manifests WHERE object = $1
@@ -595,11 +617,11 @@ impl MetaStore for PostgresMetaStore {
         Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
     }
 
-    async fn put_object(&self, object: &ObjectRecord) -> Result<()> {
+    async fn put_object_if(&self, object: &ObjectRecord, condition: Option<&WriteCondition>) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         lock_key(&tx, &object.bucket, &object.key).await?;
-        insert_object(&tx, object).await?;
+        insert_object(&tx, object, condition).await?;
         tx.commit().await.map_err(db)
     }
 

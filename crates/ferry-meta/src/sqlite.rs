@@ -8,7 +8,7 @@ use crate::{json, to_i64};
 use async_trait::async_trait;
 use ferry_core::{
     BlobId, BucketInfo, CommitRecord, Digests, Error, ManifestEntry, MetaStore, Millis, ObjectRecord, ObjectSummary,
-    ObjectTarget, PartRecord, Result, Session, SessionState, random_id,
+    ObjectTarget, PartRecord, Result, Session, SessionState, WriteCondition, random_id,
 };
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
@@ -247,10 +247,21 @@ fn remove_object(tx: &Transaction<'_>, bucket: &str, key: &str, now: Millis) -> 
     Ok(true)
 }
 
-/// Insert `object`, replacing any object at its key. Returns the new object's row id.
-fn insert_object(tx: &Transaction<'_>, object: &ObjectRecord) -> Result<String> {
+/// Insert `object`, replacing any object at its key, if `condition` holds for the object now
+/// there. Returns the new object's row id. The caller's immediate transaction holds SQLite's
+/// write lock, so no other writer can slip in between the check and the insert.
+fn insert_object(tx: &Transaction<'_>, object: &ObjectRecord, condition: Option<&WriteCondition>) -> Result<String> {
     if !bucket_exists(tx, &object.bucket)? {
         return Err(Error::NoSuchBucket);
+    }
+    if let Some(condition) = condition {
+        let current: Option<String> = tx
+            .query_row("SELECT etag FROM objects WHERE bucket = ?1 AND key = ?2", [&object.bucket, &object.key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db)?;
+        condition.check(current.as_deref())?;
     }
     remove_object(tx, &object.bucket, &object.key, object.modified)?;
     let id = random_id();
@@ -499,10 +510,17 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn publish(&self, session: &str, objects: &[ObjectRecord], commit: &CommitRecord) -> Result<()> {
+    async fn publish_if(
+        &self,
+        session: &str,
+        objects: &[ObjectRecord],
+        commit: &CommitRecord,
+        condition: Option<&WriteCondition>,
+    ) -> Result<()> {
         let session = session.to_string();
         let objects = objects.to_vec();
         let commit = commit.clone();
+        let condition = condition.cloned();
         self.write(move |tx| {
             let state: Option<String> = tx
                 .query_row("SELECT state FROM sessions WHERE id = ?1", [&session], |r| r.get(0))
@@ -513,7 +531,8 @@ impl MetaStore for SqliteMetaStore {
             }
             let mut ids = Vec::with_capacity(objects.len());
             for object in &objects {
-                let object_id = insert_object(tx, object)?;
+                // A refused condition drops the transaction: nothing is published.
+                let object_id = insert_object(tx, object, condition.as_ref())?;
                 let stale: i64 = tx
                     .query_row(
                         "SELECT COUNT(*) FROM manifests WHERE object = ?1
@@ -574,9 +593,10 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn put_object(&self, object: &ObjectRecord) -> Result<()> {
+    async fn put_object_if(&self, object: &ObjectRecord, condition: Option<&WriteCondition>) -> Result<()> {
         let object = object.clone();
-        self.write(move |tx| insert_object(tx, &object).map(|_| ())).await
+        let condition = condition.cloned();
+        self.write(move |tx| insert_object(tx, &object, condition.as_ref()).map(|_| ())).await
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {

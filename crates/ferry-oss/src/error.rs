@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use ferry_core::Error;
+use ferry_core::{Error, PreconditionFailure};
 use ferry_http::Response;
 use ferry_http::xml::{XmlError, XmlWriter};
 use http::StatusCode;
@@ -54,6 +54,8 @@ oss_errors! {
     signature_does_not_match => "SignatureDoesNotMatch", FORBIDDEN;
     bad_digest => "InvalidDigest", BAD_REQUEST;
     callback_failed => "CallbackFailed", NON_AUTHORITATIVE_INFORMATION;
+    file_already_exists => "FileAlreadyExists", CONFLICT;
+    precondition_failed => "PreconditionFailed", PRECONDITION_FAILED;
 }
 
 impl From<Error> for OssError {
@@ -78,6 +80,13 @@ impl From<Error> for OssError {
             Error::IncompleteBody(_) => OssError::incomplete_body(message),
             Error::InvalidRange { .. } => OssError::invalid_range("The requested range is not satisfiable"),
             Error::Busy => OssError::operation_aborted("A conflicting operation is in progress; retry."),
+            // Only x-oss-forbid-overwrite asks for an absent key; OSS answers it with 409.
+            Error::PreconditionFailed(PreconditionFailure::ObjectExists) => {
+                OssError::file_already_exists("The object you specified already exists and can not be overwritten.")
+            }
+            Error::PreconditionFailed(_) => {
+                OssError::precondition_failed("At least one of the pre-conditions you specified did not hold.")
+            }
             Error::Table(_) => OssError::invalid_argument(message),
             Error::InsufficientStorage(_) => OssError::insufficient_storage(format!(
                 "The server's storage is full: delete objects or abort uploads to free space. ({message})"

@@ -108,6 +108,9 @@ impl From<Error> for S3Error {
             Error::Busy => S3Error::operation_aborted(
                 "A conflicting conditional operation is currently in progress against this resource. Please try again.",
             ),
+            Error::PreconditionFailed(_) => {
+                S3Error::precondition_failed("At least one of the pre-conditions you specified did not hold")
+            }
             Error::Table(_) => S3Error::invalid_argument(message),
             Error::InsufficientStorage(_) => S3Error::insufficient_storage(format!(
                 "The server's storage is full: delete objects or abort uploads to free space, then retry. ({message})"

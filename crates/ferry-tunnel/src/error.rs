@@ -55,6 +55,9 @@ impl From<Error> for OdpsError {
                 "the block list does not match the blocks the server holds (block {block} differs); nothing was committed"
             )),
             Error::Busy => OdpsError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message),
+            Error::PreconditionFailed(_) => {
+                OdpsError::new(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", message)
+            }
             Error::BucketAlreadyExists | Error::BucketNotEmpty => {
                 OdpsError::new(StatusCode::CONFLICT, "ObjectAlreadyExists", message)
             }

@@ -46,6 +46,7 @@ impl From<Error> for Us3Error {
                 -148670,
                 format!("storage is full: delete files or abort uploads to free space ({message})"),
             ),
+            Error::PreconditionFailed(_) => Us3Error::new(StatusCode::PRECONDITION_FAILED, -148612, message),
             Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
                 tracing::error!(error = %message, "internal error");
                 Us3Error::new(StatusCode::INTERNAL_SERVER_ERROR, -1, "internal error; retry")

@@ -7,7 +7,7 @@ use ferry_http::xml::{XmlWriter, parse_complete};
 use ferry_http::{Body, Response};
 use http::StatusCode;
 
-use super::object::written;
+use super::object::{forbid_overwrite, written};
 use super::{object_meta, part_input, read_small};
 use crate::Ctx;
 use crate::error::{OssError, OssResult};
@@ -120,7 +120,7 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> OssResult<Response> {
     let max_parts = ctx.oss.config.max_parts as usize;
     let request =
         CommitRequest { parts, rules: CommitRules { min_part_size: ctx.oss.config.min_part_size, max_parts } };
-    let object = ctx.oss.engine.commit(&session.id, request).await?;
+    let object = ctx.oss.engine.commit_if(&session.id, request, forbid_overwrite(ctx)).await?;
     let mut r = written(ctx, &object).await?;
     if r.status() == StatusCode::OK && !ctx.parts.headers.contains_key("x-oss-callback") {
         let mut w = XmlWriter::plain("CompleteMultipartUploadResult");

@@ -1,7 +1,7 @@
 //! PutObject, GetObject/HeadObject (and `?objectMeta`), DeleteObject, DeleteMultipleObjects,
 //! CopyObject, GetObjectACL, PutObjectACL.
 
-use ferry_core::{ObjectRecord, ObjectTarget};
+use ferry_core::{ObjectRecord, ObjectTarget, SourceConditions, WriteCondition};
 use ferry_http::range::parse_range;
 use ferry_http::xml::{XmlWriter, parse_delete};
 use ferry_http::{Body, Response};
@@ -18,8 +18,33 @@ pub async fn put_object(ctx: &Ctx<'_>, body: Body) -> OssResult<Response> {
     let meta = object_meta(ctx);
     let input = part_input(ctx, body)?;
     let target = ObjectTarget { bucket: ctx.bucket.clone(), key: ctx.key.clone() };
-    let object = ctx.oss.engine.put_object(target, meta, input, None).await?;
+    let object = ctx.oss.engine.put_object_if(target, meta, input, None, forbid_overwrite(ctx)).await?;
     written(ctx, &object).await
+}
+
+/// `x-oss-forbid-overwrite: true` (PutObject, CopyObject, CompleteMultipartUpload): publish only
+/// if no object exists at the key, else FileAlreadyExists (409).
+pub fn forbid_overwrite(ctx: &Ctx<'_>) -> Option<WriteCondition> {
+    super::header(ctx, "x-oss-forbid-overwrite")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        .then_some(WriteCondition::IfNoneMatchAny)
+}
+
+/// The `x-oss-copy-source-if-*` conditions of CopyObject; a date that does not parse is ignored.
+fn source_conditions(ctx: &Ctx<'_>) -> SourceConditions {
+    let text = |name: &str| super::header(ctx, name).map(str::to_string);
+    let date = |name: &str| {
+        super::header(ctx, name)
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as ferry_core::Millis)
+    };
+    SourceConditions {
+        if_match: text("x-oss-copy-source-if-match"),
+        if_none_match: text("x-oss-copy-source-if-none-match"),
+        if_modified_since: date("x-oss-copy-source-if-modified-since"),
+        if_unmodified_since: date("x-oss-copy-source-if-unmodified-since"),
+    }
 }
 
 /// The answer to a write: ETag and CRC-64 headers, or the upload callback's answer.
@@ -131,7 +156,8 @@ pub async fn copy_object(ctx: &Ctx<'_>) -> OssResult<Response> {
     let source = ObjectTarget { bucket: bucket.into(), key: key.into() };
     let target = ObjectTarget { bucket: ctx.bucket.clone(), key: ctx.key.clone() };
     let meta = replace.then(|| object_meta(ctx));
-    let object = ctx.oss.engine.copy_object(&source, target, meta).await?;
+    let conditions = source_conditions(ctx);
+    let object = ctx.oss.engine.copy_object_if(&source, &conditions, target, meta, forbid_overwrite(ctx)).await?;
     let mut w = XmlWriter::plain("CopyObjectResult");
     w.elem("ETag", etag(&object.etag)).elem("LastModified", crate::response::iso8601(object.modified));
     let mut r = xml(StatusCode::OK, w.finish("CopyObjectResult"));

@@ -6,7 +6,7 @@ use ferry_core::{ChecksumRequest, CommitPart, CommitRequest, CommitRules, Error,
 use ferry_http::{Body, Response};
 use http::StatusCode;
 
-use super::object::{checksum_header, copy_source, parse_range};
+use super::object::{checksum_header, copy_source, parse_range, source_conditions, write_condition};
 use crate::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::request::S3Query as _;
@@ -113,7 +113,9 @@ async fn upload_part_copy(ctx: &Ctx<'_>, session: &Session, number: u32) -> S3Re
         })?),
         None => None,
     };
-    let part = ctx.s3.engine.copy_part(session, number, &source, range, ctx.s3.config.max_object_size).await?;
+    let conditions = source_conditions(ctx);
+    let max = ctx.s3.config.max_object_size;
+    let part = ctx.s3.engine.copy_part_if(session, number, &source, &conditions, range, max).await?;
     let mut w = XmlWriter::new("CopyPartResult");
     w.elem("ETag", quoted(&part.etag())).elem("LastModified", iso8601(part.modified));
     Ok(xml(StatusCode::OK, w.finish("CopyPartResult")))
@@ -197,6 +199,7 @@ pub async fn list_uploads(ctx: &Ctx<'_>) -> S3Result<Response> {
 pub async fn complete(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     // S3's order: an unknown upload is NoSuchUpload before the body is looked at.
     let session = session(ctx).await?;
+    let condition = write_condition(ctx)?;
     let bytes = read_small(ctx.parts, &ctx.payload, body, MAX_COMPLETE_BODY).await?;
     let parts = last_listing_wins(parse_complete(&bytes)?);
     let max_parts = ctx.s3.config.max_parts as usize;
@@ -207,7 +210,7 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
         return Err(S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive"));
     }
     let request = CommitRequest { parts, rules: CommitRules { min_part_size: ctx.s3.config.min_part_size, max_parts } };
-    let object = ctx.s3.engine.commit(&session.id, request).await?;
+    let object = ctx.s3.engine.commit_if(&session.id, request, condition).await?;
     let mut w = XmlWriter::new("CompleteMultipartUploadResult");
     w.elem("Location", format!("/{}/{}", ctx.bucket, ctx.key))
         .elem("Bucket", &ctx.bucket)

@@ -1,7 +1,7 @@
 //! PutObject, GetObject/HeadObject, DeleteObject, DeleteObjects, CopyObject.
 
 use ferry_core::checksum::ChecksumType;
-use ferry_core::{ObjectRecord, ObjectTarget};
+use ferry_core::{ObjectRecord, ObjectTarget, SourceConditions, WriteCondition};
 pub use ferry_http::range::parse_range;
 use ferry_http::{Body, Response};
 use http::{Method, StatusCode};
@@ -17,10 +17,12 @@ use ferry_http::xml::{DeleteEntry, XmlWriter, parse_delete_entries};
 
 pub async fn put_object(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     let meta = object_meta(ctx.parts)?;
+    let condition = write_condition(ctx)?;
     let UploadBody { input, algorithm, errors } =
         upload_body::prepare(ctx.parts, &ctx.payload, body, ctx.s3.config.max_object_size)?;
     let target = ObjectTarget { bucket: ctx.bucket.clone(), key: ctx.key.clone() };
-    let object = ctx.s3.engine.put_object(target, meta, input, algorithm).await.map_err(|e| errors.map(e))?;
+    let object =
+        ctx.s3.engine.put_object_if(target, meta, input, algorithm, condition).await.map_err(|e| errors.map(e))?;
     let mut r = response::status_only(StatusCode::OK);
     set(&mut r, "etag", quoted(&object.etag));
     if let Some(c) = &object.checksum {
@@ -28,6 +30,38 @@ pub async fn put_object(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
         set(&mut r, "x-amz-checksum-type", c.kind.name());
     }
     Ok(r)
+}
+
+/// The condition of a conditional write (PutObject, CompleteMultipartUpload, CopyObject):
+/// `If-None-Match: *` or `If-Match: <etag>`. S3 accepts no other `If-None-Match` value and not
+/// both headers at once, and answers those with NotImplemented.
+pub fn write_condition(ctx: &Ctx<'_>) -> S3Result<Option<WriteCondition>> {
+    let unsupported =
+        || S3Error::not_implemented("A header you provided implies functionality that is not implemented");
+    match (header(ctx.parts, "if-none-match"), header(ctx.parts, "if-match")) {
+        (None, None) => Ok(None),
+        (Some(v), None) if v.trim() == "*" => Ok(Some(WriteCondition::IfNoneMatchAny)),
+        (None, Some(v)) if !v.trim().is_empty() => Ok(Some(WriteCondition::IfMatch(v.to_string()))),
+        _ => Err(unsupported()),
+    }
+}
+
+/// The `x-amz-copy-source-if-*` conditions of CopyObject and UploadPartCopy. A date S3 could
+/// not parse is ignored, as for GetObject's conditions.
+pub fn source_conditions(ctx: &Ctx<'_>) -> SourceConditions {
+    let text = |name: &str| header(ctx.parts, name).map(str::to_string);
+    let date = |name: &str| {
+        header(ctx.parts, name)
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as ferry_core::Millis)
+    };
+    SourceConditions {
+        if_match: text("x-amz-copy-source-if-match"),
+        if_none_match: text("x-amz-copy-source-if-none-match"),
+        if_modified_since: date("x-amz-copy-source-if-modified-since"),
+        if_unmodified_since: date("x-amz-copy-source-if-unmodified-since"),
+    }
 }
 
 pub fn checksum_header(algorithm: ferry_core::checksum::ChecksumAlgorithm) -> &'static str {
@@ -224,7 +258,8 @@ pub async fn copy_object(ctx: &Ctx<'_>) -> S3Result<Response> {
         ));
     }
     let meta = if replace { Some(object_meta(ctx.parts)?) } else { None };
-    let object = ctx.s3.engine.copy_object(&source, target, meta).await?;
+    let condition = write_condition(ctx)?;
+    let object = ctx.s3.engine.copy_object_if(&source, &source_conditions(ctx), target, meta, condition).await?;
     let mut w = XmlWriter::new("CopyObjectResult");
     w.elem("LastModified", iso8601(object.modified)).elem("ETag", quoted(&object.etag));
     if let Some(c) = object.checksum.as_ref().filter(|c| c.kind == ChecksumType::FullObject) {
