@@ -108,8 +108,8 @@ mod tests {
         let doc = format!("# S3\n\n{TABLE_BEGIN}\n{}{TABLE_END}\n", coverage_markdown(ROWS));
         assert!(check_coverage_doc(&doc, ROWS).is_ok());
         let stale = doc.replace("PutObjectAcl", "PutObjectTagging");
-        assert!(check_coverage_doc(&stale, ROWS).unwrap_err().contains("differs"));
-        assert!(check_coverage_doc("# nothing", ROWS).unwrap_err().contains("markers"));
+        assert!(check_coverage_doc(&stale, ROWS).err().unwrap_or_default().contains("differs"));
+        assert!(check_coverage_doc("# nothing", ROWS).err().unwrap_or_default().contains("markers"));
     }
 
     #[test]

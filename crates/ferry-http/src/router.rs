@@ -55,7 +55,14 @@ impl Router {
         let method = parts.method.clone();
         let path = parts.uri.path().to_string();
         let started = std::time::Instant::now();
-        let response = frontend.handle(Request::from_parts(parts, body)).await;
+        let sent_body = parts.headers.get(http::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0")
+            || parts.headers.contains_key(http::header::TRANSFER_ENCODING);
+        let mut response = frontend.handle(Request::from_parts(parts, body)).await;
+        // A refusal may leave the request body unread, and the server then drops the connection;
+        // saying so lets the client open a new one instead of reusing a dead one.
+        if sent_body && (response.status().is_client_error() || response.status().is_server_error()) {
+            response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        }
         let operation = crate::endpoint::name_of(&response);
         self.operations.record(frontend.name(), operation, response.status().as_u16(), started.elapsed());
         tracing::debug!(
