@@ -16,8 +16,8 @@ mod router;
 mod server;
 pub mod xml;
 
-pub use endpoint::{Endpoint, EndpointDoc};
 pub use body::{Body, ResponseBody, body_stream, empty, full, read_limited, stream};
+pub use endpoint::{Endpoint, EndpointDoc};
 pub use headers::content_headers;
 pub use limits::Limits;
 pub use operations::{Operations, ReadinessCheck};

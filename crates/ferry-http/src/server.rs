@@ -149,10 +149,7 @@ impl Connection {
             })
         };
         let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .max_buf_size(READ_BUFFER)
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_read_timeout);
+        builder.max_buf_size(READ_BUFFER).timer(TokioTimer::new()).header_read_timeout(self.limits.header_read_timeout);
         let result = match &self.tls {
             Some(tls) => {
                 // A handshake that never completes must not hold a slot forever either.
@@ -200,7 +197,12 @@ async fn drive(
 
 /// Answer a connection over the limit with `503 SlowDown` (which SDKs retry with backoff) and
 /// close it.
-async fn refuse(tcp: TcpStream, tls: Option<TlsAcceptor>, header_read_timeout: Duration, _permit: OwnedSemaphorePermit) {
+async fn refuse(
+    tcp: TcpStream,
+    tls: Option<TlsAcceptor>,
+    header_read_timeout: Duration,
+    _permit: OwnedSemaphorePermit,
+) {
     let timeout = header_read_timeout.min(REFUSAL_TIMEOUT);
     let service = service_fn(|_request: http::Request<hyper::body::Incoming>| async {
         let mut response = error_response(
