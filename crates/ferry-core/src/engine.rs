@@ -1180,7 +1180,15 @@ pub fn validate_bucket_name(name: &str) -> Result<()> {
     let ok_ends = name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && name.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
     let ok_dots = !name.contains("..");
-    if ok_len && ok_chars && ok_ends && ok_dots { Ok(()) } else { Err(Error::InvalidBucketName(name.to_string())) }
+    // S3 refuses names shaped like an IPv4 address (`192.168.5.4`): a virtual-host request
+    // for one could not be told from a request to that address.
+    let parts: Vec<&str> = name.split('.').collect();
+    let ip_shaped = parts.len() == 4 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if ok_len && ok_chars && ok_ends && ok_dots && !ip_shaped {
+        Ok(())
+    } else {
+        Err(Error::InvalidBucketName(name.to_string()))
+    }
 }
 
 /// Object keys are opaque strings: any UTF-8 except NUL, 1..=1024 bytes. They never become
@@ -1218,10 +1226,10 @@ mod tests {
 
     #[test]
     fn bucket_names() {
-        for good in ["abc", "my-bucket.2", "a1b"] {
+        for good in ["abc", "my-bucket.2", "a1b", "192.168.1.1.x", "1.2.3", "1.2.3.4.5"] {
             assert!(validate_bucket_name(good).is_ok(), "{good}");
         }
-        for bad in ["ab", "Upper", "-x-", "a..b", "under_score", &"x".repeat(64)] {
+        for bad in ["ab", "Upper", "-x-", "a..b", "under_score", &"x".repeat(64), "192.168.1.1", "10.0.0.255"] {
             assert!(validate_bucket_name(bad).is_err(), "{bad}");
         }
     }

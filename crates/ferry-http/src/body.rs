@@ -3,12 +3,13 @@ use std::io;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Empty, Full, StreamBody, combinators::UnsyncBoxBody};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
 
 use ferry_core::store::ByteStream;
 
-/// A request body as the server receives it.
-pub type Body = Incoming;
+/// A request body as the server receives it (it fails when the client goes silent; see
+/// [`crate::Limits::body_idle_timeout`]).
+pub use crate::limits::Body;
 /// Any response body: fixed bytes or a stream.
 pub type ResponseBody = UnsyncBoxBody<Bytes, io::Error>;
 
@@ -26,7 +27,7 @@ pub fn stream(bytes: ByteStream) -> ResponseBody {
 
 /// The request body's data as a byte stream (HTTP trailers are dropped).
 pub fn body_stream(body: Body) -> ByteStream {
-    Box::pin(http_body_util::BodyDataStream::new(body).map(|r| r.map_err(io::Error::other)))
+    Box::pin(http_body_util::BodyDataStream::new(body))
 }
 
 /// Read a whole (small) body, failing once it exceeds `limit` bytes. For XML requests only;

@@ -18,3 +18,14 @@ pub fn iso8601(millis: Millis) -> String {
 pub fn http_date(millis: Millis) -> String {
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_millis(millis.max(0) as u64))
 }
+
+/// Parse an HTTP date (RFC 7231 and the obsolete forms HTTP allows) into milliseconds since the
+/// epoch.
+pub fn parse_http_date(value: &str) -> Option<Millis> {
+    let at = httpdate::parse_http_date(value).ok()?;
+    let millis = match at.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).ok()?,
+        Err(before) => -i64::try_from(before.duration().as_millis()).ok()?,
+    };
+    Some(millis)
+}

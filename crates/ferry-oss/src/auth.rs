@@ -114,6 +114,19 @@ fn mismatch() -> OssError {
 
 /// Verify the request's signature. Anonymous requests are refused.
 pub fn authenticate(parts: &Parts, query: &Query, addr: &Address, creds: &CredentialStore) -> OssResult<()> {
+    // ferry issues no STS credentials, so no security token can be valid; refusing it (rather
+    // than ignoring it) keeps a request signed with a token from succeeding on the strength of
+    // its long-term key alone.
+    if parts.headers.contains_key("x-oss-security-token")
+        || query.has("security-token")
+        || query.has("x-oss-security-token")
+    {
+        return Err(OssError {
+            code: "InvalidSecurityToken",
+            status: http::StatusCode::FORBIDDEN,
+            message: "The security token you provided is invalid.".to_string(),
+        });
+    }
     let authorization = header(parts, "authorization");
     if let Some(rest) = authorization.strip_prefix("OSS ") {
         let (access_key, signature) =
@@ -151,6 +164,21 @@ fn check_skew(date: &str) -> OssResult<()> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     if now_secs().abs_diff(at) > MAX_SKEW_SECS {
+        return Err(OssError::request_time_too_skewed(
+            "The difference between the request time and the current time is too large.",
+        ));
+    }
+    Ok(())
+}
+
+/// The V4 signature covers `x-oss-date` (`20261123T175107Z`); like V1's Date it must be within
+/// 15 minutes of the server's clock, so a captured request cannot be replayed later.
+fn check_v4_skew(datetime: &str) -> OssResult<()> {
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let at = time::PrimitiveDateTime::parse(datetime, &fmt)
+        .map_err(|_| OssError::access_denied("OSS V4 authentication requires a valid x-oss-date."))?
+        .assume_utc();
+    if (time::OffsetDateTime::now_utc() - at).whole_seconds().unsigned_abs() > MAX_SKEW_SECS {
         return Err(OssError::request_time_too_skewed(
             "The difference between the request time and the current time is too large.",
         ));
@@ -235,6 +263,7 @@ fn verify_v4(parts: &Parts, query: &Query, addr: &Address, fields: &str, creds: 
     if !datetime.starts_with(date) {
         return Err(OssError::access_denied("x-oss-date does not match the credential date."));
     }
+    check_v4_skew(datetime)?;
     let resource = resource_path(addr);
     let extra: Vec<String> = additional.split(';').filter(|h| !h.is_empty()).map(str::to_ascii_lowercase).collect();
     let mut names: Vec<String> = parts

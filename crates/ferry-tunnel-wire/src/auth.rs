@@ -15,6 +15,17 @@ use hmac::{Hmac, Mac};
 use percent_encoding::percent_decode_str;
 use sha1::Sha1;
 
+/// How far a request's signed `Date` may be from the server's clock, in milliseconds (MaxCompute
+/// allows 15 minutes). The signature covers the Date, so a captured request can be replayed only
+/// within this window.
+pub const MAX_SKEW_MILLIS: i64 = 15 * 60 * 1000;
+
+/// Whether a request signed with a `Date` of `date` is fresh at `now` (both in milliseconds
+/// since the epoch).
+pub fn is_fresh(date: i64, now: i64) -> bool {
+    now.abs_diff(date) <= MAX_SKEW_MILLIS.unsigned_abs()
+}
+
 /// The access id and signature of an `Authorization: ODPS id:signature` header.
 pub fn parse_authorization(value: &str) -> Option<(&str, &str)> {
     let rest = value.strip_prefix("ODPS ")?;
@@ -137,6 +148,17 @@ mod tests {
 
     fn cases_headers() -> http::HeaderMap {
         headers(&[("date", "Mon, 23 Nov 2026 17:51:13 GMT"), ("content-type", "application/octet-stream")])
+    }
+
+    #[test]
+    fn dates_within_fifteen_minutes_are_fresh() {
+        let now = 1_800_000_000_000;
+        assert!(is_fresh(now, now));
+        assert!(is_fresh(now - MAX_SKEW_MILLIS, now));
+        assert!(is_fresh(now + MAX_SKEW_MILLIS, now));
+        assert!(!is_fresh(now - MAX_SKEW_MILLIS - 1, now));
+        assert!(!is_fresh(now + MAX_SKEW_MILLIS + 1, now));
+        assert!(!is_fresh(0, now));
     }
 
     #[test]

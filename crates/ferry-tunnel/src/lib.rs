@@ -104,7 +104,7 @@ impl TunnelFrontend {
                 "the request signature does not match; the string to sign was {canonical:?}"
             )));
         }
-        Ok(())
+        check_date(parts)
     }
 
     async fn dispatch(&self, parts: &Parts, body: Body, query: &Query) -> OdpsResult<Response> {
@@ -149,6 +149,32 @@ impl TunnelFrontend {
             _ => Err(OdpsError::no_such_object(format!("{path} is not served by ferry"))),
         }
     }
+}
+
+/// The signed `Date` must be within 15 minutes of the server's clock, so a captured request
+/// cannot be replayed later. The message is in MaxCompute's `key:value` form, which pyodps
+/// parses into its `RequestTimeTooSkewed` error.
+fn check_date(parts: &Parts) -> OdpsResult<()> {
+    let date = parts
+        .headers
+        .get(http::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(ferry_http::dates::parse_http_date)
+        .ok_or_else(|| OdpsError::unauthorized("the request needs a Date header holding an HTTP date"))?;
+    let now = ferry_core::now_millis();
+    if auth::is_fresh(date, now) {
+        return Ok(());
+    }
+    Err(OdpsError::new(
+        http::StatusCode::FORBIDDEN,
+        "RequestTimeTooSkewed",
+        format!(
+            "max_interval_date:{},expire_date:{},now_date:{}",
+            auth::MAX_SKEW_MILLIS,
+            ferry_http::dates::iso8601(date.saturating_add(auth::MAX_SKEW_MILLIS)),
+            ferry_http::dates::iso8601(now)
+        ),
+    ))
 }
 
 #[async_trait]

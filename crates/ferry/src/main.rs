@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (S3 API on one port, embedded SQLite + local disk storage).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Copy a file to or from S3; uploads resume after a crash (run the same command again).
     Cp(commands::cp::CpArgs),
     /// List buckets, or objects under s3://bucket/prefix.
@@ -50,7 +50,7 @@ fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         command => client_runtime().and_then(|rt| {
             rt.block_on(async move {
                 match command {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use ferry_core::credentials::CredentialStore;
 use ferry_core::{Engine, EngineConfig};
-use ferry_http::{Operations, Router, ServeOptions};
+use ferry_http::{Limits, Operations, Router, ServeOptions};
 use ferry_oss::{OssConfig, OssFrontend};
 use ferry_s3::{S3Config, S3Frontend};
 use ferry_tunnel::{TunnelConfig, TunnelFrontend};
@@ -82,6 +82,17 @@ pub struct ServeArgs {
     /// tests and benchmarks that need many small parts).
     #[arg(long, env = "FERRY_S3_MIN_PART_SIZE", default_value_t = 5 * 1024 * 1024)]
     s3_min_part_size: u64,
+    /// How long a client may take to send a request's headers; an idle keep-alive connection is
+    /// also closed after this long.
+    #[arg(long, env = "FERRY_HEADER_TIMEOUT", default_value = "60s", value_parser = positive_duration)]
+    header_timeout: Duration,
+    /// A request body that delivers no bytes for this long fails: the part being uploaded is
+    /// discarded and the connection closed.
+    #[arg(long, env = "FERRY_BODY_IDLE_TIMEOUT", default_value = "120s", value_parser = positive_duration)]
+    body_idle_timeout: Duration,
+    /// Connections served at once; further ones are answered 503 SlowDown until one closes.
+    #[arg(long, env = "FERRY_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     #[arg(long, env = "FERRY_ACCESS_KEY_ID", hide = true)]
     access_key_id: Option<String>,
     #[arg(long, env = "FERRY_SECRET_ACCESS_KEY", hide = true, hide_env_values = true)]
@@ -202,7 +213,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics: sweep_metrics,
     };
     let sweeper = tokio::spawn(sweeper.run());
-    let options = ServeOptions { tls, drain_timeout: Duration::from_secs(30) };
+    let limits = Limits {
+        header_read_timeout: args.header_timeout,
+        body_idle_timeout: args.body_idle_timeout,
+        max_connections: args.max_connections as usize,
+    };
+    let options = ServeOptions { tls, drain_timeout: Duration::from_secs(30), limits };
     ferry_http::serve(listener, router, options, shutdown_signal()).await?;
     sweeper.abort();
     tracing::info!("stopped");
@@ -304,6 +320,15 @@ impl Sweeper {
             }
             *last_orphan_scan = Some(std::time::Instant::now());
         }
+    }
+}
+
+/// A duration such as `30s` or `2m`; zero would close every connection at once.
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be longer than zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
     }
 }
 

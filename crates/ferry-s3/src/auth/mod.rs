@@ -36,6 +36,17 @@ pub fn authenticate(
     host_bucket: Option<&str>,
     creds: &CredentialStore,
 ) -> S3Result<Payload> {
+    // ferry issues no temporary credentials, so no session token can be valid; refusing it
+    // (rather than ignoring it) keeps a request signed with a token from succeeding on the
+    // strength of its long-term key alone.
+    let token_in_query = query.pairs().iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amz-security-token"));
+    if parts.headers.contains_key("x-amz-security-token") || token_in_query {
+        return Err(S3Error::new(
+            "InvalidToken",
+            http::StatusCode::BAD_REQUEST,
+            "The provided token is malformed or otherwise invalid.",
+        ));
+    }
     let authorization = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match authorization {
         Some(a) if a.starts_with("AWS4-HMAC-SHA256 ") => sigv4::verify_header(parts, query, a, creds),
