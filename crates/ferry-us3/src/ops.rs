@@ -3,7 +3,7 @@
 
 use ferry_core::checksum::Wanted;
 use ferry_core::{
-    CommitPart, CommitRequest, CommitRules, DigestKind, Error, Expected, ObjectMeta, ObjectTarget, PartInput, Session,
+    CommitPart, CommitRequest, CommitRules, DigestKind, Expected, ObjectMeta, ObjectTarget, PartInput, Session, Target,
 };
 use ferry_http::dates::http_date;
 use ferry_http::range::parse_range;
@@ -156,14 +156,15 @@ pub async fn list_objects(ctx: &Ctx<'_>) -> Us3Result<Response> {
         "Contents": contents, "CommonPrefixes": prefixes})))
 }
 
-/// The session named by `uploadId`, which must belong to this bucket and key.
+/// The session named by `uploadId`, opened by the engine for this bucket and key (for this
+/// bucket alone on the bucket-level part listing, which names no key).
 async fn session(ctx: &Ctx<'_>) -> Us3Result<Session> {
     let id = ctx.query.get("uploadId").unwrap_or("");
-    let session = ctx.us3.engine.session(id).await?;
-    if session.target.bucket != ctx.bucket || (!ctx.key.is_empty() && session.target.key != ctx.key) {
-        return Err(Error::NoSuchUpload.into());
-    }
-    Ok(session)
+    let engine = &ctx.us3.engine;
+    Ok(match ctx.key.is_empty() {
+        true => engine.open_bucket_session(id, &ctx.bucket).await?,
+        false => engine.open_session(id, &Target::object(ctx.bucket.as_str(), ctx.key.as_str())).await?,
+    })
 }
 
 pub async fn init_upload(ctx: &Ctx<'_>) -> Us3Result<Response> {
@@ -191,14 +192,14 @@ pub async fn upload_part(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
 
 pub async fn list_parts(ctx: &Ctx<'_>) -> Us3Result<Response> {
     let session = session(ctx).await?;
-    let listing = ctx.us3.engine.list_parts(&session.id, None, 10_000).await?;
+    let listing = ctx.us3.engine.list_parts(&session, None, 10_000).await?;
     let data: Vec<serde_json::Value> = listing
         .parts
         .iter()
         .map(|p| serde_json::json!({"PartId": p.number - 1, "ETag": format!("\"{}\"", p.etag()), "Size": p.size}))
         .collect();
     Ok(json(
-        serde_json::json!({"UploadId": session.id, "Bucket": ctx.bucket, "Key": session.target.key, "DataSet": data}),
+        serde_json::json!({"UploadId": session.id, "Bucket": ctx.bucket, "Key": session.target.key(), "DataSet": data}),
     ))
 }
 
@@ -217,9 +218,9 @@ pub async fn finish_upload(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
     let engine = &ctx.us3.engine;
     if let (ferry_core::SessionState::Closed, Some(done)) = (session.state, &session.commit) {
         // A repeated finish of a published upload gets the same answer.
-        return Ok(json(serde_json::json!({"Bucket": ctx.bucket, "Key": session.target.key, "FileSize": done.size})));
+        return Ok(json(serde_json::json!({"Bucket": ctx.bucket, "Key": session.target.key(), "FileSize": done.size})));
     }
-    let parts = engine.list_parts(&session.id, None, 10_000).await?.parts;
+    let parts = engine.list_parts(&session, None, 10_000).await?.parts;
     if parts.is_empty() {
         return Err(Us3Error::bad_request("no parts were uploaded"));
     }
@@ -244,12 +245,12 @@ pub async fn finish_upload(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
         parts: parts.iter().map(|p| CommitPart { number: p.number, etag: Some(p.etag()), checksums: vec![] }).collect(),
         rules: CommitRules { min_part_size: block, max_parts: 10_000 },
     };
-    let object = engine.commit(&session.id, request).await?;
+    let object = engine.commit(&session, request).await?;
     Ok(json(serde_json::json!({"Bucket": ctx.bucket, "Key": object.key, "FileSize": object.size})))
 }
 
 pub async fn abort_upload(ctx: &Ctx<'_>) -> Us3Result<Response> {
     let session = session(ctx).await?;
-    ctx.us3.engine.abort(&session.id).await?;
+    ctx.us3.engine.abort(&session).await?;
     Ok(status(StatusCode::NO_CONTENT))
 }
