@@ -130,10 +130,13 @@ def test_corrupt_table_files_are_a_clear_error_and_drop_still_works(private):
     o.write_table(name, [[3, "z"]])
     assert [[r["id"], r["s"]] for r in o.read_table(name)] == [[3, "z"]]
 
-    # A schema that is no JSON any more.
-    schemas = [p for p in blob_files(private.data_dir) if b'"tableId"' in p.read_bytes()]
+    # A schema that is no JSON any more (the dropped table's schema blob may still be waiting
+    # for garbage collection: pick the current one by its table id).
+    current = private.client().get_object(Bucket=TABLES, Key=f"proj/{name}/_schema.json")["Body"].read()
+    table_id = json.loads(current)["tableId"].encode()
+    schemas = [p for p in blob_files(private.data_dir) if table_id in p.read_bytes() and b"tableId" in p.read_bytes()]
     assert len(schemas) == 1, schemas
-    overwrite(schemas[0], b"not json")
+    overwrite(schemas[0], b"not json".ljust(schemas[0].stat().st_size, b" "))
     with pytest.raises(errors.ODPSError) as e:
         o.get_table(name).reload()
     assert e.value.code == "TableCorrupt", e.value
