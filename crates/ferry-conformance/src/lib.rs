@@ -86,10 +86,10 @@ async fn sessions_and_parts(store: &dyn MetaStore) {
     // Parts: any order, replace on re-send, the old blob queued as garbage.
     let p3 = part(3, 30);
     let p1 = part(1, 10);
-    store.put_part(&s.id, &p3).await.unwrap(, clock());
-    store.put_part(&s.id, &p1).await.unwrap(, clock());
+    store.put_part(&s.id, &p3, clock()).await.unwrap();
+    store.put_part(&s.id, &p1, clock()).await.unwrap();
     let p1b = part(1, 11);
-    store.put_part(&s.id, &p1b).await.unwrap(, clock());
+    store.put_part(&s.id, &p1b, clock()).await.unwrap();
     let parts = store.list_parts(&s.id, None, 100).await.unwrap();
     assert_eq!(parts, vec![p1b.clone(), p3.clone()], "parts list ascending, the re-sent part replaced");
     assert_eq!(store.list_parts(&s.id, Some(1), 100).await.unwrap(), vec![p3.clone()], "after is exclusive");
@@ -111,7 +111,10 @@ async fn sessions_and_parts(store: &dyn MetaStore) {
     assert!(store.transition(&other.id, &[SessionState::Normal], SessionState::Aborted, clock()).await.unwrap());
     assert!(!store.transition(&other.id, &[SessionState::Normal], SessionState::Aborted, clock()).await.unwrap());
     assert!(matches!(store.put_part(&other.id, &part(1, 1), clock()).await, Err(Error::NoSuchUpload)));
-    assert!(store.list_sessions("alpha", "dir/other", None, 10, clock()).await.unwrap().is_empty(), "aborted is not live");
+    assert!(
+        store.list_sessions("alpha", "dir/other", None, 10, clock()).await.unwrap().is_empty(),
+        "aborted is not live"
+    );
 }
 
 async fn publish_and_objects(store: &dyn MetaStore) {
@@ -202,7 +205,9 @@ async fn expiry(store: &dyn MetaStore) {
     old.expires = now - 1;
     store.create_session(&old).await.unwrap();
     let p = part(1, 1);
-    store.put_part(&old.id, &p).await.unwrap(, clock());
+    // Recorded as of just before its lifetime ended, so the sweep below finds a part to drop.
+    let before_end = SessionClock { now: now - 10, idle_before: now - 3_600_000 };
+    store.put_part(&old.id, &p, before_end).await.unwrap();
     let mut idle = session("alpha", "idle");
     idle.last_activity = now - 10_000;
     store.create_session(&idle).await.unwrap();
@@ -265,7 +270,11 @@ async fn request_time_expiry(store: &dyn MetaStore) {
     let listed = store.list_sessions("alpha", "idle-now", None, 10, stale).await.unwrap();
     assert!(listed.is_empty(), "a stale session is not listed as live");
     assert!(!store.transition(&idle.id, &[SessionState::Normal], SessionState::Aborted, stale).await.unwrap());
-    assert_eq!(store.get_session(&idle.id).await.unwrap().unwrap().state, SessionState::Expired, "expired, not aborted");
+    assert_eq!(
+        store.get_session(&idle.id).await.unwrap().unwrap().state,
+        SessionState::Expired,
+        "expired, not aborted"
+    );
     assert!(!store.expire_session(&idle.id, stale).await.unwrap(), "expiring twice does nothing");
 
     // A transition that does not leave a live state is not judged by the clock.
@@ -300,7 +309,7 @@ async fn stale_publish(store: &dyn MetaStore) {
     let s = session("alpha", "stale");
     store.create_session(&s).await.unwrap();
     let kept = part(1, 10);
-    store.put_part(&s.id, &kept).await.unwrap(, clock());
+    store.put_part(&s.id, &kept, clock()).await.unwrap();
     assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, clock()).await.unwrap());
     let object = ObjectRecord {
         bucket: "alpha".into(),
@@ -397,9 +406,9 @@ async fn concurrency(store: &Arc<dyn MetaStore>) {
         .map(|_| {
             let store = store.clone();
             let id = s.id.clone();
-            tokio::spawn(async move {
-                store.transition(&id, &[SessionState::Normal], SessionState::Closing, clock()).await
-            })
+            tokio::spawn(
+                async move { store.transition(&id, &[SessionState::Normal], SessionState::Closing, clock()).await },
+            )
         })
         .collect();
     let mut winners = 0;

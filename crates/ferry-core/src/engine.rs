@@ -515,7 +515,11 @@ impl Engine {
                 _ => return refused(Error::NoSuchUpload),
             }
             // The store refuses (and expires) a session whose time ran out, in this transition.
-            match self.meta.transition(session_id, &[SessionState::Normal], SessionState::Closing, self.session_clock()).await {
+            match self
+                .meta
+                .transition(session_id, &[SessionState::Normal], SessionState::Closing, self.session_clock())
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => continue, // another commit, an abort or expiry got there first: see how it ended
                 Err(e) => return refused(e),

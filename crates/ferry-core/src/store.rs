@@ -50,8 +50,7 @@ pub trait MetaStore: Send + Sync + 'static {
     /// `to`, with `last_activity = clock.now`. When `from` includes a live state (`Normal`,
     /// `Unknown`) and the session is stale by `clock`, it is moved to `Expired` instead (parts
     /// discarded) in the same transaction and the answer is `Ok(false)`.
-    async fn transition(&self, id: &str, from: &[SessionState], to: SessionState, clock: SessionClock)
-    -> Result<bool>;
+    async fn transition(&self, id: &str, from: &[SessionState], to: SessionState, clock: SessionClock) -> Result<bool>;
     /// Expire the session if it is live and stale by `clock` (lifetime over, or no session or
     /// part activity since `clock.idle_before`), discarding its parts, in one transaction.
     /// `Ok(true)` when this call expired it.

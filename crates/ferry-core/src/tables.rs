@@ -39,9 +39,7 @@ use serde_json::{Value as Json, json};
 use crate::checksum::Wanted;
 use crate::engine::{Engine, PartInput, RangeSpec};
 use crate::error::{Error, Result};
-use crate::types::{
-    ManifestEntry, Millis, ObjectMeta, ObjectRecord, Session, Target, WholeCrc, now_millis, random_id,
-};
+use crate::types::{ManifestEntry, Millis, ObjectMeta, ObjectRecord, Session, Target, WholeCrc, now_millis, random_id};
 
 /// Why a table operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,17 +143,18 @@ impl TableInfo {
 
     fn from_json(name: &TableName, doc: &Json) -> Result<TableInfo> {
         let bad = |what: &str| {
-            corrupt(format!("the stored schema of table {name} has no valid {what}; drop the table and create it again"))
+            corrupt(format!(
+                "the stored schema of table {name} has no valid {what}; drop the table and create it again"
+            ))
         };
         Ok(TableInfo {
             name: name.clone(),
             id: doc.get("tableId").and_then(Json::as_str).ok_or_else(|| bad("tableId"))?.to_string(),
-            schema: TableSchema::from_json(doc.get("schema").ok_or_else(|| bad("schema"))?)
-                .map_err(|e| {
-                    corrupt(format!(
-                        "the stored schema of table {name} is invalid ({e}); drop the table and create it again"
-                    ))
-                })?,
+            schema: TableSchema::from_json(doc.get("schema").ok_or_else(|| bad("schema"))?).map_err(|e| {
+                corrupt(format!(
+                    "the stored schema of table {name} is invalid ({e}); drop the table and create it again"
+                ))
+            })?,
             comment: doc.get("comment").and_then(Json::as_str).unwrap_or("").to_string(),
             lifecycle: doc.get("lifecycle").and_then(Json::as_i64).unwrap_or(-1),
             created: doc.get("created").and_then(Json::as_i64).unwrap_or(0),

@@ -617,13 +617,7 @@ impl MetaStore for PostgresMetaStore {
         rows.iter().map(session_from_row).collect()
     }
 
-    async fn transition(
-        &self,
-        id: &str,
-        from: &[SessionState],
-        to: SessionState,
-        clock: SessionClock,
-    ) -> Result<bool> {
+    async fn transition(&self, id: &str, from: &[SessionState], to: SessionState, clock: SessionClock) -> Result<bool> {
         let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
         let row = self
             .query_opt(
@@ -635,8 +629,7 @@ impl MetaStore for PostgresMetaStore {
     }
 
     async fn expire_session(&self, id: &str, clock: SessionClock) -> Result<bool> {
-        let row =
-            self.query_opt("SELECT ferry_expire_one($1, $2, $3)", &[&id, &clock.now, &clock.idle_before]).await?;
+        let row = self.query_opt("SELECT ferry_expire_one($1, $2, $3)", &[&id, &clock.now, &clock.idle_before]).await?;
         Ok(row.is_some_and(|r| r.get(0)))
     }
 

@@ -456,16 +456,7 @@ impl MetaStore for SqliteMetaStore {
                 .map_err(db)?;
             let rows = stmt
                 .query_map(
-                    params![
-                        bucket,
-                        prefix,
-                        has_after,
-                        after_key,
-                        after_id,
-                        limit as i64,
-                        clock.now,
-                        clock.idle_before
-                    ],
+                    params![bucket, prefix, has_after, after_key, after_id, limit as i64, clock.now, clock.idle_before],
                     session_from_row,
                 )
                 .map_err(db)?;
@@ -474,13 +465,7 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn transition(
-        &self,
-        id: &str,
-        from: &[SessionState],
-        to: SessionState,
-        clock: SessionClock,
-    ) -> Result<bool> {
+    async fn transition(&self, id: &str, from: &[SessionState], to: SessionState, clock: SessionClock) -> Result<bool> {
         let id = id.to_string();
         let leaves_live = from.iter().any(|s| matches!(s, SessionState::Normal | SessionState::Unknown));
         let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
@@ -836,6 +821,46 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteMetaStore::open(dir.path().join("meta.db")).expect("open");
         ferry_conformance::meta_store_suite(Arc::new(store)).await;
+    }
+
+    /// Table uploads stored before sessions had targets (object sessions on
+    /// `<table bucket>/<project>/<table>/<id>/.../_upload` with the table in their metadata)
+    /// become table targets; object sessions stay as they were.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn migration_gives_old_table_uploads_a_table_target() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("meta.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            for sql in &MIGRATIONS[..2] {
+                conn.execute_batch(sql).expect("old schema");
+            }
+            conn.pragma_update(None, "user_version", 2).expect("version");
+            let table_meta = serde_json::json!({
+                "content_type": null, "content_encoding": null, "content_disposition": null,
+                "content_language": null, "cache_control": null, "expires": null,
+                "user": [["ferry-table", "{\"project\":\"proj\",\"table\":\"events\",\"tableId\":\"abc\"}"],
+                         ["ferry-partition", "pt=1"]],
+            });
+            let insert = "INSERT INTO sessions (id, bucket, key, state, created, last_activity, expires, meta)
+                          VALUES (?1, ?2, ?3, 'NORMAL', 1, 1, 9999999999999, ?4)";
+            conn.execute(insert, params!["t1", "ferry-tables", "proj/events/abc/pt=1/_upload", table_meta.to_string()])
+                .expect("table session");
+            let object_meta = json(&ferry_core::ObjectMeta::default()).expect("meta");
+            conn.execute(insert, params!["o1", "bkt", "dir/key", object_meta]).expect("object session");
+        }
+        let store = SqliteMetaStore::open(&path).expect("migrate");
+        let table = store.get_session("t1").await.expect("read").expect("kept");
+        assert_eq!(
+            table.target,
+            ferry_core::Target::TablePartition {
+                project: "proj".into(),
+                table: "events".into(),
+                partition: "pt=1".into()
+            }
+        );
+        let object = store.get_session("o1").await.expect("read").expect("kept");
+        assert_eq!(object.target, ferry_core::Target::object("bkt", "dir/key"));
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -113,7 +113,11 @@ async fn commit_verification_errors_leave_the_session_usable() {
     backwards.parts.swap(0, 1);
     assert!(matches!(e.commit(&s, backwards).await, Err(Error::InvalidPartOrder)));
     assert!(matches!(e.commit(&s, commit_list(&[&p1, &p2])).await, Err(Error::EntityTooSmall { number: 1, .. })));
-    assert_eq!(e.open_session(&s.id, &s.target).await.unwrap().state, SessionState::Normal, "a refused commit reopens the session");
+    assert_eq!(
+        e.open_session(&s.id, &s.target).await.unwrap().state,
+        SessionState::Normal,
+        "a refused commit reopens the session"
+    );
     let p1 = e.put_part(&s, 1, body(&[1; 10])).await.unwrap();
     e.commit(&s, commit_list(&[&p1, &p2])).await.unwrap();
 }
@@ -344,8 +348,7 @@ async fn blocks_of_rows_become_parquet_files() {
     // So does a failing row source (a corrupt upload body).
     let failing: Vec<Result<Vec<Vec<Value>>>> =
         vec![Ok(rows[..10].to_vec()), Err(Error::InvalidArgument("row checksum mismatch".into()))];
-    let err =
-        e.put_block(s, 9, &columns(), Box::pin(futures_util::stream::iter(failing)), 1 << 30).await.unwrap_err();
+    let err = e.put_block(s, 9, &columns(), Box::pin(futures_util::stream::iter(failing)), 1 << 30).await.unwrap_err();
     assert!(err.to_string().contains("row checksum mismatch"), "{err}");
     assert_eq!(e.list_parts(s, None, 10).await.unwrap().parts.len(), 1, "only the good block is held");
 
@@ -419,7 +422,9 @@ async fn the_table_bucket_is_read_only_to_object_calls() {
     assert!(denied(e.create_bucket(&tables).await), "the table bucket's name is reserved before any table exists");
     let name = table(e, "t").await;
     let schema_key = "p/t/_schema.json";
-    assert!(denied(e.put_object(target_in(&tables, schema_key), ObjectMeta::default(), body(b"{}"), None).await.map(|_| ())));
+    assert!(denied(
+        e.put_object(target_in(&tables, schema_key), ObjectMeta::default(), body(b"{}"), None).await.map(|_| ())
+    ));
     assert!(denied(e.create_session(target_in(&tables, "p/t/x"), ObjectMeta::default(), None).await.map(|_| ())));
     assert!(denied(e.delete_object(&tables, schema_key).await.map(|_| ())));
     assert!(denied(e.delete_bucket(&tables).await));
@@ -455,10 +460,8 @@ async fn corrupt_table_files_are_reported_and_the_table_can_be_dropped() {
     // A data file whose bytes were overwritten: its footer is garbage.
     let path = table_blob_path(&f, &file.key).await;
     std::fs::write(&path, vec![b'x'; file.size as usize]).unwrap();
-    for err in [
-        e.table_files(&info, &whole(), now_millis()).await.unwrap_err(),
-        all_rows(e, &file).await.unwrap_err(),
-    ] {
+    for err in [e.table_files(&info, &whole(), now_millis()).await.unwrap_err(), all_rows(e, &file).await.unwrap_err()]
+    {
         assert!(matches!(&err, Error::Table(TableError::Corrupt(m)) if m.contains(&file.key)), "{err}");
     }
     e.drop_table(&name, false).await.unwrap();
