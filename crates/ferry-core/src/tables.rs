@@ -247,7 +247,15 @@ impl Engine {
 
     async fn read_all(&self, key: &str, range: Option<RangeSpec>) -> Result<Bytes> {
         let read = self.get_object(self.table_bucket(), key, range, None).await?;
-        let chunks: Vec<Bytes> = read.body.try_collect().await?;
+        let chunks: Vec<Bytes> = read.body.try_collect().await.map_err(|e| {
+            // A blob that ends before its recorded size was cut short on disk: the file is
+            // damaged, not the store unavailable.
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                corrupt(format!("table file {key} is shorter than recorded ({e}); drop the table and load it again"))
+            } else {
+                Error::Blob(e)
+            }
+        })?;
         Ok(Bytes::from(chunks.concat()))
     }
 

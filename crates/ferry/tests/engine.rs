@@ -468,9 +468,18 @@ async fn corrupt_table_files_are_reported_and_the_table_can_be_dropped() {
     assert!(matches!(e.table(&name).await, Err(Error::Table(TableError::NoSuchTable(_)))));
     let name = table(e, "t").await;
 
+    // A schema cut short on disk.
+    let path = table_blob_path(&f, "p/t/_schema.json").await;
+    std::fs::write(&path, b"{\"tab").unwrap();
+    let err = e.table(&name).await.unwrap_err();
+    assert!(matches!(&err, Error::Table(TableError::Corrupt(m)) if m.contains("shorter")), "{err}");
+    e.drop_table(&name, false).await.unwrap();
+    let name = table(e, "t").await;
+
     // A schema that is not JSON any more.
     let path = table_blob_path(&f, "p/t/_schema.json").await;
-    std::fs::write(&path, b"not json at all").unwrap();
+    let size = std::fs::metadata(&path).unwrap().len() as usize;
+    std::fs::write(&path, format!("{:size$}", "not json")).unwrap();
     let err = e.table(&name).await.unwrap_err();
     assert!(matches!(&err, Error::Table(TableError::Corrupt(m)) if m.contains("p.t")), "{err}");
     assert!(matches!(e.create_table_upload(&name, &whole(), false).await, Err(Error::Table(TableError::Corrupt(_)))));
