@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use ferry_core::{
-    BlobId, BlobStore, CommitRecord, Digests, Error, ManifestEntry, MetaStore, ObjectMeta, ObjectRecord, ObjectTarget,
-    PartRecord, PreconditionFailure, Session, SessionState, WholeCrc, WriteCondition, now_millis, random_id,
+    BlobId, BlobStore, CommitRecord, Digests, Error, ManifestEntry, MetaStore, ObjectMeta, ObjectRecord, PartRecord,
+    PreconditionFailure, Session, SessionClock, SessionState, Target, WholeCrc, WriteCondition, now_millis, random_id,
 };
 use futures_util::TryStreamExt;
 
@@ -22,6 +22,8 @@ pub async fn meta_store_suite(store: Arc<dyn MetaStore>) {
     sessions_and_parts(&*store).await;
     publish_and_objects(&*store).await;
     expiry(&*store).await;
+    request_time_expiry(&*store).await;
+    table_targets(&*store).await;
     stale_publish(&*store).await;
     publish_several(&*store).await;
     concurrency(&store).await;
@@ -48,7 +50,7 @@ fn session(bucket: &str, key: &str) -> Session {
     let now = now_millis();
     Session {
         id: random_id(),
-        target: ObjectTarget { bucket: bucket.into(), key: key.into() },
+        target: Target::object(bucket, key),
         state: SessionState::Normal,
         created: now,
         last_activity: now,
@@ -61,6 +63,12 @@ fn session(bucket: &str, key: &str) -> Session {
         checksum: None,
         commit: None,
     }
+}
+
+/// Now, with sessions idle for an hour counting as stale.
+fn clock() -> SessionClock {
+    let now = now_millis();
+    SessionClock { now, idle_before: now - 3_600_000 }
 }
 
 fn part(number: u32, size: u64) -> PartRecord {
@@ -80,10 +88,10 @@ async fn sessions_and_parts(store: &dyn MetaStore) {
     // Parts: any order, replace on re-send, the old blob queued as garbage.
     let p3 = part(3, 30);
     let p1 = part(1, 10);
-    store.put_part(&s.id, &p3).await.unwrap();
-    store.put_part(&s.id, &p1).await.unwrap();
+    store.put_part(&s.id, &p3, clock()).await.unwrap();
+    store.put_part(&s.id, &p1, clock()).await.unwrap();
     let p1b = part(1, 11);
-    store.put_part(&s.id, &p1b).await.unwrap();
+    store.put_part(&s.id, &p1b, clock()).await.unwrap();
     let parts = store.list_parts(&s.id, None, 100).await.unwrap();
     assert_eq!(parts, vec![p1b.clone(), p3.clone()], "parts list ascending, the re-sent part replaced");
     assert_eq!(store.list_parts(&s.id, Some(1), 100).await.unwrap(), vec![p3.clone()], "after is exclusive");
@@ -96,16 +104,19 @@ async fn sessions_and_parts(store: &dyn MetaStore) {
     // Listing live sessions.
     let other = session("alpha", "dir/other");
     store.create_session(&other).await.unwrap();
-    let listed = store.list_sessions("alpha", "dir/", None, 10).await.unwrap();
-    assert_eq!(listed.iter().map(|x| x.target.key.as_str()).collect::<Vec<_>>(), ["dir/file", "dir/other"]);
-    let after = store.list_sessions("alpha", "", Some(("dir/file", &s.id)), 10).await.unwrap();
+    let listed = store.list_sessions("alpha", "dir/", None, 10, clock()).await.unwrap();
+    assert_eq!(listed.iter().map(|x| x.target.key()).collect::<Vec<_>>(), ["dir/file", "dir/other"]);
+    let after = store.list_sessions("alpha", "", Some(("dir/file", &s.id)), 10, clock()).await.unwrap();
     assert_eq!(after.len(), 1, "listing after (key, id) is exclusive");
 
     // Abort: CAS, parts become garbage, parts refused afterwards.
-    assert!(store.transition(&other.id, &[SessionState::Normal], SessionState::Aborted, now_millis()).await.unwrap());
-    assert!(!store.transition(&other.id, &[SessionState::Normal], SessionState::Aborted, now_millis()).await.unwrap());
-    assert!(matches!(store.put_part(&other.id, &part(1, 1)).await, Err(Error::NoSuchUpload)));
-    assert!(store.list_sessions("alpha", "dir/other", None, 10).await.unwrap().is_empty(), "aborted is not live");
+    assert!(store.transition(&other.id, &[SessionState::Normal], SessionState::Aborted, clock()).await.unwrap());
+    assert!(!store.transition(&other.id, &[SessionState::Normal], SessionState::Aborted, clock()).await.unwrap());
+    assert!(matches!(store.put_part(&other.id, &part(1, 1), clock()).await, Err(Error::NoSuchUpload)));
+    assert!(
+        store.list_sessions("alpha", "dir/other", None, 10, clock()).await.unwrap().is_empty(),
+        "aborted is not live"
+    );
 }
 
 async fn publish_and_objects(store: &dyn MetaStore) {
@@ -113,7 +124,7 @@ async fn publish_and_objects(store: &dyn MetaStore) {
     store.create_session(&s).await.unwrap();
     let parts: Vec<PartRecord> = (1..=3).map(|n| part(n, 100)).collect();
     for p in &parts {
-        store.put_part(&s.id, p).await.unwrap();
+        store.put_part(&s.id, p, clock()).await.unwrap();
     }
     let object = ObjectRecord {
         bucket: "alpha".into(),
@@ -134,8 +145,8 @@ async fn publish_and_objects(store: &dyn MetaStore) {
         matches!(store.publish(&s.id, std::slice::from_ref(&object), &record).await, Err(Error::NoSuchUpload)),
         "publish needs Closing"
     );
-    assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, now_millis()).await.unwrap());
-    assert!(matches!(store.put_part(&s.id, &part(9, 1)).await, Err(Error::Busy)), "no parts while closing");
+    assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, clock()).await.unwrap());
+    assert!(matches!(store.put_part(&s.id, &part(9, 1), clock()).await, Err(Error::Busy)), "no parts while closing");
     store.publish(&s.id, std::slice::from_ref(&object), &record).await.unwrap();
     let closed = store.get_session(&s.id).await.unwrap().unwrap();
     assert_eq!(closed.state, SessionState::Closed);
@@ -196,7 +207,9 @@ async fn expiry(store: &dyn MetaStore) {
     old.expires = now - 1;
     store.create_session(&old).await.unwrap();
     let p = part(1, 1);
-    store.put_part(&old.id, &p).await.unwrap();
+    // Recorded as of just before its lifetime ended, so the sweep below finds a part to drop.
+    let before_end = SessionClock { now: now - 10, idle_before: now - 3_600_000 };
+    store.put_part(&old.id, &p, before_end).await.unwrap();
     let mut idle = session("alpha", "idle");
     idle.last_activity = now - 10_000;
     store.create_session(&idle).await.unwrap();
@@ -205,7 +218,7 @@ async fn expiry(store: &dyn MetaStore) {
     let mut busy = session("alpha", "busy");
     busy.last_activity = now - 10_000;
     store.create_session(&busy).await.unwrap();
-    store.put_part(&busy.id, &part(1, 1)).await.unwrap();
+    store.put_part(&busy.id, &part(1, 1), clock()).await.unwrap();
     let expired = store.expire_sessions(now, now - 5_000, now - 5_000).await.unwrap();
     assert!(expired >= 2, "past-lifetime and idle sessions expire");
     assert_eq!(store.get_session(&old.id).await.unwrap().unwrap().state, SessionState::Expired);
@@ -219,13 +232,87 @@ async fn expiry(store: &dyn MetaStore) {
     assert!(store.garbage(now + 1_000_000, 1000).await.unwrap().contains(&p.blob), "expired parts are garbage");
 }
 
+/// Every operation judges a session by the caller's clock in its own transaction: a stale
+/// session is expired by the first operation that finds it so, not only by the sweeper.
+async fn request_time_expiry(store: &dyn MetaStore) {
+    let now = now_millis();
+    let hour = 3_600_000;
+    // Lifetime: a part write past `expires` is refused and expires the session.
+    let mut short = session("alpha", "short");
+    short.expires = now + 1_000;
+    store.create_session(&short).await.unwrap();
+    let kept = part(1, 5);
+    store.put_part(&short.id, &kept, clock()).await.unwrap();
+    let later = SessionClock { now: now + 2_000, idle_before: now - hour };
+    assert!(
+        matches!(store.put_part(&short.id, &part(2, 5), later).await, Err(Error::NoSuchUpload)),
+        "a part after the session's lifetime is refused"
+    );
+    let stored = store.get_session(&short.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, SessionState::Expired, "the refusing part write expired the session");
+    assert!(store.list_parts(&short.id, None, 10).await.unwrap().is_empty(), "an expired session holds no parts");
+    assert!(store.garbage(now + hour, 1000).await.unwrap().contains(&kept.blob), "its parts are garbage");
+
+    // Lifetime: a commit (Normal -> Closing) past `expires` fails and expires the session.
+    let mut late = session("alpha", "late");
+    late.expires = now + 1_000;
+    store.create_session(&late).await.unwrap();
+    assert!(!store.transition(&late.id, &[SessionState::Normal], SessionState::Closing, later).await.unwrap());
+    assert_eq!(store.get_session(&late.id).await.unwrap().unwrap().state, SessionState::Expired);
+
+    // Idle: a session whose last activity (its own or a part's) is before `idle_before`.
+    let idle = session("alpha", "idle-now");
+    store.create_session(&idle).await.unwrap();
+    let p = part(1, 5);
+    store.put_part(&idle.id, &p, clock()).await.unwrap();
+    let fresh = SessionClock { now: now + 10, idle_before: now - 60_000 };
+    assert!(!store.expire_session(&idle.id, fresh).await.unwrap(), "a session with recent activity stays");
+    assert_eq!(store.get_session(&idle.id).await.unwrap().unwrap().state, SessionState::Normal);
+    let stale = SessionClock { now: p.modified + 120_000, idle_before: p.modified + 60_000 };
+    let listed = store.list_sessions("alpha", "idle-now", None, 10, stale).await.unwrap();
+    assert!(listed.is_empty(), "a stale session is not listed as live");
+    assert!(!store.transition(&idle.id, &[SessionState::Normal], SessionState::Aborted, stale).await.unwrap());
+    assert_eq!(
+        store.get_session(&idle.id).await.unwrap().unwrap().state,
+        SessionState::Expired,
+        "expired, not aborted"
+    );
+    assert!(!store.expire_session(&idle.id, stale).await.unwrap(), "expiring twice does nothing");
+
+    // A transition that does not leave a live state is not judged by the clock.
+    let closing = session("alpha", "closing-late");
+    store.create_session(&closing).await.unwrap();
+    assert!(store.transition(&closing.id, &[SessionState::Normal], SessionState::Closing, clock()).await.unwrap());
+    let far = SessionClock { now: now + 10 * hour, idle_before: now + 5 * hour };
+    assert!(store.transition(&closing.id, &[SessionState::Closing], SessionState::Normal, far).await.unwrap());
+    assert!(store.expire_session(&closing.id, far).await.unwrap(), "once reopened, it is judged again");
+}
+
+/// Sessions on a table partition: stored with their own target, needing no bucket, and never
+/// listed among a bucket's uploads.
+async fn table_targets(store: &dyn MetaStore) {
+    let mut t = session("", "");
+    t.target = Target::TablePartition { project: "p".into(), table: "t".into(), partition: "pt=1,region=x".into() };
+    store.create_session(&t).await.unwrap();
+    assert_eq!(store.get_session(&t.id).await.unwrap().as_ref(), Some(&t), "a table target reads back as stored");
+    store.put_part(&t.id, &part(0, 3), clock()).await.unwrap();
+    let mut whole = session("", "");
+    whole.target = Target::TablePartition { project: "p".into(), table: "plain".into(), partition: String::new() };
+    store.create_session(&whole).await.unwrap();
+    assert_eq!(store.get_session(&whole.id).await.unwrap().unwrap().target, whole.target);
+    for bucket in ["alpha", ""] {
+        let listed = store.list_sessions(bucket, "", None, 1000, clock()).await.unwrap();
+        assert!(listed.iter().all(|s| s.target.is_object()), "table sessions are never listed as uploads");
+    }
+}
+
 /// A manifest naming a blob that is no longer one of the session's parts is refused whole.
 async fn stale_publish(store: &dyn MetaStore) {
     let s = session("alpha", "stale");
     store.create_session(&s).await.unwrap();
     let kept = part(1, 10);
-    store.put_part(&s.id, &kept).await.unwrap();
-    assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, now_millis()).await.unwrap());
+    store.put_part(&s.id, &kept, clock()).await.unwrap();
+    assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, clock()).await.unwrap());
     let object = ObjectRecord {
         bucket: "alpha".into(),
         key: "stale".into(),
@@ -254,7 +341,7 @@ async fn publish_several(store: &dyn MetaStore) {
     store.create_session(&s).await.unwrap();
     let parts: Vec<PartRecord> = (1..=3).map(|n| part(n, 10 * n as u64)).collect();
     for p in &parts {
-        store.put_part(&s.id, p).await.unwrap();
+        store.put_part(&s.id, p, clock()).await.unwrap();
     }
     let file = |p: &PartRecord| ObjectRecord {
         bucket: "alpha".into(),
@@ -269,7 +356,7 @@ async fn publish_several(store: &dyn MetaStore) {
     };
     let files = vec![file(&parts[0]), file(&parts[2])];
     let record = CommitRecord { fingerprint: "blocks".into(), etag: String::new(), checksum: None, size: 40 };
-    assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, now_millis()).await.unwrap());
+    assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, clock()).await.unwrap());
     // One stale file refuses the whole commit: nothing is published.
     let stale = ObjectRecord {
         manifest: vec![ManifestEntry { blob: BlobId::random(), offset: 0, size: 1 }],
@@ -299,7 +386,7 @@ async fn concurrency(store: &Arc<dyn MetaStore>) {
         .map(|p| {
             let store = store.clone();
             let id = s.id.clone();
-            tokio::spawn(async move { store.put_part(&id, &p).await })
+            tokio::spawn(async move { store.put_part(&id, &p, clock()).await })
         })
         .collect();
     for t in tasks {
@@ -321,9 +408,9 @@ async fn concurrency(store: &Arc<dyn MetaStore>) {
         .map(|_| {
             let store = store.clone();
             let id = s.id.clone();
-            tokio::spawn(async move {
-                store.transition(&id, &[SessionState::Normal], SessionState::Closing, now_millis()).await
-            })
+            tokio::spawn(
+                async move { store.transition(&id, &[SessionState::Normal], SessionState::Closing, clock()).await },
+            )
         })
         .collect();
     let mut winners = 0;
@@ -357,8 +444,8 @@ async fn closing_session(store: &dyn MetaStore, key: &str, etag: &str) -> (Sessi
     let s = session("alpha", key);
     store.create_session(&s).await.unwrap();
     let p = part(1, 10);
-    store.put_part(&s.id, &p).await.unwrap();
-    assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, now_millis()).await.unwrap());
+    store.put_part(&s.id, &p, clock()).await.unwrap();
+    assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, clock()).await.unwrap());
     let object = ObjectRecord {
         size: 10,
         manifest: vec![ManifestEntry { blob: p.blob.clone(), offset: 0, size: 10 }],

@@ -63,6 +63,7 @@ impl Engine {
         mut rows: RowBatches,
         max_size: u64,
     ) -> Result<(PartRecord, u64)> {
+        Self::table_session(session)?;
         let (row_tx, mut row_rx) = mpsc::channel::<Vec<Vec<Value>>>(4);
         let (byte_tx, byte_rx) = mpsc::channel::<io::Result<Bytes>>(4);
         let columns = columns.to_vec();
@@ -122,7 +123,7 @@ impl Engine {
             trailer: None,
             wanted: Wanted::default(),
         };
-        let ((), stored) = tokio::join!(feeder, self.put_part(session, block, input));
+        let ((), stored) = tokio::join!(feeder, self.store_part(session, block, input));
         let count = encoder.await.map_err(|e| Error::Critical(format!("block encoder failed: {e}")))?;
         // A row that did not fit, or bad rows, reached put_part as the body's error: its message
         // is the one to report.

@@ -206,14 +206,35 @@ impl Engine {
         &self.row_counts
     }
 
+    /// The metadata store, for the table module's own writes into the table bucket.
+    pub(crate) fn meta_store(&self) -> &dyn MetaStore {
+        self.meta.as_ref()
+    }
+
+    /// `AccessDenied` for the table bucket. The object dialects may read tables (every table is
+    /// plain Parquet under `EngineConfig::table_bucket`) but never write there: a schema, data
+    /// file or upload written around the table rules would break the table for every client.
+    fn refuse_table_bucket(&self, bucket: &str) -> Result<()> {
+        if bucket == self.config.table_bucket {
+            return Err(Error::AccessDenied(format!(
+                "bucket {bucket} holds ferry's tables and is read-only here; write tables through the Tunnel API"
+            )));
+        }
+        Ok(())
+    }
+
     // ----- buckets -------------------------------------------------------------------------
 
+    /// Errors with `AccessDenied` for the table bucket's name (the engine creates it).
     pub async fn create_bucket(&self, name: &str) -> Result<()> {
         validate_bucket_name(name)?;
+        self.refuse_table_bucket(name)?;
         self.meta.create_bucket(name, now_millis()).await
     }
 
+    /// Errors with `AccessDenied` for the table bucket.
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
+        self.refuse_table_bucket(name)?;
         self.meta.delete_bucket(name, now_millis()).await
     }
 
@@ -227,8 +248,14 @@ impl Engine {
     }
 
     // ----- sessions ------------------------------------------------------------------------
+    //
+    // Every session rule lives here, for every dialect: which target a session belongs to, which
+    // states accept which operation, and when it has expired. A front-end opens a session with
+    // `open_session` (never by loading it and comparing fields itself) and hands the opened
+    // session to `put_part`, `list_parts`, `commit` or `abort`, which check it again.
 
-    /// Open an upload session publishing to `target`.
+    /// Open an object upload session publishing to `target`. Errors with `AccessDenied` for a
+    /// target in the table bucket (only the engine writes there).
     pub async fn create_session(
         &self,
         target: ObjectTarget,
@@ -236,7 +263,18 @@ impl Engine {
         checksum: Option<ChecksumRequest>,
     ) -> Result<Session> {
         validate_key(&target.key)?;
+        self.refuse_table_bucket(&target.bucket)?;
         self.bucket(&target.bucket).await?;
+        self.new_session(target.into(), meta, checksum).await
+    }
+
+    /// Store a new `Normal` session on any target (table uploads come through here too).
+    pub(crate) async fn new_session(
+        &self,
+        target: Target,
+        meta: ObjectMeta,
+        checksum: Option<ChecksumRequest>,
+    ) -> Result<Session> {
         self.check_free_space().await?;
         let now = now_millis();
         let session = Session {
@@ -254,9 +292,58 @@ impl Engine {
         Ok(session)
     }
 
-    /// The session, in any state. Errors with `NoSuchUpload` when unknown.
-    pub async fn session(&self, id: &str) -> Result<Session> {
+    /// The clock session operations are judged by now.
+    pub fn session_clock(&self) -> SessionClock {
+        let now = now_millis();
+        SessionClock { now, idle_before: now - self.config.idle_timeout.as_millis() as Millis }
+    }
+
+    /// The stored session, in any state, without any check. Errors with `NoSuchUpload`.
+    pub(crate) async fn load_session(&self, id: &str) -> Result<Session> {
         self.meta.get_session(id).await?.ok_or(Error::NoSuchUpload)
+    }
+
+    /// Open session `id` for an operation on `target`: the one way every dialect loads a
+    /// session. Errors with `NoSuchUpload` when the id is unknown or the session writes to
+    /// anything but `target` (an object dialect naming a table upload's id gets exactly what it
+    /// would get for an id that never existed), and with `AccessDenied` for an object session in
+    /// the table bucket (one left from before that bucket was closed to object writes).
+    ///
+    /// A live session whose lifetime ended or that went idle too long is expired here, by the
+    /// store and against the clock, so it comes back `Expired` even if the sweeper has not run;
+    /// the session returned is otherwise in whatever state it is (`Closed` for a retried
+    /// commit, `Expired` for Tunnel's status call), and the operation it is handed to decides
+    /// whether that state will do.
+    pub async fn open_session(&self, id: &str, target: &Target) -> Result<Session> {
+        self.open_where(id, |t| t == target).await
+    }
+
+    /// Open object session `id` of `bucket`, whatever its key: for a dialect that addresses an
+    /// upload by bucket and id alone (US3's bucket-level part listing). Otherwise as
+    /// [`Engine::open_session`].
+    pub async fn open_bucket_session(&self, id: &str, bucket: &str) -> Result<Session> {
+        self.open_where(id, |t| t.bucket() == Some(bucket)).await
+    }
+
+    pub(crate) async fn open_where(&self, id: &str, belongs: impl Fn(&Target) -> bool) -> Result<Session> {
+        let mut session = self.load_session(id).await?;
+        if !belongs(&session.target) {
+            return Err(Error::NoSuchUpload);
+        }
+        if let Target::Object { bucket, .. } = &session.target {
+            self.refuse_table_bucket(bucket)?;
+        }
+        let clock = self.session_clock();
+        if clock.looks_stale(&session) {
+            if self.meta.expire_session(id, clock).await? {
+                session.state = SessionState::Expired;
+            } else {
+                // Still live (a part arrived that this copy did not show) or changed state:
+                // take what the store holds now.
+                session = self.load_session(id).await?;
+            }
+        }
+        Ok(session)
     }
 
     /// `Ok` if the session accepts parts, else `NoSuchUpload` (or `Busy` while committing).
@@ -268,7 +355,20 @@ impl Engine {
         }
     }
 
-    /// Sessions accepting parts on `bucket`, ordered by key then age, after (key, id).
+    /// `Ok` for an object session; `NoSuchUpload` for a table session handed to an object
+    /// operation (the id names no object upload).
+    fn object_session(session: &Session) -> Result<()> {
+        if session.target.is_object() { Ok(()) } else { Err(Error::NoSuchUpload) }
+    }
+
+    /// `Ok` for a table session; `NoSuchUpload` for an object session handed to a table
+    /// operation.
+    pub(crate) fn table_session(session: &Session) -> Result<()> {
+        if session.target.is_object() { Err(Error::NoSuchUpload) } else { Ok(()) }
+    }
+
+    /// Object sessions accepting parts on `bucket`, ordered by key then age, after (key, id).
+    /// Table uploads are never listed, nor sessions whose time is up.
     pub async fn list_sessions(
         &self,
         bucket: &str,
@@ -277,17 +377,23 @@ impl Engine {
         limit: usize,
     ) -> Result<(Vec<Session>, bool)> {
         self.bucket(bucket).await?;
-        let mut sessions = self.meta.list_sessions(bucket, prefix, after, limit + 1).await?;
+        let clock = self.session_clock();
+        let mut sessions = self.meta.list_sessions(bucket, prefix, after, limit + 1, clock).await?;
         let truncated = sessions.len() > limit;
         sessions.truncate(limit);
         Ok((sessions, truncated))
     }
 
-    /// Store part `number` of a session from a stream, replacing any earlier copy atomically.
-    ///
-    /// `session` is the caller's copy (front-ends read it to check the upload's bucket and key),
-    /// so no second read is made here; the store checks the state again when it records the part.
+    /// Store part `number` of an object session (from [`Engine::open_session`]) from a stream,
+    /// replacing any earlier copy atomically. The store checks state and expiry again when it
+    /// records the part, so a session that expired while the body streamed gets nothing.
     pub async fn put_part(&self, session: &Session, number: u32, input: PartInput) -> Result<PartRecord> {
+        Self::object_session(session)?;
+        self.store_part(session, number, input).await
+    }
+
+    /// [`Engine::put_part`] for either kind of session; table blocks come through here.
+    pub(crate) async fn store_part(&self, session: &Session, number: u32, input: PartInput) -> Result<PartRecord> {
         Self::accepting_parts(session)?;
         let mut wanted = input.wanted;
         if let Some(c) = session.checksum {
@@ -295,7 +401,7 @@ impl Engine {
         }
         let (blob, size, digests) = self.ingest(input, wanted).await?;
         let part = PartRecord { number, blob, size, digests, modified: now_millis() };
-        if let Err(e) = self.meta.put_part(&session.id, &part).await {
+        if let Err(e) = self.meta.put_part(&session.id, &part, self.session_clock()).await {
             self.discard(&part.blob).await;
             return Err(e);
         }
@@ -326,6 +432,7 @@ impl Engine {
         range: Option<RangeSpec>,
         max_size: u64,
     ) -> Result<PartRecord> {
+        Self::object_session(session)?;
         Self::accepting_parts(session)?;
         let object = self.head_object(&source.bucket, &source.key).await?;
         conditions.check(&object)?;
@@ -350,13 +457,16 @@ impl Engine {
         self.put_part(session, number, input).await
     }
 
-    /// Parts with number > `after`, ascending, at most `limit`.
-    pub async fn list_parts(&self, session_id: &str, after: Option<u32>, limit: usize) -> Result<PartListing> {
-        let session = self.session(session_id).await?;
+    /// Parts of an opened session with number > `after`, ascending, at most `limit`. Errors
+    /// with `NoSuchUpload` unless the session is `Normal` or `Closing`.
+    pub async fn list_parts(&self, session: &Session, after: Option<u32>, limit: usize) -> Result<PartListing> {
+        // Judged as the session is now, not as the caller's copy was: a listing is the resume
+        // source of truth, and must not show parts of a session that has since ended.
+        let session = self.open_where(&session.id, |t| *t == session.target).await?;
         if !matches!(session.state, SessionState::Normal | SessionState::Closing) {
             return Err(Error::NoSuchUpload);
         }
-        let mut parts = self.meta.list_parts(session_id, after, limit + 1).await?;
+        let mut parts = self.meta.list_parts(&session.id, after, limit + 1).await?;
         let truncated = parts.len() > limit;
         parts.truncate(limit);
         Ok(PartListing { parts, truncated })
@@ -365,8 +475,12 @@ impl Engine {
     /// Verify the client's part list against what the server holds and publish the object by
     /// metadata only. A retried commit of an already-published session with the same list
     /// returns the same result.
-    pub async fn commit(&self, session_id: &str, request: CommitRequest) -> Result<ObjectRecord> {
-        self.commit_if(session_id, request, None).await
+    ///
+    /// `session` comes from [`Engine::open_session`]; a table session is `NoSuchUpload`. A
+    /// session whose time ran out is expired by the store as the commit starts, and the commit
+    /// is `NoSuchUpload`: nothing is published.
+    pub async fn commit(&self, session: &Session, request: CommitRequest) -> Result<ObjectRecord> {
+        self.commit_if(session, request, None).await
     }
 
     /// [`Engine::commit`], publishing only if `condition` holds for the object at the target key
@@ -376,11 +490,12 @@ impl Engine {
     /// keeps a multipart upload after a 412.
     pub async fn commit_if(
         &self,
-        session_id: &str,
+        session: &Session,
         request: CommitRequest,
         condition: Option<WriteCondition>,
     ) -> Result<ObjectRecord> {
-        let objects = self.commit_as(session_id, Commit::Object(request, condition)).await?;
+        Self::object_session(session)?;
+        let objects = self.commit_as(&session.id, Commit::Object(request, condition)).await?;
         objects.into_iter().next().ok_or_else(|| Error::Critical("a commit published no object".into()))
     }
 
@@ -388,13 +503,14 @@ impl Engine {
     /// stored as the part of that number); each block is published as its own file, named by
     /// `file_key(block)`, in one transaction and by metadata only. A retried commit of the same
     /// list returns an empty list (the files are already published).
-    pub async fn commit_blocks(
+    pub(crate) async fn commit_blocks(
         &self,
-        session_id: &str,
+        session: &Session,
         blocks: &[u32],
         file_key: &(dyn Fn(u32) -> String + Sync),
     ) -> Result<Vec<ObjectRecord>> {
-        self.commit_as(session_id, Commit::Blocks { blocks, file_key }).await
+        Self::table_session(session)?;
+        self.commit_as(&session.id, Commit::Blocks { blocks, file_key }).await
     }
 
     async fn commit_as(&self, session_id: &str, commit: Commit<'_>) -> Result<Vec<ObjectRecord>> {
@@ -415,8 +531,11 @@ impl Engine {
         // failing a client that merely raced itself.
         let deadline = std::time::Instant::now() + self.config.commit_wait;
         loop {
-            let session = match self.session(session_id).await {
-                Ok(s) => s,
+            let session = match self.load_session(session_id).await {
+                // The stored target decides, not the caller's copy: an object commit never
+                // publishes a table upload's blocks, nor the reverse.
+                Ok(s) if s.target.is_object() == matches!(commit, Commit::Object(..)) => s,
+                Ok(_) => return refused(Error::NoSuchUpload),
                 Err(e) => return refused(e),
             };
             match session.state {
@@ -436,9 +555,14 @@ impl Engine {
                 SessionState::Closing => return refused(Error::Busy),
                 _ => return refused(Error::NoSuchUpload),
             }
-            match self.meta.transition(session_id, &[SessionState::Normal], SessionState::Closing, now_millis()).await {
+            // The store refuses (and expires) a session whose time ran out, in this transition.
+            match self
+                .meta
+                .transition(session_id, &[SessionState::Normal], SessionState::Closing, self.session_clock())
+                .await
+            {
                 Ok(true) => {}
-                Ok(false) => continue, // another commit or an abort got there first: see how it ended
+                Ok(false) => continue, // another commit, an abort or expiry got there first: see how it ended
                 Err(e) => return refused(e),
             }
             let published = match commit {
@@ -455,7 +579,7 @@ impl Engine {
                     // Verification failed: the session accepts parts again, as S3 and Tunnel expect.
                     let reopened = self
                         .meta
-                        .transition(session_id, &[SessionState::Closing], SessionState::Normal, now_millis())
+                        .transition(session_id, &[SessionState::Closing], SessionState::Normal, self.session_clock())
                         .await;
                     refused(reopened.err().unwrap_or(e))
                 }
@@ -484,7 +608,7 @@ impl Engine {
             .map(|b| {
                 let part = &held[b];
                 ObjectRecord {
-                    bucket: session.target.bucket.clone(),
+                    bucket: self.config.table_bucket.clone(),
                     key: file_key(*b),
                     size: part.size,
                     etag: hex::encode(part.digests.md5),
@@ -516,8 +640,8 @@ impl Engine {
     fn replay_commit(&self, session: &Session, fingerprint: &str) -> Result<ObjectRecord> {
         match &session.commit {
             Some(done) if done.fingerprint == fingerprint => Ok(ObjectRecord {
-                bucket: session.target.bucket.clone(),
-                key: session.target.key.clone(),
+                bucket: session.target.bucket().unwrap_or_default().to_string(),
+                key: session.target.key().to_string(),
                 size: done.size,
                 etag: done.etag.clone(),
                 modified: session.last_activity,
@@ -572,8 +696,8 @@ impl Engine {
             offset += p.size;
         }
         let object = ObjectRecord {
-            bucket: session.target.bucket.clone(),
-            key: session.target.key.clone(),
+            bucket: session.target.bucket().unwrap_or_default().to_string(),
+            key: session.target.key().to_string(),
             size: offset,
             etag: checksum::multipart_etag(chosen.iter().map(|p| &p.digests.md5)),
             modified: now_millis(),
@@ -604,16 +728,22 @@ impl Engine {
         Ok(held)
     }
 
-    /// Cancel a session; its parts become garbage. Errors with `NoSuchUpload` unless it was live.
-    pub async fn abort(&self, session_id: &str) -> Result<()> {
+    /// Cancel an opened session (either kind); its parts become garbage. Errors with
+    /// `NoSuchUpload` unless it was live (an expired session is `NoSuchUpload`, as in S3).
+    pub async fn abort(&self, session: &Session) -> Result<()> {
         let moved = self
             .meta
-            .transition(session_id, &[SessionState::Normal, SessionState::Unknown], SessionState::Aborted, now_millis())
+            .transition(
+                &session.id,
+                &[SessionState::Normal, SessionState::Unknown],
+                SessionState::Aborted,
+                self.session_clock(),
+            )
             .await?;
         if moved {
             Ok(())
         } else {
-            match self.session(session_id).await?.state {
+            match self.load_session(&session.id).await?.state {
                 SessionState::Closing => Err(Error::Busy),
                 _ => Err(Error::NoSuchUpload),
             }
@@ -646,6 +776,7 @@ impl Engine {
         condition: Option<WriteCondition>,
     ) -> Result<ObjectRecord> {
         validate_key(&target.key)?;
+        self.refuse_table_bucket(&target.bucket)?;
         self.bucket(&target.bucket).await?;
         if let Some(condition) = &condition {
             // Refuse early when the condition already fails, before any byte is stored; the
@@ -711,6 +842,7 @@ impl Engine {
         condition: Option<WriteCondition>,
     ) -> Result<ObjectRecord> {
         validate_key(&target.key)?;
+        self.refuse_table_bucket(&target.bucket)?;
         let src = self.head_object(&source.bucket, &source.key).await?;
         conditions.check(&src)?;
         self.bucket(&target.bucket).await?;
@@ -791,7 +923,9 @@ impl Engine {
     }
 
     /// Delete an object; deleting a missing key succeeds. Errors with `NoSuchBucket`.
+    /// Errors with `AccessDenied` in the table bucket.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool> {
+        self.refuse_table_bucket(bucket)?;
         self.bucket(bucket).await?;
         self.meta.delete_object(bucket, key).await
     }
@@ -930,7 +1064,7 @@ impl Engine {
 
     /// Stream a body into a new blob while hashing it on another thread; verify size and
     /// expected digests; only then make the blob durable.
-    async fn ingest(&self, mut input: PartInput, mut wanted: Wanted) -> Result<(BlobId, u64, Digests)> {
+    pub(crate) async fn ingest(&self, mut input: PartInput, mut wanted: Wanted) -> Result<(BlobId, u64, Digests)> {
         self.check_free_space().await?;
         for e in &input.expected {
             wanted.add(e.kind);
@@ -979,7 +1113,7 @@ impl Engine {
     }
 
     /// Delete a blob that was written but could not be recorded; queue it if deletion fails.
-    async fn discard(&self, blob: &BlobId) {
+    pub(crate) async fn discard(&self, blob: &BlobId) {
         if self.blobs.delete(blob).await.is_err()
             && let Err(e) = self.meta.queue_garbage(std::slice::from_ref(blob), now_millis()).await
         {

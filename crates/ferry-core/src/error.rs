@@ -20,6 +20,10 @@ pub enum Error {
     NoSuchKey,
     #[error("the upload session does not exist, was aborted, expired or already committed")]
     NoSuchUpload,
+    /// An object-dialect write aimed at something only the engine may write (the table bucket,
+    /// which holds table schemas, data files and upload records).
+    #[error("access denied: {0}")]
+    AccessDenied(String),
     #[error("part {0} was not uploaded or does not match what the server holds")]
     InvalidPart(u32),
     #[error("the part list is not in ascending order")]

@@ -32,25 +32,36 @@ pub trait MetaStore: Send + Sync + 'static {
     /// All buckets by name.
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>>;
 
-    /// Store a new session. Errors with `NoSuchBucket` when its bucket is missing.
+    /// Store a new session. Errors with `NoSuchBucket` when the bucket of an object target is
+    /// missing (a table target needs no bucket).
     async fn create_session(&self, session: &Session) -> Result<()>;
     async fn get_session(&self, id: &str) -> Result<Option<Session>>;
-    /// Sessions in `Normal` state on `bucket` whose key starts with `prefix`, ordered by
-    /// (key, created, id), strictly after `after` = (key, id) when given; at most `limit`.
+    /// Object sessions in `Normal` state on `bucket` whose key starts with `prefix` and that
+    /// are not stale by `clock`, ordered by (key, created, id), strictly after `after` = (key,
+    /// id) when given; at most `limit`. Table sessions are never listed.
     async fn list_sessions(
         &self,
         bucket: &str,
         prefix: &str,
         after: Option<(&str, &str)>,
         limit: usize,
+        clock: SessionClock,
     ) -> Result<Vec<Session>>;
-    /// Compare-and-set the state: `Ok(true)` when the session was in one of `from` and is now `to`.
-    async fn transition(&self, id: &str, from: &[SessionState], to: SessionState, now: Millis) -> Result<bool>;
+    /// Compare-and-set the state: `Ok(true)` when the session was in one of `from` and is now
+    /// `to`, with `last_activity = clock.now`. When `from` includes a live state (`Normal`,
+    /// `Unknown`) and the session is stale by `clock`, it is moved to `Expired` instead (parts
+    /// discarded) in the same transaction and the answer is `Ok(false)`.
+    async fn transition(&self, id: &str, from: &[SessionState], to: SessionState, clock: SessionClock) -> Result<bool>;
+    /// Expire the session if it is live and stale by `clock` (lifetime over, or no session or
+    /// part activity since `clock.idle_before`), discarding its parts, in one transaction.
+    /// `Ok(true)` when this call expired it.
+    async fn expire_session(&self, id: &str, clock: SessionClock) -> Result<bool>;
 
-    /// Record a part while the session is `Normal`, replacing any part with the same number
-    /// (its blob is queued as garbage). Errors with `NoSuchUpload` when the session is missing
-    /// or not `Normal` (the caller then owns `part.blob` and must delete it).
-    async fn put_part(&self, session: &str, part: &PartRecord) -> Result<()>;
+    /// Record a part while the session is `Normal` and not stale by `clock`, replacing any part
+    /// with the same number (its blob is queued as garbage). Errors with `NoSuchUpload` when the
+    /// session is missing, not `Normal`, or stale (a stale session is expired on the way), and
+    /// with `Busy` while it is `Closing`; the caller then owns `part.blob` and must delete it.
+    async fn put_part(&self, session: &str, part: &PartRecord, clock: SessionClock) -> Result<()>;
     /// Parts with number > `after`, ascending, at most `limit`.
     async fn list_parts(&self, session: &str, after: Option<u32>, limit: usize) -> Result<Vec<PartRecord>>;
 

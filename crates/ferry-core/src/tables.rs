@@ -12,6 +12,21 @@
 //! of a dropped table, even ones a crash left behind, never show up in a table re-created under
 //! the same name. An upload session carries its table's id and schema, so block writes need no
 //! extra lookup.
+//!
+//! **The table bucket is read-only to the object dialects.** S3, OSS and US3 clients may list and
+//! read it (that is the point of plain Parquet files), but every object write aimed at it —
+//! PutObject, CopyObject into it, DeleteObject(s), CreateMultipartUpload, CreateBucket or
+//! DeleteBucket of its name — is refused by the engine with `Error::AccessDenied`, and only this
+//! module writes there, through the metadata store directly. We chose this over moving tables
+//! out of object buckets because it keeps tables readable by any S3 client and Parquet reader,
+//! needs no move of existing data, and puts the rule in one place (the engine) for every
+//! dialect, present and future. Table upload sessions are not objects at all: their target is
+//! `Target::TablePartition`, so no object dialect can find, list, fill, complete or abort one
+//! (an object call naming a table upload's id is `NoSuchUpload`).
+//!
+//! A file that is damaged anyway (on disk, say) is reported as `TableError::Corrupt`, naming
+//! the file, and never stops `DROP TABLE`: a table whose schema cannot be read is dropped with
+//! everything stored under its name.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,7 +39,7 @@ use serde_json::{Value as Json, json};
 use crate::checksum::Wanted;
 use crate::engine::{Engine, PartInput, RangeSpec};
 use crate::error::{Error, Result};
-use crate::types::{Millis, ObjectMeta, ObjectTarget, Session, now_millis, random_id};
+use crate::types::{ManifestEntry, Millis, ObjectMeta, ObjectRecord, Session, Target, WholeCrc, now_millis, random_id};
 
 /// Why a table operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +54,14 @@ pub enum TableError {
     PartitionExists(String, String),
     #[error("table {0} changed since the download session was opened; open a new one")]
     Modified(String),
+    /// A stored table file (schema or data) cannot be read; the message names it. Dropping the
+    /// table still works.
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+fn corrupt(message: String) -> Error {
+    Error::Table(TableError::Corrupt(message))
 }
 
 /// The largest schema document accepted.
@@ -119,12 +142,19 @@ impl TableInfo {
     }
 
     fn from_json(name: &TableName, doc: &Json) -> Result<TableInfo> {
-        let bad = |what: &str| Error::Critical(format!("the stored schema of {name} has no valid {what}"));
+        let bad = |what: &str| {
+            corrupt(format!(
+                "the stored schema of table {name} has no valid {what}; drop the table and create it again"
+            ))
+        };
         Ok(TableInfo {
             name: name.clone(),
             id: doc.get("tableId").and_then(Json::as_str).ok_or_else(|| bad("tableId"))?.to_string(),
-            schema: TableSchema::from_json(doc.get("schema").ok_or_else(|| bad("schema"))?)
-                .map_err(|e| Error::Critical(format!("the stored schema of {name} is invalid: {e}")))?,
+            schema: TableSchema::from_json(doc.get("schema").ok_or_else(|| bad("schema"))?).map_err(|e| {
+                corrupt(format!(
+                    "the stored schema of table {name} is invalid ({e}); drop the table and create it again"
+                ))
+            })?,
             comment: doc.get("comment").and_then(Json::as_str).unwrap_or("").to_string(),
             lifecycle: doc.get("lifecycle").and_then(Json::as_i64).unwrap_or(-1),
             created: doc.get("created").and_then(Json::as_i64).unwrap_or(0),
@@ -190,14 +220,42 @@ impl Engine {
             trailer: None,
             wanted: Wanted::default(),
         };
-        let meta = ObjectMeta { content_type: Some(content_type.into()), ..ObjectMeta::default() };
-        let target = ObjectTarget { bucket: self.table_bucket().to_string(), key };
-        self.put_object(target, meta, input, None).await.map(|_| ())
+        // Straight to the stores: the object API refuses the table bucket.
+        let (blob, size, digests) = self.ingest(input, Wanted::default()).await?;
+        let object = ObjectRecord {
+            bucket: self.table_bucket().to_string(),
+            key,
+            size,
+            etag: hex::encode(digests.md5),
+            modified: now_millis(),
+            meta: ObjectMeta { content_type: Some(content_type.into()), ..ObjectMeta::default() },
+            checksum: None,
+            crc: WholeCrc {
+                crc32: digests.crc32,
+                crc32c: digests.crc32c,
+                crc64nvme: digests.crc64nvme,
+                crc64xz: digests.crc64xz,
+            },
+            manifest: vec![ManifestEntry { blob: blob.clone(), offset: 0, size }],
+        };
+        if let Err(e) = self.meta_store().put_object(&object).await {
+            self.discard(&blob).await;
+            return Err(e);
+        }
+        Ok(())
     }
 
     async fn read_all(&self, key: &str, range: Option<RangeSpec>) -> Result<Bytes> {
         let read = self.get_object(self.table_bucket(), key, range, None).await?;
-        let chunks: Vec<Bytes> = read.body.try_collect().await?;
+        let chunks: Vec<Bytes> = read.body.try_collect().await.map_err(|e| {
+            // A blob that ends before its recorded size was cut short on disk: the file is
+            // damaged, not the store unavailable.
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                corrupt(format!("table file {key} is shorter than recorded ({e}); drop the table and load it again"))
+            } else {
+                Error::Blob(e)
+            }
+        })?;
         Ok(Bytes::from(chunks.concat()))
     }
 
@@ -219,7 +277,7 @@ impl Engine {
         if_not_exists: bool,
     ) -> Result<()> {
         schema.validate().map_err(Error::InvalidArgument)?;
-        match self.create_bucket(self.table_bucket()).await {
+        match self.meta_store().create_bucket(self.table_bucket(), now_millis()).await {
             Ok(()) | Err(Error::BucketAlreadyExists) => {}
             Err(e) => return Err(e),
         }
@@ -249,25 +307,31 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        let doc: Json = serde_json::from_slice(&doc)
-            .map_err(|e| Error::Critical(format!("the stored schema of {name} is not JSON: {e}")))?;
+        let doc: Json = serde_json::from_slice(&doc).map_err(|e| {
+            corrupt(format!("the stored schema of table {name} is not JSON ({e}); drop the table and create it again"))
+        })?;
         TableInfo::from_json(name, &doc)
     }
 
     /// Drop a table and its data. With `if_exists`, a missing table is not an error.
     pub async fn drop_table(&self, name: &TableName, if_exists: bool) -> Result<()> {
-        let info = match self.table(name).await {
-            Ok(info) => info,
+        let prefix = match self.table(name).await {
+            Ok(info) => info.data_prefix(&PartitionSpec::default()),
             Err(Error::Table(TableError::NoSuchTable(_))) if if_exists => return Ok(()),
+            // A schema that cannot be read no longer says which files are the table's: drop
+            // everything stored under its name, so the name can be used again.
+            Err(Error::Table(TableError::Corrupt(why))) => {
+                tracing::warn!(table = %name, %why, "dropping a table whose schema is unreadable");
+                format!("{}/{}/", name.project, name.table)
+            }
             Err(e) => return Err(e),
         };
         // Deleting the schema drops the table at once; its files are then only garbage.
-        self.delete_object(self.table_bucket(), &name.schema_key()).await?;
-        let prefix = info.data_prefix(&PartitionSpec::default());
+        self.meta_store().delete_object(self.table_bucket(), &name.schema_key()).await?;
         loop {
             let page = self.list_objects(self.table_bucket(), &prefix, "", "", DROP_PAGE).await?;
             for object in &page.objects {
-                self.delete_object(self.table_bucket(), &object.key).await?;
+                self.meta_store().delete_object(self.table_bucket(), &object.key).await?;
             }
             if !page.truncated || page.objects.is_empty() {
                 return Ok(());
@@ -319,6 +383,8 @@ impl Engine {
             }
             self.add_partition(&table, &partition, true).await?;
         }
+        // The session keeps the table as it was (id and schema), so its blocks are written
+        // and published against that table even if the name is dropped and re-created.
         let meta = ObjectMeta {
             user: vec![
                 (META_TABLE.into(), table.to_json().to_string()),
@@ -326,29 +392,47 @@ impl Engine {
             ],
             ..ObjectMeta::default()
         };
-        let target = ObjectTarget {
-            bucket: self.table_bucket().to_string(),
-            key: format!("{}_upload", table.data_prefix(&partition)),
+        let target = Target::TablePartition {
+            project: name.project.clone(),
+            table: name.table.clone(),
+            partition: partition.to_string(),
         };
-        let session = self.create_session(target, meta, None).await?;
+        let session = self.new_session(target, meta, None).await?;
         Ok(TableUpload { session, table, partition })
     }
 
-    /// The table upload session `id` of table `name`; `NoSuchUpload` for any other session.
-    pub async fn table_upload(&self, name: &TableName, id: &str) -> Result<TableUpload> {
-        let session = self.session(id).await?;
+    /// Open table upload session `id` for a request on table `name` and partition `spec`,
+    /// through the same gate as every session ([`Engine::open_session`]): `NoSuchUpload` for an
+    /// unknown id, an object upload, or an upload of another table or partition. `spec` is
+    /// normalized against the session's table before it is compared; an empty `spec` on a
+    /// partitioned table means "the session's partition" (a client that names the session
+    /// only by id). An expired session comes back `Expired`, for the caller to report.
+    pub async fn table_upload(&self, name: &TableName, spec: &PartitionSpec, id: &str) -> Result<TableUpload> {
+        let session = self
+            .open_where(id, |t| {
+                matches!(t, Target::TablePartition { project, table, .. }
+                    if *project == name.project && *table == name.table)
+            })
+            .await?;
         let meta = |key: &str| session.meta.user.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
         let (Some(doc), Some(partition)) = (meta(META_TABLE), meta(META_PARTITION)) else {
-            return Err(Error::NoSuchUpload);
+            return Err(Error::Critical(format!("table upload {id} lost its table record")));
         };
         let doc: Json = serde_json::from_str(&doc).map_err(|e| Error::Critical(format!("table upload {id}: {e}")))?;
         let table = TableInfo::from_json(name, &doc)?;
-        if doc.get("project").and_then(Json::as_str) != Some(name.project.as_str())
-            || doc.get("table").and_then(Json::as_str) != Some(name.table.as_str())
-        {
+        let partition = PartitionSpec::parse(&partition).map_err(Error::Critical)?;
+        if !spec.is_empty() && table.partition(spec)? != partition {
             return Err(Error::NoSuchUpload);
         }
-        let partition = PartitionSpec::parse(&partition).map_err(Error::Critical)?;
+        if session.target
+            != (Target::TablePartition {
+                project: name.project.clone(),
+                table: name.table.clone(),
+                partition: partition.to_string(),
+            })
+        {
+            return Err(Error::Critical(format!("table upload {id} names another partition than its target")));
+        }
         Ok(TableUpload { session, table, partition })
     }
 
@@ -362,7 +446,7 @@ impl Engine {
         let prefix = upload.table.data_prefix(&upload.partition);
         let id = &upload.session.id;
         let file_key = move |block: u32| format!("{prefix}{id}-{block:05}.parquet");
-        self.commit_blocks(id, blocks, &file_key).await.map(|_| ())
+        self.commit_blocks(&upload.session, blocks, &file_key).await.map(|_| ())
     }
 
     /// The committed files of a partition (of the whole table when it has none) published at or
@@ -403,7 +487,7 @@ impl Engine {
         if let Some(rows) = self.row_counts().get(key) {
             return Ok(rows);
         }
-        let corrupt = |e: ferry_table::BlockError| Error::Critical(format!("data file {key}: {e}"));
+        let corrupt = |e: ferry_table::BlockError| corrupt(format!("data file {key} is not readable Parquet: {e}"));
         let tail = self.read_all(key, Some(RangeSpec::Suffix(ferry_table::FOOTER_TAIL as u64))).await?;
         let footer_len = ferry_table::footer_length(&tail).map_err(corrupt)? as u64;
         let footer = self.read_all(key, Some(RangeSpec::Suffix(footer_len + ferry_table::FOOTER_TAIL as u64))).await?;
@@ -427,7 +511,7 @@ impl Engine {
         let columns = columns.to_vec();
         tokio::task::spawn_blocking(move || {
             let key = source.key.clone();
-            let corrupt = |e: ferry_table::BlockError| Error::Critical(format!("data file {key}: {e}"));
+            let corrupt = |e: ferry_table::BlockError| corrupt(format!("data file {key} is not readable Parquet: {e}"));
             let batches = match ferry_table::ParquetRows::open_ranges(source, &columns, rows) {
                 Ok(batches) => batches,
                 Err(e) => {

@@ -114,11 +114,93 @@ pub struct ObjectTarget {
     pub key: String,
 }
 
+/// What a session writes to. Every session has exactly one target, fixed when it is created,
+/// and the engine refuses to use a session through an operation meant for the other kind: an
+/// object dialect never sees a table upload, and a table upload never publishes an object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// An object upload (S3, OSS and US3 multipart uploads).
+    Object { bucket: String, key: String },
+    /// A table upload (Tunnel): blocks become files of one partition. `partition` is the
+    /// normalized spec (`k=v,k2=v2` in schema order), empty for a table without partitions.
+    TablePartition { project: String, table: String, partition: String },
+}
+
+impl Target {
+    /// The object target (bucket, key).
+    pub fn object(bucket: impl Into<String>, key: impl Into<String>) -> Target {
+        Target::Object { bucket: bucket.into(), key: key.into() }
+    }
+
+    /// The bucket of an object target; `None` for a table target.
+    pub fn bucket(&self) -> Option<&str> {
+        match self {
+            Target::Object { bucket, .. } => Some(bucket),
+            Target::TablePartition { .. } => None,
+        }
+    }
+
+    /// The key of an object target; `""` for a table target (which has none), so listings of
+    /// object sessions can print it directly.
+    pub fn key(&self) -> &str {
+        match self {
+            Target::Object { key, .. } => key,
+            Target::TablePartition { .. } => "",
+        }
+    }
+
+    /// Whether this is an object target.
+    pub fn is_object(&self) -> bool {
+        matches!(self, Target::Object { .. })
+    }
+}
+
+impl From<ObjectTarget> for Target {
+    fn from(t: ObjectTarget) -> Target {
+        Target::Object { bucket: t.bucket, key: t.key }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Object { bucket, key } => write!(f, "object {bucket}/{key}"),
+            Target::TablePartition { project, table, partition } if partition.is_empty() => {
+                write!(f, "table {project}.{table}")
+            }
+            Target::TablePartition { project, table, partition } => {
+                write!(f, "partition {partition} of table {project}.{table}")
+            }
+        }
+    }
+}
+
+/// The clock one session operation is judged by. A live session (`Normal` or `Unknown`) whose
+/// lifetime ended (`expires <= now`) or that saw no activity since `idle_before` is expired by
+/// whichever operation finds it so, inside the store's transaction, whatever the sweeper has
+/// done yet; the sweeper only cleans up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionClock {
+    pub now: Millis,
+    /// Sessions idle since at or before this instant are expired.
+    pub idle_before: Millis,
+}
+
+impl SessionClock {
+    /// Whether `session` looks stale by its own fields. A store may know of later activity
+    /// (PostgreSQL keeps part times on the parts), so `true` here means "ask the store", while
+    /// `false` is final.
+    pub fn looks_stale(&self, session: &Session) -> bool {
+        matches!(session.state, SessionState::Normal | SessionState::Unknown)
+            && (session.expires <= self.now || session.last_activity <= self.idle_before)
+    }
+}
+
 /// An upload session as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub id: String,
-    pub target: ObjectTarget,
+    pub target: Target,
     pub state: SessionState,
     pub created: Millis,
     pub last_activity: Millis,

@@ -14,12 +14,12 @@
 //!   conditional write (`If-None-Match: *`, `If-Match`) checks the key's object under that lock;
 //! - migrations run under an advisory lock, so nodes starting together migrate once.
 
-use crate::{json, to_i64};
+use crate::{json, target_columns, target_from_columns, to_i64};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use ferry_core::{
     BlobId, BucketInfo, CommitRecord, Digests, Error, ManifestEntry, MetaStore, Millis, ObjectRecord, ObjectSummary,
-    ObjectTarget, PartRecord, Result, Session, SessionState, WriteCondition, random_id,
+    PartRecord, Result, Session, SessionClock, SessionState, WriteCondition, random_id,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -28,7 +28,8 @@ use tokio_postgres::{NoTls, Row};
 const MIGRATION_LOCK: i64 = 0x6665_7272_795f_6d69; // "ferry_mi"
 
 /// Schema migrations, applied in order; `ferry_schema.version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE buckets (
     name    TEXT COLLATE "C" PRIMARY KEY,
     created BIGINT NOT NULL
@@ -174,7 +175,114 @@ BEGIN
     UPDATE sessions SET state = 'NORMAL' WHERE state = 'CLOSING' AND last_activity <= p_closing_before;
     RETURN coalesce(cardinality(stale), 0);
 END $$;
-"#];
+"#,
+    // Sessions get a real target in columns of its own (see the SQLite store's note), and every
+    // operation on a session judges its lifetime and idle time against the caller's clock,
+    // inside its own transaction, whatever the sweeper has done yet.
+    r#"
+ALTER TABLE sessions
+    ADD COLUMN target_kind TEXT NOT NULL DEFAULT 'object',
+    ADD COLUMN target_project TEXT,
+    ADD COLUMN target_table TEXT,
+    ADD COLUMN target_partition TEXT;
+UPDATE sessions SET
+    target_kind = 'table',
+    target_project = (meta::jsonb #>> '{user,0,1}')::jsonb ->> 'project',
+    target_table = (meta::jsonb #>> '{user,0,1}')::jsonb ->> 'table',
+    target_partition = meta::jsonb #>> '{user,1,1}',
+    bucket = '',
+    key = ''
+WHERE meta::jsonb #>> '{user,0,0}' = 'ferry-table' AND meta::jsonb #>> '{user,1,0}' = 'ferry-partition';
+
+-- Whether a live session's time is up: lifetime over, or no activity since p_idle_before (its
+-- own or its newest part's; part writes do not touch the session row).
+CREATE FUNCTION ferry_session_stale(p_id TEXT, p_expires BIGINT, p_last BIGINT, p_now BIGINT, p_idle_before BIGINT)
+RETURNS BOOLEAN LANGUAGE sql STABLE AS $$
+    SELECT p_expires <= p_now OR (p_last <= p_idle_before AND NOT EXISTS (
+        SELECT 1 FROM parts WHERE session = p_id AND modified > p_idle_before))
+$$;
+
+-- Expire one session if it is live and stale, under its row lock. Returns whether it did.
+CREATE FUNCTION ferry_expire_one(p_id TEXT, p_now BIGINT, p_idle_before BIGINT)
+RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+DECLARE
+    st TEXT;
+    ex BIGINT;
+    la BIGINT;
+BEGIN
+    SELECT state, expires, last_activity INTO st, ex, la FROM sessions WHERE id = p_id FOR UPDATE;
+    IF st IS NULL OR st NOT IN ('NORMAL', 'UNKNOWN') OR NOT ferry_session_stale(p_id, ex, la, p_now, p_idle_before) THEN
+        RETURN FALSE;
+    END IF;
+    UPDATE sessions SET state = 'EXPIRED' WHERE id = p_id;
+    INSERT INTO garbage (blob, queued) SELECT blob, p_now FROM parts WHERE session = p_id ON CONFLICT DO NOTHING;
+    DELETE FROM parts WHERE session = p_id;
+    RETURN TRUE;
+END $$;
+
+-- A transition out of a live state first expires a stale session (and then fails).
+DROP FUNCTION ferry_transition(TEXT, TEXT[], TEXT, BIGINT);
+CREATE FUNCTION ferry_transition(p_id TEXT, p_from TEXT[], p_to TEXT, p_now BIGINT, p_idle_before BIGINT)
+RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_from && ARRAY['NORMAL', 'UNKNOWN']::TEXT[] AND ferry_expire_one(p_id, p_now, p_idle_before) THEN
+        RETURN FALSE;
+    END IF;
+    UPDATE sessions SET state = p_to, last_activity = p_now WHERE id = p_id AND state = ANY (p_from);
+    IF NOT FOUND THEN
+        RETURN FALSE;
+    END IF;
+    IF p_to IN ('ABORTED', 'EXPIRED') THEN
+        INSERT INTO garbage (blob, queued) SELECT blob, p_now FROM parts WHERE session = p_id
+            ON CONFLICT DO NOTHING;
+        DELETE FROM parts WHERE session = p_id;
+    END IF;
+    RETURN TRUE;
+END $$;
+
+-- As before, and 'stale' for a session whose time is up: the caller expires it (under the row
+-- lock, which a part write holding FOR SHARE must not take itself) and refuses the part.
+DROP FUNCTION ferry_put_part(TEXT, BIGINT, TEXT, BIGINT, BYTEA, BIGINT, BIGINT, BIGINT, BIGINT, BYTEA, BYTEA, BIGINT);
+CREATE FUNCTION ferry_put_part(
+    p_session TEXT, p_number BIGINT, p_blob TEXT, p_size BIGINT, p_md5 BYTEA, p_crc32 BIGINT,
+    p_crc32c BIGINT, p_crc64nvme BIGINT, p_crc64xz BIGINT, p_sha1 BYTEA, p_sha256 BYTEA, p_modified BIGINT,
+    p_now BIGINT, p_idle_before BIGINT
+) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+    st TEXT;
+    ex BIGINT;
+    la BIGINT;
+    old TEXT;
+BEGIN
+    SELECT state, expires, last_activity INTO st, ex, la FROM sessions WHERE id = p_session FOR SHARE;
+    IF st IS NULL OR st NOT IN ('NORMAL', 'CLOSING') THEN
+        RETURN 'missing';
+    ELSIF st = 'CLOSING' THEN
+        RETURN 'busy';
+    ELSIF ferry_session_stale(p_session, ex, la, p_now, p_idle_before) THEN
+        RETURN 'stale';
+    END IF;
+    LOOP
+        SELECT blob INTO old FROM parts WHERE session = p_session AND number = p_number FOR UPDATE;
+        IF FOUND THEN
+            UPDATE parts SET blob = p_blob, size = p_size, md5 = p_md5, crc32 = p_crc32, crc32c = p_crc32c,
+                crc64nvme = p_crc64nvme, crc64xz = p_crc64xz, sha1 = p_sha1, sha256 = p_sha256,
+                modified = p_modified
+            WHERE session = p_session AND number = p_number;
+            INSERT INTO garbage (blob, queued) VALUES (old, p_modified) ON CONFLICT DO NOTHING;
+            RETURN 'ok';
+        END IF;
+        INSERT INTO parts (session, number, blob, size, md5, crc32, crc32c, crc64nvme, crc64xz, sha1, sha256, modified)
+        VALUES (p_session, p_number, p_blob, p_size, p_md5, p_crc32, p_crc32c, p_crc64nvme, p_crc64xz, p_sha1,
+                p_sha256, p_modified)
+        ON CONFLICT (session, number) DO NOTHING;
+        IF FOUND THEN
+            RETURN 'ok';
+        END IF;
+    END LOOP;
+END $$;
+"#,
+];
 
 /// Metadata in a PostgreSQL database shared by every node.
 #[derive(Clone)]
@@ -267,15 +375,19 @@ fn fixed<const N: usize>(bytes: Vec<u8>) -> Result<[u8; N]> {
     bytes.try_into().map_err(|_| Error::Meta("stored digest has the wrong length".into()))
 }
 
-const SESSION_COLUMNS: &str = "id, bucket, key, state, created, last_activity, expires, meta, checksum, commit_record";
+const SESSION_COLUMNS: &str = "id, bucket, key, state, created, last_activity, expires, meta, checksum, commit_record, \
+     target_kind, target_project, target_table, target_partition";
 
 fn session_from_row(row: &Row) -> Result<Session> {
     let state: String = row.get(3);
     let checksum: Option<String> = row.get(8);
     let commit: Option<String> = row.get(9);
+    let kind: String = row.get(10);
+    let target = target_from_columns(&kind, row.get(1), row.get(2), row.get(11), row.get(12), row.get(13))
+        .map_err(Error::Meta)?;
     Ok(Session {
         id: row.get(0),
-        target: ObjectTarget { bucket: row.get(1), key: row.get(2) },
+        target,
         state: SessionState::parse(&state).unwrap_or(SessionState::Critical),
         created: row.get(4),
         last_activity: row.get(5),
@@ -446,17 +558,19 @@ impl MetaStore for PostgresMetaStore {
     }
 
     async fn create_session(&self, s: &Session) -> Result<()> {
+        let t = target_columns(&s.target);
+        // A table target needs no bucket.
         let inserted = self
             .execute(
                 &format!(
                     "INSERT INTO sessions ({SESSION_COLUMNS})
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
-                     WHERE EXISTS (SELECT 1 FROM buckets WHERE name = $2)"
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+                     WHERE $11 = 'table' OR EXISTS (SELECT 1 FROM buckets WHERE name = $2)"
                 ),
                 &[
                     &s.id,
-                    &s.target.bucket,
-                    &s.target.key,
+                    &t.bucket,
+                    &t.key,
                     &s.state.as_str(),
                     &s.created,
                     &s.last_activity,
@@ -464,6 +578,10 @@ impl MetaStore for PostgresMetaStore {
                     &json(&s.meta)?,
                     &s.checksum.as_ref().map(json).transpose()?,
                     &s.commit.as_ref().map(json).transpose()?,
+                    &t.kind,
+                    &t.project,
+                    &t.table,
+                    &t.partition,
                 ],
             )
             .await?;
@@ -484,6 +602,7 @@ impl MetaStore for PostgresMetaStore {
         prefix: &str,
         after: Option<(&str, &str)>,
         limit: usize,
+        clock: SessionClock,
     ) -> Result<Vec<Session>> {
         if prefix.contains('\0') {
             return Ok(Vec::new()); // no key holds NUL, and PostgreSQL text cannot
@@ -495,25 +614,45 @@ impl MetaStore for PostgresMetaStore {
                     "SELECT {SESSION_COLUMNS} FROM sessions
                      WHERE bucket = $1 AND state = 'NORMAL' AND starts_with(key, $2)
                        AND (NOT $3 OR key > $4 OR (key = $4 AND id > $5))
+                       AND target_kind = 'object' AND NOT ferry_session_stale(id, expires, last_activity, $7, $8)
                      ORDER BY key, created, id LIMIT $6"
                 ),
-                &[&bucket, &prefix, &after.is_some(), &after_key, &after_id, &(limit as i64)],
+                &[
+                    &bucket,
+                    &prefix,
+                    &after.is_some(),
+                    &after_key,
+                    &after_id,
+                    &(limit as i64),
+                    &clock.now,
+                    &clock.idle_before,
+                ],
             )
             .await?;
         rows.iter().map(session_from_row).collect()
     }
 
-    async fn transition(&self, id: &str, from: &[SessionState], to: SessionState, now: Millis) -> Result<bool> {
+    async fn transition(&self, id: &str, from: &[SessionState], to: SessionState, clock: SessionClock) -> Result<bool> {
         let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-        let row = self.query_opt("SELECT ferry_transition($1, $2, $3, $4)", &[&id, &from, &to.as_str(), &now]).await?;
+        let row = self
+            .query_opt(
+                "SELECT ferry_transition($1, $2, $3, $4, $5)",
+                &[&id, &from, &to.as_str(), &clock.now, &clock.idle_before],
+            )
+            .await?;
         Ok(row.is_some_and(|r| r.get(0)))
     }
 
-    async fn put_part(&self, session: &str, p: &PartRecord) -> Result<()> {
+    async fn expire_session(&self, id: &str, clock: SessionClock) -> Result<bool> {
+        let row = self.query_opt("SELECT ferry_expire_one($1, $2, $3)", &[&id, &clock.now, &clock.idle_before]).await?;
+        Ok(row.is_some_and(|r| r.get(0)))
+    }
+
+    async fn put_part(&self, session: &str, p: &PartRecord, clock: SessionClock) -> Result<()> {
         let d = &p.digests;
         let row = self
             .query_opt(
-                "SELECT ferry_put_part($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                "SELECT ferry_put_part($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 &[
                     &session,
                     &i64::from(p.number),
@@ -527,12 +666,18 @@ impl MetaStore for PostgresMetaStore {
                     &d.sha1.as_ref().map(|v| v.as_slice()),
                     &d.sha256.as_ref().map(|v| v.as_slice()),
                     &p.modified,
+                    &clock.now,
+                    &clock.idle_before,
                 ],
             )
             .await?;
         match row.as_ref().map(|r| r.get::<_, &str>(0)) {
             Some("ok") => Ok(()),
             Some("busy") => Err(Error::Busy),
+            Some("stale") => {
+                self.expire_session(session, clock).await?;
+                Err(Error::NoSuchUpload)
+            }
             _ => Err(Error::NoSuchUpload),
         }
     }

@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::{json, to_i64};
+use crate::{json, target_columns, target_from_columns, to_i64};
 use async_trait::async_trait;
 use ferry_core::{
     BlobId, BucketInfo, CommitRecord, Digests, Error, ManifestEntry, MetaStore, Millis, ObjectRecord, ObjectSummary,
-    ObjectTarget, PartRecord, Result, Session, SessionState, WriteCondition, random_id,
+    PartRecord, Result, Session, SessionClock, SessionState, WriteCondition, random_id,
 };
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
@@ -81,6 +81,26 @@ CREATE TABLE leases (
     holder TEXT NOT NULL,
     until  INTEGER NOT NULL
 ) WITHOUT ROWID;
+"#,
+    // Sessions get a real target: an object (bucket, key) or a table partition, in columns of
+    // its own. Table uploads used to be sessions on `<table bucket>/<project>/<table>/<id>/
+    // .../_upload`, recognisable by the table record in their metadata; they become table
+    // targets and leave the bucket and key empty, so no object call can reach them.
+    r#"
+ALTER TABLE sessions ADD COLUMN target_kind TEXT NOT NULL DEFAULT 'object';
+ALTER TABLE sessions ADD COLUMN target_project TEXT;
+ALTER TABLE sessions ADD COLUMN target_table TEXT;
+ALTER TABLE sessions ADD COLUMN target_partition TEXT;
+UPDATE sessions SET
+    target_kind = 'table',
+    target_project = json_extract(json_extract(meta, '$.user[0][1]'), '$.project'),
+    target_table = json_extract(json_extract(meta, '$.user[0][1]'), '$.table'),
+    target_partition = json_extract(meta, '$.user[1][1]'),
+    bucket = '',
+    key = ''
+WHERE json_extract(meta, '$.user[0][0]') = 'ferry-table'
+  AND json_extract(meta, '$.user[1][0]') = 'ferry-partition'
+  AND json_valid(json_extract(meta, '$.user[0][1]'));
 "#,
 ];
 
@@ -166,15 +186,19 @@ fn fixed<const N: usize>(bytes: Vec<u8>) -> rusqlite::Result<[u8; N]> {
     bytes.try_into().map_err(|_| rusqlite::Error::InvalidColumnType(0, "digest".into(), rusqlite::types::Type::Blob))
 }
 
-const SESSION_COLUMNS: &str = "id, bucket, key, state, created, last_activity, expires, meta, checksum, commit_record";
+const SESSION_COLUMNS: &str = "id, bucket, key, state, created, last_activity, expires, meta, checksum, commit_record, \
+     target_kind, target_project, target_table, target_partition";
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     let state: String = row.get(3)?;
     let checksum: Option<String> = row.get(8)?;
     let commit: Option<String> = row.get(9)?;
+    let kind: String = row.get(10)?;
+    let target = target_from_columns(&kind, row.get(1)?, row.get(2)?, row.get(11)?, row.get(12)?, row.get(13)?)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, e.into()))?;
     Ok(Session {
         id: row.get(0)?,
-        target: ObjectTarget { bucket: row.get(1)?, key: row.get(2)? },
+        target,
         state: SessionState::parse(&state).unwrap_or(SessionState::Critical),
         created: row.get(4)?,
         last_activity: row.get(5)?,
@@ -212,6 +236,26 @@ fn bucket_exists(tx: &Transaction<'_>, bucket: &str) -> Result<bool> {
         .optional()
         .map(|r| r.is_some())
         .map_err(db)
+}
+
+/// Expire session `id` if it is live and stale by `clock` (lifetime over or idle), discarding
+/// its parts. Returns whether it did. SQLite keeps `last_activity` current on every part write.
+fn expire_if_stale(tx: &Transaction<'_>, id: &str, clock: SessionClock) -> Result<bool> {
+    let stale = tx
+        .query_row(
+            "SELECT 1 FROM sessions WHERE id = ?1 AND state IN ('NORMAL', 'UNKNOWN')
+               AND (expires <= ?2 OR last_activity <= ?3)",
+            params![id, clock.now, clock.idle_before],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(db)?
+        .is_some();
+    if stale {
+        discard_parts(tx, id, clock.now)?;
+        tx.execute("UPDATE sessions SET state = 'EXPIRED' WHERE id = ?1", [id]).map_err(db)?;
+    }
+    Ok(stale)
 }
 
 fn queue(tx: &Transaction<'_>, blob: &str, now: Millis) -> Result<()> {
@@ -360,15 +404,19 @@ impl MetaStore for SqliteMetaStore {
     async fn create_session(&self, session: &Session) -> Result<()> {
         let s = session.clone();
         self.write(move |tx| {
-            if !bucket_exists(tx, &s.target.bucket)? {
+            let t = target_columns(&s.target);
+            if s.target.is_object() && !bucket_exists(tx, t.bucket)? {
                 return Err(Error::NoSuchBucket);
             }
             tx.execute(
-                &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                &format!(
+                    "INSERT INTO sessions ({SESSION_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                ),
                 params![
                     s.id,
-                    s.target.bucket,
-                    s.target.key,
+                    t.bucket,
+                    t.key,
                     s.state.as_str(),
                     s.created,
                     s.last_activity,
@@ -376,6 +424,10 @@ impl MetaStore for SqliteMetaStore {
                     json(&s.meta)?,
                     s.checksum.as_ref().map(json).transpose()?,
                     s.commit.as_ref().map(json).transpose()?,
+                    t.kind,
+                    t.project,
+                    t.table,
+                    t.partition,
                 ],
             )
             .map_err(db)?;
@@ -400,6 +452,7 @@ impl MetaStore for SqliteMetaStore {
         prefix: &str,
         after: Option<(&str, &str)>,
         limit: usize,
+        clock: SessionClock,
     ) -> Result<Vec<Session>> {
         let bucket = bucket.to_string();
         let prefix = prefix.to_string();
@@ -411,21 +464,30 @@ impl MetaStore for SqliteMetaStore {
                     "SELECT {SESSION_COLUMNS} FROM sessions
                      WHERE bucket = ?1 AND state = 'NORMAL' AND substr(key, 1, length(?2)) = ?2
                        AND (?3 = 0 OR key > ?4 OR (key = ?4 AND id > ?5))
+                       AND target_kind = 'object' AND expires > ?7 AND last_activity > ?8
                      ORDER BY key, created, id LIMIT ?6"
                 ))
                 .map_err(db)?;
             let rows = stmt
-                .query_map(params![bucket, prefix, has_after, after_key, after_id, limit as i64], session_from_row)
+                .query_map(
+                    params![bucket, prefix, has_after, after_key, after_id, limit as i64, clock.now, clock.idle_before],
+                    session_from_row,
+                )
                 .map_err(db)?;
             rows.collect::<rusqlite::Result<_>>().map_err(db)
         })
         .await
     }
 
-    async fn transition(&self, id: &str, from: &[SessionState], to: SessionState, now: Millis) -> Result<bool> {
+    async fn transition(&self, id: &str, from: &[SessionState], to: SessionState, clock: SessionClock) -> Result<bool> {
         let id = id.to_string();
+        let leaves_live = from.iter().any(|s| matches!(s, SessionState::Normal | SessionState::Unknown));
         let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
+        let now = clock.now;
         self.write(move |tx| {
+            if leaves_live && expire_if_stale(tx, &id, clock)? {
+                return Ok(false);
+            }
             let state: Option<String> =
                 tx.query_row("SELECT state FROM sessions WHERE id = ?1", [&id], |r| r.get(0)).optional().map_err(db)?;
             match state {
@@ -446,10 +508,19 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn put_part(&self, session: &str, part: &PartRecord) -> Result<()> {
+    async fn expire_session(&self, id: &str, clock: SessionClock) -> Result<bool> {
+        let id = id.to_string();
+        self.write(move |tx| expire_if_stale(tx, &id, clock)).await
+    }
+
+    async fn put_part(&self, session: &str, part: &PartRecord, clock: SessionClock) -> Result<()> {
         let session = session.to_string();
         let p = part.clone();
-        self.write(move |tx| {
+        let recorded = self.write(move |tx| {
+            // Committed as an expiry (not rolled back as an error), then refused below.
+            if expire_if_stale(tx, &session, clock)? {
+                return Ok(false);
+            }
             let state: Option<String> = tx
                 .query_row("SELECT state FROM sessions WHERE id = ?1", [&session], |r| r.get(0))
                 .optional()
@@ -490,9 +561,10 @@ impl MetaStore for SqliteMetaStore {
             .map_err(db)?;
             tx.execute("UPDATE sessions SET last_activity = ?2 WHERE id = ?1", params![session, p.modified])
                 .map_err(db)?;
-            Ok(())
+            Ok(true)
         })
-        .await
+        .await?;
+        if recorded { Ok(()) } else { Err(Error::NoSuchUpload) }
     }
 
     async fn list_parts(&self, session: &str, after: Option<u32>, limit: usize) -> Result<Vec<PartRecord>> {
@@ -772,6 +844,46 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteMetaStore::open(dir.path().join("meta.db")).expect("open");
         ferry_conformance::meta_store_suite(Arc::new(store)).await;
+    }
+
+    /// Table uploads stored before sessions had targets (object sessions on
+    /// `<table bucket>/<project>/<table>/<id>/.../_upload` with the table in their metadata)
+    /// become table targets; object sessions stay as they were.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn migration_gives_old_table_uploads_a_table_target() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("meta.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            for sql in &MIGRATIONS[..2] {
+                conn.execute_batch(sql).expect("old schema");
+            }
+            conn.pragma_update(None, "user_version", 2).expect("version");
+            let table_meta = serde_json::json!({
+                "content_type": null, "content_encoding": null, "content_disposition": null,
+                "content_language": null, "cache_control": null, "expires": null,
+                "user": [["ferry-table", "{\"project\":\"proj\",\"table\":\"events\",\"tableId\":\"abc\"}"],
+                         ["ferry-partition", "pt=1"]],
+            });
+            let insert = "INSERT INTO sessions (id, bucket, key, state, created, last_activity, expires, meta)
+                          VALUES (?1, ?2, ?3, 'NORMAL', 1, 1, 9999999999999, ?4)";
+            conn.execute(insert, params!["t1", "ferry-tables", "proj/events/abc/pt=1/_upload", table_meta.to_string()])
+                .expect("table session");
+            let object_meta = json(&ferry_core::ObjectMeta::default()).expect("meta");
+            conn.execute(insert, params!["o1", "bkt", "dir/key", object_meta]).expect("object session");
+        }
+        let store = SqliteMetaStore::open(&path).expect("migrate");
+        let table = store.get_session("t1").await.expect("read").expect("kept");
+        assert_eq!(
+            table.target,
+            ferry_core::Target::TablePartition {
+                project: "proj".into(),
+                table: "events".into(),
+                partition: "pt=1".into()
+            }
+        );
+        let object = store.get_session("o1").await.expect("read").expect("kept");
+        assert_eq!(object.target, ferry_core::Target::object("bkt", "dir/key"));
     }
 
     #[tokio::test(flavor = "multi_thread")]

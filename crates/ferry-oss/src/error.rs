@@ -70,6 +70,7 @@ impl From<Error> for OssError {
             Error::InvalidBucketName(_) => OssError::invalid_bucket_name("The specified bucket is not valid."),
             Error::InvalidKey(_) | Error::KeyTooLong(_) => OssError::invalid_object_name(message),
             Error::NoSuchKey => OssError::no_such_key("The specified key does not exist."),
+            Error::AccessDenied(_) => OssError::access_denied(message),
             Error::NoSuchUpload => OssError::no_such_upload("The specified upload does not exist."),
             Error::InvalidPart(_) => OssError::invalid_part(message),
             Error::InvalidPartOrder => OssError::invalid_part_order("The list of parts was not in ascending order."),

@@ -79,6 +79,7 @@ impl From<Error> for S3Error {
             Error::KeyTooLong(_) => S3Error::key_too_long("Your key is too long"),
             Error::InvalidKey(_) => S3Error::invalid_argument(message),
             Error::NoSuchKey => S3Error::no_such_key("The specified key does not exist."),
+            Error::AccessDenied(_) => S3Error::access_denied(message),
             Error::NoSuchUpload => S3Error::no_such_upload(
                 "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
             ),

@@ -48,8 +48,11 @@ impl From<Error> for OdpsError {
                     OdpsError::new(StatusCode::CONFLICT, "ObjectAlreadyExists", message)
                 }
                 TableError::Modified(_) => OdpsError::new(StatusCode::CONFLICT, "TableModified", message),
+                // The request was fine; the stored table is not. 409 tells clients not to retry.
+                TableError::Corrupt(_) => OdpsError::new(StatusCode::CONFLICT, "TableCorrupt", message),
             },
             Error::NoSuchUpload => OdpsError::new(StatusCode::NOT_FOUND, "NoSuchUpload", message),
+            Error::AccessDenied(_) => OdpsError::new(StatusCode::FORBIDDEN, "AccessDenied", message),
             Error::NoSuchBucket | Error::NoSuchKey => OdpsError::no_such_object(message),
             Error::InvalidPart(block) => OdpsError::invalid_argument(format!(
                 "the block list does not match the blocks the server holds (block {block} differs); nothing was committed"

@@ -54,7 +54,7 @@ async fn held_blocks(ctx: &Ctx<'_>, upload: &TableUpload) -> OdpsResult<Vec<u32>
     }
     let mut after = None;
     loop {
-        let page = match ctx.engine().list_parts(&upload.session.id, after, 1000).await {
+        let page = match ctx.engine().list_parts(&upload.session, after, 1000).await {
             Ok(page) => page,
             // Committed or expired between the two reads: it holds nothing any more.
             Err(Error::NoSuchUpload) => return Ok(Vec::new()),
@@ -97,9 +97,11 @@ pub async fn create(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<Response> {
     Ok(json_response(StatusCode::OK, &session_json(&upload, upload.session.state, &[])))
 }
 
+/// The session named by `uploadid`, opened by the engine for this table and partition (an
+/// expired one comes back `EXPIRED`, for the status call to show and the others to refuse).
 async fn open(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<TableUpload> {
     let id = ctx.query.get("uploadid").unwrap_or("");
-    Ok(ctx.engine().table_upload(table, id).await?)
+    Ok(ctx.engine().table_upload(table, &ctx.partition()?, id).await?)
 }
 
 /// `GET ?uploadid=`: the session's status and every block it holds.

@@ -37,6 +37,7 @@ impl From<Error> for Us3Error {
             Error::NoSuchBucket => Us3Error::new(StatusCode::BAD_REQUEST, -30010, "bucket not exist"),
             Error::NoSuchKey => Us3Error::not_found("file not exist"),
             Error::NoSuchUpload => Us3Error::not_found("upload id not exist"),
+            Error::AccessDenied(_) => Us3Error::new(StatusCode::FORBIDDEN, -148651, message),
             Error::BucketAlreadyExists => Us3Error::new(StatusCode::CONFLICT, -30011, "bucket already exists"),
             Error::BucketNotEmpty => Us3Error::new(StatusCode::CONFLICT, -30012, "bucket not empty"),
             Error::InvalidRange { .. } => Us3Error::new(StatusCode::RANGE_NOT_SATISFIABLE, -148650, message),

@@ -3,7 +3,7 @@
 
 use ferry_core::checksum::Wanted;
 use ferry_core::{
-    CommitPart, CommitRequest, CommitRules, DigestKind, Error, Expected, ObjectMeta, ObjectTarget, PartInput, Session,
+    CommitPart, CommitRequest, CommitRules, DigestKind, Expected, ObjectMeta, ObjectTarget, PartInput, Session, Target,
 };
 use ferry_http::dates::http_date;
 use ferry_http::range::parse_range;
@@ -162,14 +162,15 @@ pub async fn list_objects(ctx: &Ctx<'_>) -> Us3Result<Response> {
         "Contents": contents, "CommonPrefixes": prefixes})))
 }
 
-/// The session named by `uploadId`, which must belong to this bucket and key.
+/// The session named by `uploadId`, opened by the engine for this bucket and key (for this
+/// bucket alone on the bucket-level part listing, which names no key).
 async fn session(ctx: &Ctx<'_>) -> Us3Result<Session> {
     let id = ctx.query.get("uploadId").unwrap_or("");
-    let session = ctx.us3.engine.session(id).await?;
-    if session.target.bucket != ctx.bucket || (!ctx.key.is_empty() && session.target.key != ctx.key) {
-        return Err(Error::NoSuchUpload.into());
-    }
-    Ok(session)
+    let engine = &ctx.us3.engine;
+    Ok(match ctx.key.is_empty() {
+        true => engine.open_bucket_session(id, &ctx.bucket).await?,
+        false => engine.open_session(id, &Target::object(ctx.bucket.as_str(), ctx.key.as_str())).await?,
+    })
 }
 
 pub async fn init_upload(ctx: &Ctx<'_>) -> Us3Result<Response> {
@@ -241,10 +242,10 @@ pub async fn list_uploads(ctx: &Ctx<'_>) -> Us3Result<Response> {
     let (sessions, truncated) = ctx.us3.engine.list_sessions(&ctx.bucket, prefix, after, limit).await?;
     let data: Vec<serde_json::Value> = sessions
         .iter()
-        .map(|s| serde_json::json!({"UploadId": s.id, "FileName": s.target.key, "StartTime": s.created / 1000}))
+        .map(|s| serde_json::json!({"UploadId": s.id, "FileName": s.target.key(), "StartTime": s.created / 1000}))
         .collect();
     let next = match sessions.last() {
-        Some(last) if truncated => format!("{}/{}", last.id, last.target.key),
+        Some(last) if truncated => format!("{}/{}", last.id, last.target.key()),
         _ => String::new(),
     };
     Ok(json(serde_json::json!({"RetCode": 0, "ErrMsg": "", "NextMarker": next, "DataSet": data})))
@@ -267,7 +268,7 @@ pub async fn list_parts(ctx: &Ctx<'_>) -> Us3Result<Response> {
     let max_parts = number("max-parts")?.unwrap_or(1000).clamp(1, 1000);
     // US3 numbers parts from 0 and the engine from 1: "after US3 part m" is "after engine part m + 1".
     let after = number("part-number-marker")?.map(|m| m.saturating_add(1));
-    let listing = ctx.us3.engine.list_parts(&session.id, after, max_parts as usize).await?;
+    let listing = ctx.us3.engine.list_parts(&session, after, max_parts as usize).await?;
     let data: Vec<serde_json::Value> = listing
         .parts
         .iter()
@@ -281,7 +282,7 @@ pub async fn list_parts(ctx: &Ctx<'_>) -> Us3Result<Response> {
             "LastModified": p.modified / 1000, "Size": p.size})
         })
         .collect();
-    let mut reply = serde_json::json!({"UploadId": session.id, "Bucket": ctx.bucket, "Key": session.target.key,
+    let mut reply = serde_json::json!({"UploadId": session.id, "Bucket": ctx.bucket, "Key": session.target.key(),
         "MaxParts": max_parts, "IsTruncated": listing.truncated, "Parts": parts, "DataSet": data});
     if let (true, Some(last)) = (listing.truncated, listing.parts.last()) {
         reply["NextPartNumberMarker"] = serde_json::json!(last.number - 1);
@@ -304,9 +305,9 @@ pub async fn finish_upload(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
     let engine = &ctx.us3.engine;
     if let (ferry_core::SessionState::Closed, Some(done)) = (session.state, &session.commit) {
         // A repeated finish of a published upload gets the same answer.
-        return Ok(json(serde_json::json!({"Bucket": ctx.bucket, "Key": session.target.key, "FileSize": done.size})));
+        return Ok(json(serde_json::json!({"Bucket": ctx.bucket, "Key": session.target.key(), "FileSize": done.size})));
     }
-    let parts = engine.list_parts(&session.id, None, 10_000).await?.parts;
+    let parts = engine.list_parts(&session, None, 10_000).await?.parts;
     if parts.is_empty() {
         return Err(Us3Error::bad_request("no parts were uploaded"));
     }
@@ -331,12 +332,12 @@ pub async fn finish_upload(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
         parts: parts.iter().map(|p| CommitPart { number: p.number, etag: Some(p.etag()), checksums: vec![] }).collect(),
         rules: CommitRules { min_part_size: block, max_parts: 10_000 },
     };
-    let object = engine.commit(&session.id, request).await?;
+    let object = engine.commit(&session, request).await?;
     Ok(json(serde_json::json!({"Bucket": ctx.bucket, "Key": object.key, "FileSize": object.size})))
 }
 
 pub async fn abort_upload(ctx: &Ctx<'_>) -> Us3Result<Response> {
     let session = session(ctx).await?;
-    ctx.us3.engine.abort(&session.id).await?;
+    ctx.us3.engine.abort(&session).await?;
     Ok(status(StatusCode::NO_CONTENT))
 }

@@ -114,17 +114,17 @@ async fn a_refused_conditional_commit_keeps_the_upload_for_a_corrected_one() {
     let p1 = e.put_part(&s, 1, body(b"hello ")).await.unwrap();
     let p2 = e.put_part(&s, 2, body(b"world")).await.unwrap();
     let request = commit_request(&[&p1, &p2]);
-    let err = e.commit_if(&s.id, request.clone(), Some(WriteCondition::IfNoneMatchAny)).await.unwrap_err();
+    let err = e.commit_if(&s, request.clone(), Some(WriteCondition::IfNoneMatchAny)).await.unwrap_err();
     assert!(is_refused(&err, PreconditionFailure::ObjectExists), "{err}");
     assert_eq!(read(&e, "k").await, b"first", "nothing is published");
-    assert_eq!(e.session(&s.id).await.unwrap().state, SessionState::Normal, "the upload is open again");
-    assert_eq!(e.list_parts(&s.id, None, 10).await.unwrap().parts.len(), 2, "with its parts");
-    let err = e.commit_if(&s.id, request.clone(), Some(WriteCondition::IfMatch("nope".into()))).await.unwrap_err();
+    assert_eq!(e.open_session(&s.id, &s.target).await.unwrap().state, SessionState::Normal, "the upload is open again");
+    assert_eq!(e.list_parts(&s, None, 10).await.unwrap().parts.len(), 2, "with its parts");
+    let err = e.commit_if(&s, request.clone(), Some(WriteCondition::IfMatch("nope".into()))).await.unwrap_err();
     assert!(is_refused(&err, PreconditionFailure::EtagMismatch), "{err}");
     // Parts still accepted, then a corrected Complete publishes.
     let p2 = e.put_part(&s, 2, body(b"there")).await.unwrap();
     let etag = e.head_object("bkt", "k").await.unwrap().etag;
-    let object = e.commit_if(&s.id, commit_request(&[&p1, &p2]), Some(WriteCondition::IfMatch(etag))).await.unwrap();
+    let object = e.commit_if(&s, commit_request(&[&p1, &p2]), Some(WriteCondition::IfMatch(etag))).await.unwrap();
     assert_eq!(read(&e, "k").await, b"hello there");
     assert_eq!(e.head_object("bkt", "k").await.unwrap().etag, object.etag);
     e.sweep().await.unwrap();
@@ -165,10 +165,10 @@ async fn copies_check_source_and_destination_conditions() {
     let range = Some(RangeSpec::From { first: 2, last: Some(5) });
     let err = e.copy_part_if(&s, 1, &target("src"), &none_src, range, 1 << 20).await.unwrap_err();
     assert!(is_refused(&err, PreconditionFailure::Source), "{err}");
-    assert!(e.list_parts(&s.id, None, 10).await.unwrap().parts.is_empty());
+    assert!(e.list_parts(&s, None, 10).await.unwrap().parts.is_empty());
     let part = e.copy_part_if(&s, 1, &target("src"), &match_src, range, 1 << 20).await.unwrap();
     assert_eq!(part.size, 4);
-    e.commit(&s.id, commit_request(&[&part])).await.unwrap();
+    e.commit(&s, commit_request(&[&part])).await.unwrap();
     assert_eq!(read(&e, "parts").await, b"2345");
 }
 
@@ -193,15 +193,15 @@ async fn racing_if_none_match_across_nodes_on_postgres() {
         let node = &nodes[i % 2];
         let s = node.create_session(target("shared"), ObjectMeta::default(), None).await.unwrap();
         let p = node.put_part(&s, 1, body(format!("writer {i}").as_bytes())).await.unwrap();
-        sessions.push((s.id, p));
+        sessions.push((s, p));
     }
     let tasks: Vec<_> = sessions
         .iter()
         .enumerate()
-        .map(|(i, (id, p))| {
+        .map(|(i, (s, p))| {
             let node = nodes[(i + 1) % 2].clone();
-            let (id, request) = (id.clone(), commit_request(&[p]));
-            tokio::spawn(async move { node.commit_if(&id, request, Some(WriteCondition::IfNoneMatchAny)).await })
+            let (s, request) = (s.clone(), commit_request(&[p]));
+            tokio::spawn(async move { node.commit_if(&s, request, Some(WriteCondition::IfNoneMatchAny)).await })
         })
         .collect();
     let mut winners = Vec::new();
@@ -213,8 +213,8 @@ async fn racing_if_none_match_across_nodes_on_postgres() {
     }
     assert_eq!(winners.len(), 1, "exactly one of {N} racing commits publishes across nodes");
     assert_eq!(read(&nodes[1], "shared").await, format!("writer {}", winners[0]).into_bytes());
-    for (i, (id, _)) in sessions.iter().enumerate() {
-        let state = nodes[0].session(id).await.unwrap().state;
+    for (i, (s, _)) in sessions.iter().enumerate() {
+        let state = nodes[0].open_session(&s.id, &s.target).await.unwrap().state;
         let expected = if i == winners[0] { SessionState::Closed } else { SessionState::Normal };
         assert_eq!(state, expected, "losers' uploads are open again");
     }

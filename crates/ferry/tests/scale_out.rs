@@ -70,16 +70,16 @@ async fn engine_on_postgres_and_s3() {
     let mut parts = Vec::new();
     for (i, data) in chunks.iter().enumerate() {
         let node = if i % 2 == 0 { &a } else { &b };
-        let session = node.session(&session.id).await.unwrap();
+        let session = node.open_session(&session.id, &session.target).await.unwrap();
         parts.push(node.put_part(&session, i as u32 + 1, body(data)).await.unwrap());
     }
     let request = CommitRequest {
         parts: parts.iter().map(|p| CommitPart { number: p.number, ..Default::default() }).collect(),
         rules: CommitRules { min_part_size: 5 << 20, max_parts: 10_000 },
     };
-    let object = b.commit(&session.id, request.clone()).await.unwrap();
+    let object = b.commit(&session, request.clone()).await.unwrap();
     assert_eq!(object.size, 18_000_000);
-    assert_eq!(a.commit(&session.id, request).await.unwrap().etag, object.etag, "a retried commit replays");
+    assert_eq!(a.commit(&session, request).await.unwrap().etag, object.etag, "a retried commit replays");
     let read = a.get_object("bkt", "dir/object", None, None).await.unwrap();
     let bytes: Vec<Bytes> = read.body.try_collect().await.unwrap();
     assert!(bytes.concat() == chunks.concat(), "the object reads back from the other node byte for byte");
@@ -96,7 +96,7 @@ async fn engine_on_postgres_and_s3() {
         (0..100_000).map(|i| vec![Value::Int(i), Value::Bytes(format!("event {i}").into_bytes())]).collect();
     let batches: Vec<Result<Vec<Vec<Value>>>> = rows.chunks(5000).map(|c| Ok(c.to_vec())).collect();
     a.put_block(&upload.session, 3, &columns, Box::pin(futures_util::stream::iter(batches)), 1 << 30).await.unwrap();
-    let upload = b.table_upload(&name, &upload.session.id).await.unwrap();
+    let upload = b.table_upload(&name, &PartitionSpec::default(), &upload.session.id).await.unwrap();
     b.commit_table_upload(&upload, &[3]).await.unwrap();
     let info = a.table(&name).await.unwrap();
     let files = a.table_files(&info, &PartitionSpec::default(), now_millis()).await.unwrap();

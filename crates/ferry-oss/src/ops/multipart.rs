@@ -2,7 +2,7 @@
 //! CompleteMultipartUpload, AbortMultipartUpload.
 
 use crate::response::iso8601;
-use ferry_core::{CommitRequest, CommitRules, Error, ObjectTarget, Session};
+use ferry_core::{CommitRequest, CommitRules, ObjectTarget, Session, Target};
 use ferry_http::xml::{XmlWriter, parse_complete};
 use ferry_http::{Body, Response};
 use http::StatusCode;
@@ -20,12 +20,10 @@ fn upload_id(ctx: &Ctx<'_>) -> String {
     ctx.query.get("uploadId").unwrap_or("").to_ascii_lowercase()
 }
 
+/// The session named by `uploadId`, opened by the engine for this bucket and key.
 async fn session(ctx: &Ctx<'_>) -> OssResult<Session> {
-    let session = ctx.oss.engine.session(&upload_id(ctx)).await?;
-    if session.target.bucket != ctx.bucket || session.target.key != ctx.key {
-        return Err(Error::NoSuchUpload.into());
-    }
-    Ok(session)
+    let target = Target::object(ctx.bucket.as_str(), ctx.key.as_str());
+    Ok(ctx.oss.engine.open_session(&upload_id(ctx), &target).await?)
 }
 
 fn number(ctx: &Ctx<'_>, name: &str, default: usize) -> OssResult<usize> {
@@ -62,7 +60,7 @@ pub async fn list_parts(ctx: &Ctx<'_>) -> OssResult<Response> {
     let session = session(ctx).await?;
     let marker = number(ctx, "part-number-marker", 0)? as u32;
     let max = number(ctx, "max-parts", MAX_LIST)?.min(MAX_LIST);
-    let listing = ctx.oss.engine.list_parts(&session.id, (marker > 0).then_some(marker), max).await?;
+    let listing = ctx.oss.engine.list_parts(&session, (marker > 0).then_some(marker), max).await?;
     let mut w = XmlWriter::plain("ListPartsResult");
     w.elem("Bucket", &ctx.bucket).elem("Key", &ctx.key).elem("UploadId", upload_id(ctx).to_ascii_uppercase());
     w.elem("PartNumberMarker", marker.to_string());
@@ -100,13 +98,13 @@ pub async fn list_uploads(ctx: &Ctx<'_>) -> OssResult<Response> {
     let mut w = XmlWriter::plain("ListMultipartUploadsResult");
     w.elem("Bucket", &ctx.bucket).elem("KeyMarker", key_marker).elem("UploadIdMarker", &id_marker);
     let last = sessions.last().filter(|_| truncated);
-    w.elem("NextKeyMarker", last.map_or("", |s| s.target.key.as_str()));
+    w.elem("NextKeyMarker", last.map_or("", |s| s.target.key()));
     w.elem("NextUploadIdMarker", last.map(|s| s.id.to_ascii_uppercase()).unwrap_or_default());
     w.elem("Delimiter", "").elem("Prefix", prefix).elem("MaxUploads", max.to_string());
     w.elem("IsTruncated", truncated.to_string());
     for s in &sessions {
         w.open("Upload")
-            .elem("Key", &s.target.key)
+            .elem("Key", s.target.key())
             .elem("UploadId", s.id.to_ascii_uppercase())
             .elem("Initiated", iso8601(s.created))
             .close("Upload");
@@ -120,7 +118,7 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> OssResult<Response> {
     let max_parts = ctx.oss.config.max_parts as usize;
     let request =
         CommitRequest { parts, rules: CommitRules { min_part_size: ctx.oss.config.min_part_size, max_parts } };
-    let object = ctx.oss.engine.commit_if(&session.id, request, forbid_overwrite(ctx)).await?;
+    let object = ctx.oss.engine.commit_if(&session, request, forbid_overwrite(ctx)).await?;
     let mut r = written(ctx, &object).await?;
     if r.status() == StatusCode::OK && !ctx.parts.headers.contains_key("x-oss-callback") {
         let mut w = XmlWriter::plain("CompleteMultipartUploadResult");
@@ -140,6 +138,6 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> OssResult<Response> {
 
 pub async fn abort(ctx: &Ctx<'_>) -> OssResult<Response> {
     let session = session(ctx).await?;
-    ctx.oss.engine.abort(&session.id).await?;
+    ctx.oss.engine.abort(&session).await?;
     Ok(response::status_only(StatusCode::NO_CONTENT))
 }

@@ -2,7 +2,7 @@
 //! CompleteMultipartUpload, AbortMultipartUpload.
 
 use ferry_core::checksum::{ChecksumAlgorithm, ChecksumType};
-use ferry_core::{ChecksumRequest, CommitPart, CommitRequest, CommitRules, Error, ObjectTarget, PartRecord, Session};
+use ferry_core::{ChecksumRequest, CommitPart, CommitRequest, CommitRules, ObjectTarget, PartRecord, Session, Target};
 use ferry_http::{Body, Response};
 use http::StatusCode;
 
@@ -23,13 +23,10 @@ fn upload_id<'a>(ctx: &'a Ctx<'_>) -> &'a str {
     ctx.query.get("uploadId").unwrap_or("")
 }
 
-/// The session named by `uploadId`, which must belong to this bucket and key.
+/// The session named by `uploadId`, opened by the engine for this bucket and key.
 async fn session(ctx: &Ctx<'_>) -> S3Result<Session> {
-    let session = ctx.s3.engine.session(upload_id(ctx)).await?;
-    if session.target.bucket != ctx.bucket || session.target.key != ctx.key {
-        return Err(Error::NoSuchUpload.into());
-    }
-    Ok(session)
+    let target = Target::object(ctx.bucket.as_str(), ctx.key.as_str());
+    Ok(ctx.s3.engine.open_session(upload_id(ctx), &target).await?)
 }
 
 fn checksum_request(ctx: &Ctx<'_>) -> S3Result<Option<ChecksumRequest>> {
@@ -137,7 +134,7 @@ pub async fn list_parts(ctx: &Ctx<'_>) -> S3Result<Response> {
     let session = session(ctx).await?;
     let marker = ctx.query.number::<u32>("part-number-marker")?;
     let max = ctx.query.page_size("max-parts", MAX_LIST)?;
-    let listing = ctx.s3.engine.list_parts(&session.id, marker.filter(|m| *m > 0), max).await?;
+    let listing = ctx.s3.engine.list_parts(&session, marker.filter(|m| *m > 0), max).await?;
     let algorithm = session.checksum.map(|c| c.algorithm);
     let mut w = XmlWriter::new("ListPartsResult");
     w.elem("Bucket", &ctx.bucket).elem("Key", &ctx.key).elem("UploadId", &session.id);
@@ -177,14 +174,14 @@ pub async fn list_uploads(ctx: &Ctx<'_>) -> S3Result<Response> {
     let mut w = XmlWriter::new("ListMultipartUploadsResult");
     w.elem("Bucket", &ctx.bucket).elem("KeyMarker", encoder.key(key_marker)).elem("UploadIdMarker", id_marker);
     if let Some(last) = sessions.last().filter(|_| truncated) {
-        w.elem("NextKeyMarker", encoder.key(&last.target.key)).elem("NextUploadIdMarker", &last.id);
+        w.elem("NextKeyMarker", encoder.key(last.target.key())).elem("NextUploadIdMarker", &last.id);
     }
     w.opt("Delimiter", q.get("delimiter")).elem("Prefix", encoder.key(prefix));
     w.elem("MaxUploads", max.to_string());
     encoder.write_type(&mut w);
     w.elem("IsTruncated", truncated.to_string());
     for s in &sessions {
-        w.open("Upload").elem("Key", encoder.key(&s.target.key)).elem("UploadId", &s.id);
+        w.open("Upload").elem("Key", encoder.key(s.target.key())).elem("UploadId", &s.id);
         write_owner(&mut w, "Initiator");
         write_owner(&mut w, "Owner");
         w.elem("StorageClass", "STANDARD").elem("Initiated", iso8601(s.created));
@@ -210,7 +207,7 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
         return Err(S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive"));
     }
     let request = CommitRequest { parts, rules: CommitRules { min_part_size: ctx.s3.config.min_part_size, max_parts } };
-    let object = ctx.s3.engine.commit_if(&session.id, request, condition).await?;
+    let object = ctx.s3.engine.commit_if(&session, request, condition).await?;
     let mut w = XmlWriter::new("CompleteMultipartUploadResult");
     w.elem("Location", format!("/{}/{}", ctx.bucket, ctx.key))
         .elem("Bucket", &ctx.bucket)
@@ -237,6 +234,6 @@ fn last_listing_wins(mut parts: Vec<CommitPart>) -> Vec<CommitPart> {
 
 pub async fn abort(ctx: &Ctx<'_>) -> S3Result<Response> {
     let session = session(ctx).await?;
-    ctx.s3.engine.abort(&session.id).await?;
+    ctx.s3.engine.abort(&session).await?;
     Ok(response::no_content())
 }
