@@ -13,10 +13,27 @@ use http::Method;
 use crate::error::S3Error;
 use crate::request::{Address, Query};
 
-/// What a request asks for. Handlers match on this; unimplemented operations never get here
-/// (the router answers them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+/// Declares [`Endpoint`] and its names in one list: each variant is named after the S3 operation.
+macro_rules! endpoints {
+    ($($variant:ident),* $(,)?) => {
+        /// What a request asks for. Handlers match on this; unimplemented operations never get
+        /// here (the router answers them).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Endpoint {
+            $($variant),*
+        }
+
+        impl ferry_http::Endpoint for Endpoint {
+            fn name(&self) -> &'static str {
+                match self {
+                    $(Endpoint::$variant => stringify!($variant)),*
+                }
+            }
+        }
+    };
+}
+
+endpoints! {
     ListBuckets,
     CreateBucket,
     DeleteBucket,
@@ -265,46 +282,6 @@ pub fn route(method: &Method, addr: &Address, query: &Query, headers: &http::Hea
 pub struct Refusal {
     pub name: &'static str,
     pub error: S3Error,
-}
-
-impl ferry_http::Endpoint for Endpoint {
-    fn name(&self) -> &'static str {
-        // The variant names are S3's operation names.
-        macro_rules! names {
-            ($($v:ident),*) => { match self { $(Endpoint::$v => stringify!($v)),* } };
-        }
-        names!(
-            ListBuckets,
-            CreateBucket,
-            DeleteBucket,
-            HeadBucket,
-            GetBucketLocation,
-            GetBucketVersioning,
-            PutBucketVersioning,
-            GetBucketAcl,
-            PutBucketAcl,
-            GetBucketOwnershipControls,
-            ListObjects,
-            ListObjectsV2,
-            ListObjectVersions,
-            ListMultipartUploads,
-            DeleteObjects,
-            PutObject,
-            CopyObject,
-            GetObject,
-            HeadObject,
-            GetObjectAttributes,
-            GetObjectAcl,
-            PutObjectAcl,
-            DeleteObject,
-            CreateMultipartUpload,
-            UploadPart,
-            UploadPartCopy,
-            ListParts,
-            CompleteMultipartUpload,
-            AbortMultipartUpload
-        )
-    }
 }
 
 impl Endpoint {
