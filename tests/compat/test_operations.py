@@ -62,3 +62,14 @@ def test_json_logs(tmp_path):
     records = [json.loads(l) for l in lines]  # every line is one JSON object
     assert any(r.get("fields", {}).get("operation") == "ListBuckets" and r["fields"].get("status") == 200 for r in records), lines
     assert all("level" in r and "timestamp" in r for r in records)
+
+
+def test_tunnel_requests_are_counted_by_endpoint(server):
+    from odps import ODPS
+    from conftest import ACCESS_KEY, SECRET_KEY
+    o = ODPS(ACCESS_KEY, SECRET_KEY, "proj", endpoint=f"{server.url}/odps")
+    o.create_table("metrics_t", "id bigint", if_not_exists=True)
+    o.get_table("metrics_t").reload()
+    text = get(server.url + "/metrics")[1]
+    for operation, status in (("CreateInstance", 201), ("GetInstance", 200), ("GetTable", 200)):
+        assert f'dialect="tunnel",operation="{operation}",status="{status}"' in text, text

@@ -15,6 +15,7 @@ pub mod ddl;
 mod download;
 mod error;
 mod records;
+mod router;
 mod upload;
 
 pub use ferry_tunnel_wire::{auth, codec};
@@ -26,8 +27,8 @@ use async_trait::async_trait;
 use ferry_core::credentials::CredentialStore;
 use ferry_core::{Engine, TableName};
 use ferry_http::{Body, Frontend, Query, Request, Response};
-use http::Method;
 use http::request::Parts;
+use router::Endpoint;
 
 pub use error::OdpsError;
 use error::OdpsResult;
@@ -107,46 +108,55 @@ impl TunnelFrontend {
         check_date(parts)
     }
 
-    async fn dispatch(&self, parts: &Parts, body: Body, query: &Query) -> OdpsResult<Response> {
+    /// Route, authenticate, then serve; the endpoint's name labels the response (refusals too).
+    async fn dispatch(&self, parts: &Parts, body: Body, query: &Query) -> (OdpsResult<Response>, &'static str) {
         let path = parts.uri.path();
         let Some(at) = path.find("/projects/") else {
             // `/logview/host`, `/tenants`, ...: the SDK copes with 404 for what ferry does not keep.
-            return Err(OdpsError::no_such_object(format!("{path} is not served by ferry")));
+            return (Err(OdpsError::no_such_object(format!("{path} is not served by ferry"))), "Unsupported");
         };
         let prefix = &path[..at];
-        self.authenticate(parts, prefix)?;
         let segments: Vec<String> = path[at + "/projects/".len()..]
             .split('/')
             .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
             .collect();
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-        let (project, rest) = segments.split_first().ok_or_else(|| OdpsError::no_such_object("no project"))?;
+        let Some((project, rest)) = segments.split_first() else {
+            return (Err(OdpsError::no_such_object("no project")), "Unsupported");
+        };
+        let routed = router::route(&parts.method, rest, query);
+        let name = match &routed {
+            Ok(e) => ferry_http::Endpoint::name(e),
+            Err(refusal) => refusal.name,
+        };
+        if let Err(e) = self.authenticate(parts, prefix) {
+            return (Err(e), name);
+        }
+        let endpoint = match routed {
+            Ok(e) => e,
+            Err(refusal) => return (Err(refusal.error), name),
+        };
         let ctx = Ctx { fe: self, parts, query, prefix, project: project.to_string() };
-        let q = |name: &str| query.has(name);
-        let method = &parts.method;
-        match rest {
-            [] => control::project(&ctx),
-            ["tunnel"] => control::tunnel_endpoint(&ctx),
-            ["instances"] if method == Method::POST => control::create_instance(&ctx, body).await,
-            ["instances", id] if method == Method::GET => control::instance(&ctx, id),
-            ["tables", table] => {
-                let table = ctx.table_name(table)?;
-                match *method {
-                    Method::POST if q("uploads") => upload::create(&ctx, &table).await,
-                    Method::GET if q("uploadid") => upload::status(&ctx, &table).await,
-                    Method::PUT if q("uploadid") && q("blockid") => upload::write_block(&ctx, &table, body).await,
-                    Method::POST if q("uploadid") => upload::commit(&ctx, &table, body).await,
-                    Method::POST if q("downloads") => download::create(&ctx, &table).await,
-                    Method::GET if q("downloadid") && q("data") => download::read(&ctx, &table).await,
-                    Method::GET if q("downloadid") => download::status(&ctx, &table).await,
-                    Method::GET => control::table(&ctx, &table).await,
-                    _ => Err(OdpsError::invalid_argument(format!("unsupported table request {method} {path}"))),
-                }
-            }
-            ["schemas", ..] => Err(OdpsError::invalid_argument(
-                "schema namespaces are not supported; address tables as /projects/<project>/tables/<table>",
-            )),
-            _ => Err(OdpsError::no_such_object(format!("{path} is not served by ferry"))),
+        (self.serve(&ctx, endpoint, rest, body).await, name)
+    }
+
+    /// Serve a routed request; `rest` is the path after the project (the router checked its shape).
+    async fn serve(&self, ctx: &Ctx<'_>, endpoint: Endpoint, rest: &[&str], body: Body) -> OdpsResult<Response> {
+        let last = rest.last().copied().unwrap_or_default();
+        let table = || ctx.table_name(last);
+        match endpoint {
+            Endpoint::GetProject => control::project(ctx),
+            Endpoint::GetTunnelEndpoint => control::tunnel_endpoint(ctx),
+            Endpoint::CreateInstance => control::create_instance(ctx, body).await,
+            Endpoint::GetInstance => control::instance(ctx, last),
+            Endpoint::GetTable => control::table(ctx, &table()?).await,
+            Endpoint::CreateUploadSession => upload::create(ctx, &table()?).await,
+            Endpoint::GetUploadSession => upload::status(ctx, &table()?).await,
+            Endpoint::WriteBlock => upload::write_block(ctx, &table()?, body).await,
+            Endpoint::CommitUpload => upload::commit(ctx, &table()?, body).await,
+            Endpoint::CreateDownloadSession => download::create(ctx, &table()?).await,
+            Endpoint::GetDownloadSession => download::status(ctx, &table()?).await,
+            Endpoint::ReadDownload => download::read(ctx, &table()?).await,
         }
     }
 }
@@ -195,10 +205,12 @@ impl Frontend for TunnelFrontend {
         let request_id = ferry_core::random_id();
         let (parts, body) = request.into_parts();
         let query = Query::parse(parts.uri.query());
-        let mut response = match self.dispatch(&parts, body, &query).await {
+        let (result, name) = self.dispatch(&parts, body, &query).await;
+        let mut response = match result {
             Ok(r) => r,
             Err(e) => error::render(&e, &request_id),
         };
+        ferry_http::endpoint::tag(&mut response, name);
         if let Ok(v) = http::HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-odps-request-id", v);
         }
