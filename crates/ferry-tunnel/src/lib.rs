@@ -146,7 +146,7 @@ impl TunnelFrontend {
         let table = || ctx.table_name(last);
         match endpoint {
             Endpoint::GetProject => control::project(ctx),
-            Endpoint::GetTunnelEndpoint => control::tunnel_endpoint(ctx),
+            Endpoint::GetTunnelRoute => control::tunnel_endpoint(ctx),
             Endpoint::CreateInstance => control::create_instance(ctx, body).await,
             Endpoint::GetInstance => control::instance(ctx, last),
             Endpoint::GetTable => control::table(ctx, &table()?).await,

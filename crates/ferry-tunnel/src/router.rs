@@ -31,7 +31,7 @@ macro_rules! endpoints {
 
 endpoints! {
     GetProject,
-    GetTunnelEndpoint,
+    GetTunnelRoute,
     CreateInstance,
     GetInstance,
     GetTable,
@@ -57,7 +57,7 @@ pub fn route(method: &Method, rest: &[&str], query: &Query) -> Result<Endpoint, 
     let refused = |name, message: String| Err(Refusal { name, error: OdpsError::invalid_argument(message) });
     match (rest, method) {
         ([], &Method::GET) => Ok(Endpoint::GetProject),
-        (["tunnel"], &Method::GET) => Ok(Endpoint::GetTunnelEndpoint),
+        (["tunnel"], &Method::GET) => Ok(Endpoint::GetTunnelRoute),
         (["instances"], &Method::POST) => Ok(Endpoint::CreateInstance),
         (["instances", _], &Method::GET) => Ok(Endpoint::GetInstance),
         (["tables", _], &Method::POST) if q("uploads") => Ok(Endpoint::CreateUploadSession),
