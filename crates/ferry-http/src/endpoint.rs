@@ -17,6 +17,27 @@ pub trait Endpoint {
     fn name(&self) -> &'static str;
 }
 
+/// Declares a dialect's `Endpoint` enum and its [`Endpoint`] names from one list, each variant
+/// named after the operation it serves: `ferry_http::endpoints! { GetObject, PutObject }`.
+#[macro_export]
+macro_rules! endpoints {
+    ($($variant:ident),* $(,)?) => {
+        /// What a request asks for; handlers match on this.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Endpoint {
+            $($variant),*
+        }
+
+        impl $crate::endpoint::Endpoint for Endpoint {
+            fn name(&self) -> &'static str {
+                match self {
+                    $(Endpoint::$variant => stringify!($variant)),*
+                }
+            }
+        }
+    };
+}
+
 /// The endpoint a front-end matched, carried on the response so that the shared router labels
 /// metrics with it instead of guessing from the request line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,27 +13,7 @@ use http::Method;
 use crate::error::S3Error;
 use crate::request::{Address, Query};
 
-/// Declares [`Endpoint`] and its names in one list: each variant is named after the S3 operation.
-macro_rules! endpoints {
-    ($($variant:ident),* $(,)?) => {
-        /// What a request asks for. Handlers match on this; unimplemented operations never get
-        /// here (the router answers them).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Endpoint {
-            $($variant),*
-        }
-
-        impl ferry_http::Endpoint for Endpoint {
-            fn name(&self) -> &'static str {
-                match self {
-                    $(Endpoint::$variant => stringify!($variant)),*
-                }
-            }
-        }
-    };
-}
-
-endpoints! {
+ferry_http::endpoints! {
     ListBuckets,
     CreateBucket,
     DeleteBucket,

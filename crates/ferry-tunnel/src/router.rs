@@ -10,26 +10,7 @@ use http::Method;
 use crate::error::OdpsError;
 use ferry_http::Query;
 
-/// Declares [`Endpoint`] and its names in one list.
-macro_rules! endpoints {
-    ($($variant:ident),* $(,)?) => {
-        /// What a Tunnel request asks for.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Endpoint {
-            $($variant),*
-        }
-
-        impl ferry_http::Endpoint for Endpoint {
-            fn name(&self) -> &'static str {
-                match self {
-                    $(Endpoint::$variant => stringify!($variant)),*
-                }
-            }
-        }
-    };
-}
-
-endpoints! {
+ferry_http::endpoints! {
     GetProject,
     GetTunnelRoute,
     CreateInstance,
