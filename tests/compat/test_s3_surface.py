@@ -266,3 +266,13 @@ def test_metrics_name_requests_by_endpoint(server, s3, bucket):
     text = urllib.request.urlopen(server.url + "/metrics").read().decode()
     assert re.search(r'ferry_requests_total\{dialect="s3",operation="ListObjectVersions",status="200"\}', text)
     assert re.search(r'ferry_requests_total\{dialect="s3",operation="GetBucketTagging",status="501"\}', text)
+
+
+def test_get_object_response_overrides(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="o", Body=b"x", ContentType="text/plain")
+    r = s3.get_object(Bucket=bucket, Key="o", ResponseContentType="application/json",
+                      ResponseContentDisposition='attachment; filename="o.json"', ResponseCacheControl="no-cache")
+    assert r["ContentType"] == "application/json"
+    assert r["ContentDisposition"] == 'attachment; filename="o.json"'
+    assert r["CacheControl"] == "no-cache"
+    assert s3.get_object(Bucket=bucket, Key="o")["ContentType"] == "text/plain"

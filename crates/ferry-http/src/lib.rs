@@ -18,7 +18,7 @@ pub mod xml;
 
 pub use body::{Body, ResponseBody, body_stream, empty, full, read_limited, stream};
 pub use endpoint::{Endpoint, EndpointDoc};
-pub use headers::content_headers;
+pub use headers::{content_headers, response_overrides};
 pub use limits::Limits;
 pub use operations::{Operations, ReadinessCheck};
 pub use query::Query;

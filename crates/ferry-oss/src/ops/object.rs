@@ -90,18 +90,7 @@ pub async fn get_object(ctx: &Ctx<'_>) -> OssResult<Response> {
     if let Some((a, b)) = span {
         set(&mut r, "content-range", format!("bytes {a}-{b}/{}", object.size));
     }
-    for (param, name) in [
-        ("response-content-type", "content-type"),
-        ("response-content-language", "content-language"),
-        ("response-expires", "expires"),
-        ("response-cache-control", "cache-control"),
-        ("response-content-disposition", "content-disposition"),
-        ("response-content-encoding", "content-encoding"),
-    ] {
-        if let Some(v) = ctx.query.get(param) {
-            set(&mut r, name, v);
-        }
-    }
+    ferry_http::response_overrides(&mut r, ctx.query);
     Ok(r)
 }
 

@@ -181,18 +181,7 @@ pub async fn get_object(ctx: &Ctx<'_>) -> S3Result<Response> {
         set(&mut r, checksum_header(c.algorithm), &c.value);
         set(&mut r, "x-amz-checksum-type", c.kind.name());
     }
-    for (param, name) in [
-        ("response-content-type", "content-type"),
-        ("response-content-language", "content-language"),
-        ("response-expires", "expires"),
-        ("response-cache-control", "cache-control"),
-        ("response-content-disposition", "content-disposition"),
-        ("response-content-encoding", "content-encoding"),
-    ] {
-        if let Some(v) = ctx.query.get(param) {
-            set(&mut r, name, v);
-        }
-    }
+    ferry_http::response_overrides(&mut r, ctx.query);
     Ok(r)
 }
 
