@@ -8,6 +8,7 @@ use ferry_http::Query;
 use hmac::{Hmac, Mac};
 use http::request::Parts;
 use sha1::Sha1;
+use std::time::Duration;
 
 use crate::error::{Us3Error, Us3Result};
 
@@ -21,12 +22,24 @@ fn header<'a>(parts: &'a Parts, name: &str) -> &'a str {
 }
 
 /// Verify the signature over `/bucket/key`. `listobjects` requests also sign their parameters.
-pub fn authenticate(parts: &Parts, query: &Query, bucket: &str, key: &str, creds: &CredentialStore) -> Us3Result<()> {
+/// With `max_age`, a header signature must also sign a `Date` within that long of now.
+pub fn authenticate(
+    parts: &Parts,
+    query: &Query,
+    bucket: &str,
+    key: &str,
+    creds: &CredentialStore,
+    max_age: Option<Duration>,
+) -> Us3Result<()> {
     let resource = format!("/{bucket}/{key}");
     let authorization = header(parts, "authorization");
     let (public_key, signature, date_line) = if let Some(rest) = authorization.strip_prefix("UCloud ") {
         let (pk, sig) = rest.split_once(':').ok_or_else(|| Us3Error::unauthorized("invalid Authorization header"))?;
-        (pk, sig, header(parts, "date").to_string())
+        let date = header(parts, "date");
+        if let Some(window) = max_age {
+            check_freshness(date, window)?;
+        }
+        (pk, sig, date.to_string())
     } else if let Some(pk) = query.get("UCloudPublicKey") {
         let expires = query.get("Expires").unwrap_or("");
         let at: u64 = expires.parse().map_err(|_| Us3Error::unauthorized("Expires must be a number of seconds"))?;
@@ -61,4 +74,39 @@ pub fn authenticate(parts: &Parts, query: &Query, bucket: &str, key: &str, creds
         tracing::debug!(string_to_sign = sts, "UCloud signature mismatch");
         Us3Error::unauthorized("signature mismatch")
     })
+}
+
+/// The opt-in replay limit: the signed `Date` must be within `window` of the server's clock.
+fn check_freshness(date: &str, window: Duration) -> Us3Result<()> {
+    if date.is_empty() {
+        return Err(Us3Error::unauthorized(
+            "this server requires a signed Date header on US3 requests (--us3-max-request-age)",
+        ));
+    }
+    let at = ferry_http::dates::parse_http_date(date)
+        .ok_or_else(|| Us3Error::unauthorized(format!("the Date header {date:?} is not an HTTP date")))?;
+    let skew = ferry_core::now_millis().abs_diff(at);
+    if u128::from(skew) > window.as_millis() {
+        return Err(Us3Error::unauthorized(format!(
+            "RequestTimeTooSkewed: the request's Date {date} is more than {}s from the server's time",
+            window.as_secs()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_window() {
+        let window = Duration::from_secs(900);
+        let now = ferry_http::dates::http_date(ferry_core::now_millis());
+        assert!(check_freshness(&now, window).is_ok());
+        let old = ferry_http::dates::http_date(ferry_core::now_millis() - 16 * 60 * 1000);
+        assert!(check_freshness(&old, window).unwrap_err().message.contains("RequestTimeTooSkewed"));
+        assert!(check_freshness("", window).is_err());
+        assert!(check_freshness("yesterday", window).is_err());
+    }
 }

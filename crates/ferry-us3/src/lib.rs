@@ -27,11 +27,15 @@ pub struct Us3Config {
     /// The part size ferry tells the SDK to use (`BlkSize`).
     pub block_size: u64,
     pub max_object_size: u64,
+    /// When set, header-signed requests must carry a `Date` within this long of the server's
+    /// clock. US3's signature covers the `Date` line, but the UFile SDKs leave it empty, so the
+    /// check is off by default (see docs/reliability.md).
+    pub max_request_age: Option<std::time::Duration>,
 }
 
 impl Default for Us3Config {
     fn default() -> Self {
-        Us3Config { domain: None, block_size: 4 * 1024 * 1024, max_object_size: 5 << 30 }
+        Us3Config { domain: None, block_size: 4 * 1024 * 1024, max_object_size: 5 << 30, max_request_age: None }
     }
 }
 
@@ -95,7 +99,7 @@ impl Us3Frontend {
         key: String,
     ) -> Us3Result<Response> {
         let bucket = self.bucket(parts)?;
-        auth::authenticate(parts, query, &bucket, &key, &self.creds)?;
+        auth::authenticate(parts, query, &bucket, &key, &self.creds, self.config.max_request_age)?;
         let ctx = Ctx { us3: self, parts, query, bucket, key };
         match endpoint {
             Endpoint::PutFile => ops::put_file(&ctx, body).await,

@@ -67,6 +67,11 @@ pub struct ServeArgs {
     /// Part size ferry asks US3 clients to use (BlkSize), e.g. 4MiB.
     #[arg(long, env = "FERRY_US3_BLOCK_SIZE", default_value_t = 4 * 1024 * 1024)]
     us3_block_size: u64,
+    /// Off by default. When set (e.g. 15m), US3 header-signed requests must sign a `Date` within
+    /// this long of the server's clock, which limits how long a captured request can be replayed.
+    /// The UFile SDKs sign an empty Date, so only clients that sign one can use such a server.
+    #[arg(long, env = "FERRY_US3_MAX_REQUEST_AGE", value_parser = humantime::parse_duration)]
+    us3_max_request_age: Option<Duration>,
     /// Bucket holding tables (schemas, partitions, Parquet data files); created when the first
     /// table is.
     #[arg(long, env = "FERRY_TABLE_BUCKET", default_value = "ferry-tables")]
@@ -157,7 +162,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let us3 = Us3Frontend::new(
         engine.clone(),
         credential_store.clone(),
-        Us3Config { domain: args.us3_domain.clone(), block_size: args.us3_block_size, ..Us3Config::default() },
+        Us3Config {
+            domain: args.us3_domain.clone(),
+            block_size: args.us3_block_size,
+            max_request_age: args.us3_max_request_age,
+            ..Us3Config::default()
+        },
     );
     let tunnel = TunnelFrontend::new(
         engine.clone(),
