@@ -6,9 +6,9 @@
 //! exists has succeeded and its status needs no storage — which keeps nodes stateless.
 
 use ferry_core::{now_millis, random_id};
-use ferry_tables::{TableInfo, TableName};
 use ferry_http::dates::http_date;
 use ferry_http::{Body, Response};
+use ferry_tables::{TableInfo, TableName};
 use http::StatusCode;
 use serde_json::json;
 

@@ -24,10 +24,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ferry_core::credentials::CredentialStore;
 use ferry_core::Engine;
-use ferry_tables::{TableName, Tables};
+use ferry_core::credentials::CredentialStore;
 use ferry_http::{Body, Frontend, Query, Request, Response};
+use ferry_tables::{TableName, Tables};
 use http::request::Parts;
 use router::Endpoint;
 

@@ -1,9 +1,9 @@
 //! Upload sessions: create, reload (status and block list), write a block, commit.
 
 use ferry_core::{Error, SessionState};
-use ferry_tables::{TableName, TableUpload};
 use ferry_http::dates::http_date;
 use ferry_http::{Body, Response};
+use ferry_tables::{TableName, TableUpload};
 use http::StatusCode;
 use serde_json::json;
 

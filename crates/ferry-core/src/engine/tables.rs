@@ -92,9 +92,10 @@ impl Engine {
     /// object upload, or an upload of another table; a session whose time is up comes back
     /// `Expired`.
     pub async fn open_table_session(&self, id: &str, project: &str, table: &str) -> Result<Session> {
-        self.open_where(id, |t| {
-            matches!(t, Target::TablePartition { project: p, table: n, .. } if p == project && n == table)
-        })
+        self.open_where(
+            id,
+            |t| matches!(t, Target::TablePartition { project: p, table: n, .. } if p == project && n == table),
+        )
         .await
     }
 
