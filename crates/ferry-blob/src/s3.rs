@@ -90,7 +90,7 @@ impl S3BlobStore {
             // A plain-HTTP endpoint (a store on a private network) is allowed when asked for.
             builder = builder.with_endpoint(endpoint.clone()).with_allow_http(endpoint.starts_with("http://"));
         }
-        let connector = ferry_client::https_connector().map_err(|e| invalid(e.to_string()))?;
+        let connector = ferry_http::https_connector().map_err(|e| invalid(e.to_string()))?;
         let store = builder
             .with_http_connector(HyperConnector(connector))
             .build()

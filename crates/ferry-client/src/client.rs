@@ -80,9 +80,10 @@ fn tls_config() -> Result<rustls::ClientConfig> {
         .with_no_client_auth())
 }
 
-/// The connector ferry uses for every outgoing HTTP(S) connection (this client, and the S3 blob
-/// store of a scale-out server): HTTP/1.1, no Nagle delay, a 10 s connect timeout, TLS trusting
-/// the system store plus `AWS_CA_BUNDLE`.
+/// The connector of every connection this SDK opens: HTTP/1.1, no Nagle delay, a 10 s connect
+/// timeout, TLS trusting the system store plus `AWS_CA_BUNDLE`. (The server's S3 blob store
+/// uses `ferry_http::https_connector`, built by the same rules: the SDK stays free of server
+/// crates.)
 pub fn https_connector() -> Result<HttpsConnector<HttpConnector>> {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);

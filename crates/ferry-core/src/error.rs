@@ -41,7 +41,7 @@ pub enum Error {
     #[error("the range is not satisfiable for an object of {size} bytes")]
     InvalidRange { size: u64 },
     #[error(transparent)]
-    Table(#[from] crate::tables::TableError),
+    Table(#[from] TableError),
     #[error("the session is busy committing; retry")]
     Busy,
     /// A conditional write or copy was refused; nothing was published.
@@ -69,6 +69,26 @@ impl From<std::io::Error> for Error {
             _ => Error::Blob(e),
         }
     }
+}
+
+/// Why a table operation was refused. The table service (`ferry-tables`) raises these; they
+/// live here, as plain data, so that every front-end maps one error type to its wire format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TableError {
+    #[error("table {0} does not exist")]
+    NoSuchTable(String),
+    #[error("partition {1} of table {0} does not exist")]
+    NoSuchPartition(String, String),
+    #[error("table {0} already exists")]
+    TableExists(String),
+    #[error("partition {1} of table {0} already exists")]
+    PartitionExists(String, String),
+    #[error("table {0} changed since the download session was opened; open a new one")]
+    Modified(String),
+    /// A stored table file (schema or data) cannot be read; the message names it. Dropping the
+    /// table still works.
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 /// Which condition of a conditional request did not hold.

@@ -2,9 +2,8 @@
 //!
 //! A front-end (S3, OSS, …) translates its wire format into calls on [`Engine`]; the engine stores
 //! metadata through a [`MetaStore`] and bytes through a [`BlobStore`]. Nothing here knows about HTTP,
-//! XML, signatures or SQL.
+//! XML, signatures, SQL or Parquet: tables are a service on top of it (`ferry-tables`).
 
-mod blocks;
 pub mod checksum;
 mod conditions;
 pub mod credentials;
@@ -12,10 +11,8 @@ mod engine;
 mod error;
 pub mod pipeline;
 pub mod store;
-mod tables;
 mod types;
 
-pub use blocks::RowBatches;
 pub use checksum::{DigestKind, Digests};
 pub use conditions::{SourceConditions, WriteCondition, etag_in_list};
 pub use engine::{
@@ -23,8 +20,6 @@ pub use engine::{
     Observer, PartInput, PartListing, RangeSpec, SweepReport, TrailerSlot, resolve_range, validate_bucket_name,
     validate_key,
 };
-pub use error::{Error, PreconditionFailure, Result};
-pub use ferry_table;
+pub use error::{Error, PreconditionFailure, Result, TableError};
 pub use store::{BlobStore, BlobWriter, MetaStore};
-pub use tables::{TableError, TableFile, TableInfo, TableName, TableRows, TableUpload};
 pub use types::*;

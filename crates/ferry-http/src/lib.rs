@@ -3,8 +3,11 @@
 //! All dialects share one listen address. The [`Router`] picks the front-end from the request's
 //! signature scheme (each [`Frontend`] says which requests it claims); a front-end turns the
 //! request into engine calls and renders the result in its own wire format.
+//!
+//! It also holds the server's [`https_connector`] for outgoing connections (the S3 blob store).
 
 mod body;
+mod connector;
 pub mod dates;
 pub mod endpoint;
 mod headers;
@@ -17,6 +20,7 @@ mod server;
 pub mod xml;
 
 pub use body::{Body, ResponseBody, body_stream, empty, full, read_limited, stream};
+pub use connector::https_connector;
 pub use endpoint::{Endpoint, EndpointDoc};
 pub use headers::{content_headers, response_overrides};
 pub use limits::Limits;

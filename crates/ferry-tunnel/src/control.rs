@@ -5,9 +5,10 @@
 //! refused right there (with the error's own code, e.g. `NoSuchTable`), so every instance that
 //! exists has succeeded and its status needs no storage — which keeps nodes stateless.
 
-use ferry_core::{TableInfo, TableName, now_millis, random_id};
+use ferry_core::{now_millis, random_id};
 use ferry_http::dates::http_date;
 use ferry_http::{Body, Response};
+use ferry_tables::{TableInfo, TableName};
 use http::StatusCode;
 use serde_json::json;
 
@@ -71,10 +72,10 @@ pub fn schema_json(info: &TableInfo) -> serde_json::Value {
 
 /// `GET /projects/<p>/tables/<t>` (also `?extended`), or with `?partition=` that partition.
 pub async fn table(ctx: &Ctx<'_>, name: &TableName) -> OdpsResult<Response> {
-    let info = ctx.engine().table(name).await?;
+    let info = ctx.tables().table(name).await?;
     if ctx.query.has("partition") {
         let spec = info.partition(&ctx.partition()?)?;
-        if spec.is_empty() || !ctx.engine().partition_exists(&info, &spec).await? {
+        if spec.is_empty() || !ctx.tables().partition_exists(&info, &spec).await? {
             return Err(ferry_core::Error::Table(ferry_core::TableError::NoSuchPartition(
                 name.to_string(),
                 spec.to_string(),
@@ -123,17 +124,17 @@ pub async fn create_instance(ctx: &Ctx<'_>, body: Body) -> OdpsResult<Response> 
 }
 
 async fn run(ctx: &Ctx<'_>, statement: Ddl) -> OdpsResult<()> {
-    let engine = ctx.engine();
+    let tables = ctx.tables();
     let name = |t: &ddl::SqlTable| TableName::new(t.project.as_deref().unwrap_or(&ctx.project), &t.table);
     match statement {
         Ddl::CreateTable { table, schema, comment, lifecycle, if_not_exists } => {
-            engine.create_table(&name(&table)?, schema, &comment, lifecycle, if_not_exists).await?
+            tables.create_table(&name(&table)?, schema, &comment, lifecycle, if_not_exists).await?
         }
-        Ddl::DropTable { table, if_exists } => engine.drop_table(&name(&table)?, if_exists).await?,
+        Ddl::DropTable { table, if_exists } => tables.drop_table(&name(&table)?, if_exists).await?,
         Ddl::AddPartitions { table, partitions, if_not_exists } => {
-            let info = engine.table(&name(&table)?).await?;
+            let info = tables.table(&name(&table)?).await?;
             for spec in &partitions {
-                engine.add_partition(&info, spec, if_not_exists).await?;
+                tables.add_partition(&info, spec, if_not_exists).await?;
             }
         }
     }

@@ -7,11 +7,10 @@
 //! different rows.
 
 use bytes::Bytes;
-use ferry_core::{
-    Engine, Error, Millis, TableError, TableFile, TableInfo, TableName, TableRows, now_millis, random_id,
-};
+use ferry_core::{Error, Millis, TableError, now_millis, random_id};
 use ferry_http::Response;
 use ferry_table::{Column, ColumnType};
+use ferry_tables::{TableFile, TableInfo, TableName, TableRows, Tables};
 use http::StatusCode;
 use serde_json::json;
 
@@ -57,9 +56,9 @@ fn session_json(id: &str, rows: u64, info: &TableInfo) -> serde_json::Value {
 
 /// `POST ?downloads`: snapshot the partition now.
 pub async fn create(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<Response> {
-    let info = ctx.engine().table(table).await?;
+    let info = ctx.tables().table(table).await?;
     let until = now_millis();
-    let files = ctx.engine().table_files(&info, &ctx.partition()?, until).await?;
+    let files = ctx.tables().table_files(&info, &ctx.partition()?, until).await?;
     let rows: u64 = files.iter().map(|f| f.rows).sum();
     let id = format!("{until}-{rows}-{}", random_id());
     Ok(json_response(StatusCode::OK, &session_json(&id, rows, &info)))
@@ -69,7 +68,7 @@ pub async fn create(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<Response> {
 pub async fn status(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<Response> {
     let id = ctx.query.get("downloadid").unwrap_or("");
     let snapshot = DownloadId::parse(id)?;
-    let info = ctx.engine().table(table).await?;
+    let info = ctx.tables().table(table).await?;
     Ok(json_response(StatusCode::OK, &session_json(id, snapshot.rows, &info)))
 }
 
@@ -108,9 +107,9 @@ pub async fn read(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<Response> {
             snapshot.rows
         ))
     })?;
-    let info = ctx.engine().table(table).await?;
+    let info = ctx.tables().table(table).await?;
     let picked = projection(&info.schema.columns, ctx.query.get("columns"))?;
-    let files = ctx.engine().table_files(&info, &ctx.partition()?, snapshot.until).await?;
+    let files = ctx.tables().table_files(&info, &ctx.partition()?, snapshot.until).await?;
     if files.iter().map(|f| f.rows).sum::<u64>() != snapshot.rows {
         return Err(Error::Table(TableError::Modified(table.to_string())).into());
     }
@@ -126,14 +125,14 @@ pub async fn read(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<Response> {
         first_row += rows;
     }
     let types: Vec<ColumnType> = picked.iter().map(|c| c.column_type).collect();
-    let body = encode(ctx.engine().clone(), picked, types, wanted);
+    let body = encode(ctx.tables().clone(), picked, types, wanted);
     let mut r = Response::new(ferry_http::stream(body));
     r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/octet-stream"));
     Ok(r)
 }
 
 struct Encoding {
-    engine: Engine,
+    tables: Tables,
     columns: Vec<Column>,
     files: std::vec::IntoIter<(TableFile, usize, usize)>,
     /// The file being read.
@@ -144,13 +143,13 @@ struct Encoding {
 /// The record stream of `files` (each with the slice of its rows wanted), a batch of rows per
 /// chunk: rows are read from each file as they are sent, never a whole file at once.
 fn encode(
-    engine: Engine,
+    tables: Tables,
     columns: Vec<Column>,
     types: Vec<ColumnType>,
     files: Vec<(TableFile, usize, usize)>,
 ) -> ferry_core::store::ByteStream {
     let state =
-        Encoding { engine, columns, files: files.into_iter(), current: None, encoder: Some(RecordEncoder::new(types)) };
+        Encoding { tables, columns, files: files.into_iter(), current: None, encoder: Some(RecordEncoder::new(types)) };
     Box::pin(futures_util::stream::unfold(state, |mut st| async move {
         loop {
             st.encoder.as_ref()?;
@@ -168,7 +167,7 @@ fn encode(
                     // This file is done (or none was open): the next one, or the trailer.
                     match st.files.next() {
                         Some((file, lo, hi)) => {
-                            st.current = Some(st.engine.table_file_rows(&file, &st.columns, lo..hi))
+                            st.current = Some(st.tables.table_file_rows(&file, &st.columns, lo..hi))
                         }
                         None => {
                             let tail = st.encoder.take()?.finish();

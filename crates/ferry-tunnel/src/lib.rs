@@ -24,9 +24,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ferry_core::Engine;
 use ferry_core::credentials::CredentialStore;
-use ferry_core::{Engine, TableName};
 use ferry_http::{Body, Frontend, Query, Request, Response};
+use ferry_tables::{TableName, Tables};
 use http::request::Parts;
 use router::Endpoint;
 
@@ -52,7 +53,7 @@ impl Default for TunnelConfig {
 pub const MAX_BLOCKS: u32 = 20_000;
 
 pub struct TunnelFrontend {
-    engine: Engine,
+    tables: Tables,
     creds: Arc<CredentialStore>,
     config: TunnelConfig,
 }
@@ -69,7 +70,11 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub fn engine(&self) -> &Engine {
-        &self.fe.engine
+        self.fe.tables.engine()
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.fe.tables
     }
 
     pub fn table_name(&self, table: &str) -> OdpsResult<TableName> {
@@ -85,7 +90,7 @@ impl Ctx<'_> {
 
 impl TunnelFrontend {
     pub fn new(engine: Engine, creds: Arc<CredentialStore>, config: TunnelConfig) -> Self {
-        TunnelFrontend { engine, creds, config }
+        TunnelFrontend { tables: Tables::new(engine), creds, config }
     }
 
     fn authenticate(&self, parts: &Parts, prefix: &str) -> OdpsResult<()> {

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use ferry_core::Error;
 use ferry_core::store::ByteStream;
-use ferry_core::{Error, RowBatches};
 use ferry_table::ColumnType;
+use ferry_tables::RowBatches;
 use flate2::{Decompress, FlushDecompress, Status};
 use futures_util::StreamExt;
 

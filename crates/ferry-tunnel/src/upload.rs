@@ -1,8 +1,9 @@
 //! Upload sessions: create, reload (status and block list), write a block, commit.
 
-use ferry_core::{Error, SessionState, TableName, TableUpload};
+use ferry_core::{Error, SessionState};
 use ferry_http::dates::http_date;
 use ferry_http::{Body, Response};
+use ferry_tables::{TableName, TableUpload};
 use http::StatusCode;
 use serde_json::json;
 
@@ -93,7 +94,7 @@ pub async fn create(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<Response> {
             "overwrite uploads are not supported; drop and re-create the partition or table instead",
         ));
     }
-    let upload = ctx.engine().create_table_upload(table, &ctx.partition()?, flag(ctx, "create_partition")).await?;
+    let upload = ctx.tables().create_table_upload(table, &ctx.partition()?, flag(ctx, "create_partition")).await?;
     Ok(json_response(StatusCode::OK, &session_json(&upload, upload.session.state, &[])))
 }
 
@@ -101,7 +102,7 @@ pub async fn create(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<Response> {
 /// expired one comes back `EXPIRED`, for the status call to show and the others to refuse).
 async fn open(ctx: &Ctx<'_>, table: &TableName) -> OdpsResult<TableUpload> {
     let id = ctx.query.get("uploadid").unwrap_or("");
-    Ok(ctx.engine().table_upload(table, &ctx.partition()?, id).await?)
+    Ok(ctx.tables().table_upload(table, &ctx.partition()?, id).await?)
 }
 
 /// `GET ?uploadid=`: the session's status and every block it holds.
@@ -130,7 +131,7 @@ pub async fn write_block(ctx: &Ctx<'_>, table: &TableName, body: Body) -> OdpsRe
     let types = upload.table.schema.column_types();
     let config = &ctx.fe.config;
     let rows = row_batches(ferry_http::body_stream(body), encoding, types, config.idle_timeout);
-    let (_, count) = ctx.engine().put_block(&upload.session, block, &columns, rows, config.max_block_size).await?;
+    let (_, count) = ctx.tables().put_block(&upload.session, block, &columns, rows, config.max_block_size).await?;
     tracing::debug!(upload = %upload.session.id, block, rows = count, "block stored");
     Ok(json_response(StatusCode::OK, &json!({"BlockID": block, "RecordCount": count})))
 }
@@ -177,6 +178,6 @@ pub async fn commit(ctx: &Ctx<'_>, table: &TableName, body: Body) -> OdpsResult<
     if upload.session.state == SessionState::Closed && blocks.is_empty() {
         return Ok(json_response(StatusCode::OK, &session_json(&upload, SessionState::Closed, &[])));
     }
-    ctx.engine().commit_table_upload(&upload, &blocks).await?;
+    ctx.tables().commit_table_upload(&upload, &blocks).await?;
     Ok(json_response(StatusCode::OK, &session_json(&upload, SessionState::Closed, &blocks)))
 }

@@ -9,6 +9,7 @@ use ferry_blob::LocalBlobStore;
 use ferry_core::checksum::{ChecksumAlgorithm, ChecksumType, Wanted};
 use ferry_core::*;
 use ferry_meta::SqliteMetaStore;
+use ferry_tables::{RowBatches, TableFile, TableName, Tables, ferry_table};
 use futures_util::TryStreamExt;
 
 struct Fixture {
@@ -266,10 +267,10 @@ fn columns() -> Vec<ferry_table::Column> {
 }
 
 /// A table `p.<table>` with columns (id bigint, name string) and no partitions.
-async fn table(e: &Engine, table: &str) -> TableName {
+async fn table(t: &Tables, table: &str) -> TableName {
     let name = TableName::new("p", table).unwrap();
     let schema = ferry_table::TableSchema { columns: columns(), partition_keys: Vec::new() };
-    e.create_table(&name, schema, "", -1, false).await.unwrap();
+    t.create_table(&name, schema, "", -1, false).await.unwrap();
     name
 }
 
@@ -278,8 +279,8 @@ fn whole() -> ferry_table::PartitionSpec {
     ferry_table::PartitionSpec::default()
 }
 
-async fn all_rows(e: &Engine, file: &TableFile) -> Result<Vec<Vec<ferry_table::Value>>> {
-    let mut rows = e.table_file_rows(file, &columns(), 0..usize::MAX);
+async fn all_rows(t: &Tables, file: &TableFile) -> Result<Vec<Vec<ferry_table::Value>>> {
+    let mut rows = t.table_file_rows(file, &columns(), 0..usize::MAX);
     let mut out = Vec::new();
     while let Some(batch) = rows.next().await {
         out.extend(batch?);
@@ -303,57 +304,59 @@ async fn table_blob_path(f: &Fixture, key: &str) -> std::path::PathBuf {
 async fn block_commits_publish_one_file_per_block_or_nothing() {
     let f = fixture(EngineConfig::default());
     let e = &f.engine;
-    let name = table(e, "t").await;
-    let upload = e.create_table_upload(&name, &whole(), false).await.unwrap();
+    let t = &Tables::new(e.clone());
+    let name = table(t, "t").await;
+    let upload = t.create_table_upload(&name, &whole(), false).await.unwrap();
     let blocks: Vec<_> = (0..3).map(|b| rows_of(100 + b, &format!("block {b}"))).collect();
     for (id, rows) in blocks.iter().enumerate().rev() {
-        e.put_block(&upload.session, id as u32, &columns(), batches(rows), 1 << 30).await.unwrap();
+        t.put_block(&upload.session, id as u32, &columns(), batches(rows), 1 << 30).await.unwrap();
     }
-    let info = e.table(&name).await.unwrap();
+    let info = t.table(&name).await.unwrap();
 
     // A list that differs from what the server holds publishes nothing and reopens the session.
-    assert!(matches!(e.commit_table_upload(&upload, &[0, 2]).await, Err(Error::InvalidPart(1))));
-    assert!(matches!(e.commit_table_upload(&upload, &[0, 1, 2, 3]).await, Err(Error::InvalidPart(3))));
-    assert!(e.table_files(&info, &whole(), now_millis()).await.unwrap().is_empty(), "nothing published");
-    let reopened = e.table_upload(&name, &whole(), &upload.session.id).await.unwrap();
+    assert!(matches!(t.commit_table_upload(&upload, &[0, 2]).await, Err(Error::InvalidPart(1))));
+    assert!(matches!(t.commit_table_upload(&upload, &[0, 1, 2, 3]).await, Err(Error::InvalidPart(3))));
+    assert!(t.table_files(&info, &whole(), now_millis()).await.unwrap().is_empty(), "nothing published");
+    let reopened = t.table_upload(&name, &whole(), &upload.session.id).await.unwrap();
     assert_eq!(reopened.session.state, SessionState::Normal);
 
-    e.commit_table_upload(&upload, &[2, 0, 1]).await.unwrap();
-    let published = e.table_files(&info, &whole(), now_millis()).await.unwrap();
+    t.commit_table_upload(&upload, &[2, 0, 1]).await.unwrap();
+    let published = t.table_files(&info, &whole(), now_millis()).await.unwrap();
     assert_eq!(published.len(), 3, "one file per block");
     for (file, rows) in published.iter().zip(&blocks) {
-        assert_eq!(&all_rows(e, file).await.unwrap(), rows, "block {} is its own file", file.key);
+        assert_eq!(&all_rows(t, file).await.unwrap(), rows, "block {} is its own file", file.key);
     }
     assert_eq!(blob_files(f.dir.path()), 4, "the schema and the block blobs themselves (no copy)");
-    e.commit_table_upload(&upload, &[0, 1, 2]).await.unwrap();
-    assert!(matches!(e.commit_table_upload(&upload, &[0, 1]).await, Err(Error::NoSuchUpload)));
+    t.commit_table_upload(&upload, &[0, 1, 2]).await.unwrap();
+    assert!(matches!(t.commit_table_upload(&upload, &[0, 1]).await, Err(Error::NoSuchUpload)));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn blocks_of_rows_become_parquet_files() {
-    use ferry_core::ferry_table::{Value, read_block};
+    use ferry_table::{Value, read_block};
     let f = fixture(EngineConfig::default());
     let e = &f.engine;
-    let name = table(e, "t").await;
-    let upload = e.create_table_upload(&name, &whole(), false).await.unwrap();
+    let t = &Tables::new(e.clone());
+    let name = table(t, "t").await;
+    let upload = t.create_table_upload(&name, &whole(), false).await.unwrap();
     let s = &upload.session;
     let rows = rows_of(50_000, "row");
-    let (part, count) = e.put_block(s, 7, &columns(), batches(&rows), 1 << 30).await.unwrap();
+    let (part, count) = t.put_block(s, 7, &columns(), batches(&rows), 1 << 30).await.unwrap();
     assert_eq!((part.number, count), (7, 50_000));
 
     // A row that does not fit its column stores nothing, and says why.
     let bad: Vec<Result<Vec<Vec<Value>>>> = vec![Ok(vec![vec![Value::Bool(true), Value::Null]])];
-    let err = e.put_block(s, 8, &columns(), Box::pin(futures_util::stream::iter(bad)), 1 << 30).await.unwrap_err();
+    let err = t.put_block(s, 8, &columns(), Box::pin(futures_util::stream::iter(bad)), 1 << 30).await.unwrap_err();
     assert!(err.to_string().contains("bigint cannot hold"), "{err}");
     // So does a failing row source (a corrupt upload body).
     let failing: Vec<Result<Vec<Vec<Value>>>> =
         vec![Ok(rows[..10].to_vec()), Err(Error::InvalidArgument("row checksum mismatch".into()))];
-    let err = e.put_block(s, 9, &columns(), Box::pin(futures_util::stream::iter(failing)), 1 << 30).await.unwrap_err();
+    let err = t.put_block(s, 9, &columns(), Box::pin(futures_util::stream::iter(failing)), 1 << 30).await.unwrap_err();
     assert!(err.to_string().contains("row checksum mismatch"), "{err}");
     assert_eq!(e.list_parts(s, None, 10).await.unwrap().parts.len(), 1, "only the good block is held");
 
-    e.commit_table_upload(&upload, &[7]).await.unwrap();
-    let files = e.table_files(&e.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap();
+    t.commit_table_upload(&upload, &[7]).await.unwrap();
+    let files = t.table_files(&t.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap();
     let bytes = read_table_file(e, &files[0].key).await;
     assert_eq!(read_block(Bytes::from(bytes), &columns()).unwrap(), rows, "the committed file is the rows, as Parquet");
     assert_eq!(blob_files(f.dir.path()), 2, "the schema and the one good block; failed blocks left no file");
@@ -366,9 +369,10 @@ async fn blocks_of_rows_become_parquet_files() {
 async fn table_sessions_and_object_sessions_never_mix() {
     let f = fixture(EngineConfig::default());
     let e = &f.engine;
+    let t = &Tables::new(e.clone());
     let tables = e.config().table_bucket.clone();
-    let name = table(e, "t").await;
-    let upload = e.create_table_upload(&name, &whole(), false).await.unwrap();
+    let name = table(t, "t").await;
+    let upload = t.create_table_upload(&name, &whole(), false).await.unwrap();
     let id = &upload.session.id;
     assert_eq!(
         upload.session.target,
@@ -376,7 +380,7 @@ async fn table_sessions_and_object_sessions_never_mix() {
     );
 
     // Through the object API the table upload does not exist, whatever bucket and key are named.
-    let key = format!("p/t/{}/_upload", e.table(&name).await.unwrap().id);
+    let key = format!("p/t/{}/_upload", t.table(&name).await.unwrap().id);
     for target in [Target::object(tables.as_str(), key.as_str()), Target::object("bkt", "k")] {
         assert!(matches!(e.open_session(id, &target).await, Err(Error::NoSuchUpload)), "{target}");
     }
@@ -386,25 +390,25 @@ async fn table_sessions_and_object_sessions_never_mix() {
     assert!(e.list_sessions(&tables, "", None, 1000).await.unwrap().0.is_empty(), "table uploads are not listed");
     // Another table's name does not open it either.
     let other = TableName::new("p", "other").unwrap();
-    let schema = e.table(&name).await.unwrap().schema;
-    e.create_table(&other, schema, "", -1, false).await.unwrap();
-    assert!(matches!(e.table_upload(&other, &whole(), id).await, Err(Error::NoSuchUpload)));
+    let schema = t.table(&name).await.unwrap().schema;
+    t.create_table(&other, schema, "", -1, false).await.unwrap();
+    assert!(matches!(t.table_upload(&other, &whole(), id).await, Err(Error::NoSuchUpload)));
 
     // And the reverse: an object upload is no table upload.
     e.create_bucket("bkt").await.unwrap();
     let object = e.create_session(target("k"), ObjectMeta::default(), None).await.unwrap();
-    assert!(matches!(e.table_upload(&name, &whole(), &object.id).await, Err(Error::NoSuchUpload)));
+    assert!(matches!(t.table_upload(&name, &whole(), &object.id).await, Err(Error::NoSuchUpload)));
     assert!(matches!(
-        e.put_block(&object, 0, &columns(), batches(&rows_of(3, "x")), 1 << 30).await,
+        t.put_block(&object, 0, &columns(), batches(&rows_of(3, "x")), 1 << 30).await,
         Err(Error::NoSuchUpload)
     ));
 
     // The table upload works as before and the table reads back.
     let rows = rows_of(10, "r");
-    e.put_block(&upload.session, 0, &columns(), batches(&rows), 1 << 30).await.unwrap();
-    e.commit_table_upload(&upload, &[0]).await.unwrap();
-    let files = e.table_files(&e.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap();
-    assert_eq!(all_rows(e, &files[0]).await.unwrap(), rows);
+    t.put_block(&upload.session, 0, &columns(), batches(&rows), 1 << 30).await.unwrap();
+    t.commit_table_upload(&upload, &[0]).await.unwrap();
+    let files = t.table_files(&t.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap();
+    assert_eq!(all_rows(t, &files[0]).await.unwrap(), rows);
 }
 
 fn target_in(bucket: &str, key: &str) -> ObjectTarget {
@@ -417,10 +421,11 @@ fn target_in(bucket: &str, key: &str) -> ObjectTarget {
 async fn the_table_bucket_is_read_only_to_object_calls() {
     let f = fixture(EngineConfig::default());
     let e = &f.engine;
+    let t = &Tables::new(e.clone());
     let tables = e.config().table_bucket.clone();
     let denied = |r: Result<()>| matches!(r, Err(Error::AccessDenied(_)));
     assert!(denied(e.create_bucket(&tables).await), "the table bucket's name is reserved before any table exists");
-    let name = table(e, "t").await;
+    let name = table(t, "t").await;
     let schema_key = "p/t/_schema.json";
     assert!(denied(
         e.put_object(target_in(&tables, schema_key), ObjectMeta::default(), body(b"{}"), None).await.map(|_| ())
@@ -436,8 +441,8 @@ async fn the_table_bucket_is_read_only_to_object_calls() {
     // Reading is fine, and the table is intact.
     let schema = read_table_file(e, schema_key).await;
     assert!(String::from_utf8(schema).unwrap().contains("tableId"));
-    e.table(&name).await.unwrap();
-    e.drop_table(&name, false).await.unwrap();
+    t.table(&name).await.unwrap();
+    t.drop_table(&name, false).await.unwrap();
 }
 
 /// A table file damaged on disk is a clear `Corrupt` error naming it, and DROP TABLE still
@@ -446,11 +451,12 @@ async fn the_table_bucket_is_read_only_to_object_calls() {
 async fn corrupt_table_files_are_reported_and_the_table_can_be_dropped() {
     let f = fixture(EngineConfig::default());
     let e = &f.engine;
-    let name = table(e, "t").await;
-    let upload = e.create_table_upload(&name, &whole(), false).await.unwrap();
-    e.put_block(&upload.session, 0, &columns(), batches(&rows_of(100, "r")), 1 << 30).await.unwrap();
-    e.commit_table_upload(&upload, &[0]).await.unwrap();
-    let info = e.table(&name).await.unwrap();
+    let t = &Tables::new(e.clone());
+    let name = table(t, "t").await;
+    let upload = t.create_table_upload(&name, &whole(), false).await.unwrap();
+    t.put_block(&upload.session, 0, &columns(), batches(&rows_of(100, "r")), 1 << 30).await.unwrap();
+    t.commit_table_upload(&upload, &[0]).await.unwrap();
+    let info = t.table(&name).await.unwrap();
     // Found by listing, so no row count of it is remembered yet.
     let tables = e.config().table_bucket.clone();
     let listed = e.list_objects(&tables, "p/t/", "", "", 100).await.unwrap().objects;
@@ -460,32 +466,32 @@ async fn corrupt_table_files_are_reported_and_the_table_can_be_dropped() {
     // A data file whose bytes were overwritten: its footer is garbage.
     let path = table_blob_path(&f, &file.key).await;
     std::fs::write(&path, vec![b'x'; file.size as usize]).unwrap();
-    for err in [e.table_files(&info, &whole(), now_millis()).await.unwrap_err(), all_rows(e, &file).await.unwrap_err()]
+    for err in [t.table_files(&info, &whole(), now_millis()).await.unwrap_err(), all_rows(t, &file).await.unwrap_err()]
     {
         assert!(matches!(&err, Error::Table(TableError::Corrupt(m)) if m.contains(&file.key)), "{err}");
     }
-    e.drop_table(&name, false).await.unwrap();
-    assert!(matches!(e.table(&name).await, Err(Error::Table(TableError::NoSuchTable(_)))));
-    let name = table(e, "t").await;
+    t.drop_table(&name, false).await.unwrap();
+    assert!(matches!(t.table(&name).await, Err(Error::Table(TableError::NoSuchTable(_)))));
+    let name = table(t, "t").await;
 
     // A schema cut short on disk.
     let path = table_blob_path(&f, "p/t/_schema.json").await;
     std::fs::write(&path, b"{\"tab").unwrap();
-    let err = e.table(&name).await.unwrap_err();
+    let err = t.table(&name).await.unwrap_err();
     assert!(matches!(&err, Error::Table(TableError::Corrupt(m)) if m.contains("shorter")), "{err}");
-    e.drop_table(&name, false).await.unwrap();
-    let name = table(e, "t").await;
+    t.drop_table(&name, false).await.unwrap();
+    let name = table(t, "t").await;
 
     // A schema that is not JSON any more.
     let path = table_blob_path(&f, "p/t/_schema.json").await;
     let size = std::fs::metadata(&path).unwrap().len() as usize;
     std::fs::write(&path, format!("{:size$}", "not json")).unwrap();
-    let err = e.table(&name).await.unwrap_err();
+    let err = t.table(&name).await.unwrap_err();
     assert!(matches!(&err, Error::Table(TableError::Corrupt(m)) if m.contains("p.t")), "{err}");
-    assert!(matches!(e.create_table_upload(&name, &whole(), false).await, Err(Error::Table(TableError::Corrupt(_)))));
-    e.drop_table(&name, false).await.unwrap();
-    let name = table(e, "t").await;
-    assert!(e.table_files(&e.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap().is_empty());
+    assert!(matches!(t.create_table_upload(&name, &whole(), false).await, Err(Error::Table(TableError::Corrupt(_)))));
+    t.drop_table(&name, false).await.unwrap();
+    let name = table(t, "t").await;
+    assert!(t.table_files(&t.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap().is_empty());
     assert!(
         e.list_objects(&tables, "p/t/", "", "", 100).await.unwrap().objects.len() == 1,
         "only the new schema is left under the name"
@@ -498,12 +504,13 @@ async fn corrupt_table_files_are_reported_and_the_table_can_be_dropped() {
 async fn sessions_expire_at_request_time_without_a_sweep() {
     let f = fixture(EngineConfig { session_lifetime: Duration::from_millis(400), ..EngineConfig::default() });
     let e = &f.engine;
+    let t = &Tables::new(e.clone());
     e.create_bucket("bkt").await.unwrap();
     let s = e.create_session(target("late"), ObjectMeta::default(), None).await.unwrap();
     let p1 = e.put_part(&s, 1, body(b"early part")).await.unwrap();
-    let name = table(e, "t").await;
-    let upload = e.create_table_upload(&name, &whole(), false).await.unwrap();
-    e.put_block(&upload.session, 0, &columns(), batches(&rows_of(5, "r")), 1 << 30).await.unwrap();
+    let name = table(t, "t").await;
+    let upload = t.create_table_upload(&name, &whole(), false).await.unwrap();
+    t.put_block(&upload.session, 0, &columns(), batches(&rows_of(5, "r")), 1 << 30).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Every operation refuses, on the caller's old copy as on a fresh open.
@@ -515,14 +522,14 @@ async fn sessions_expire_at_request_time_without_a_sweep() {
     assert!(matches!(e.head_object("bkt", "late").await, Err(Error::NoSuchKey)), "nothing was published");
     assert!(e.list_sessions("bkt", "", None, 10).await.unwrap().0.is_empty(), "an expired upload is not listed");
 
-    assert!(matches!(e.commit_table_upload(&upload, &[0]).await, Err(Error::NoSuchUpload)));
+    assert!(matches!(t.commit_table_upload(&upload, &[0]).await, Err(Error::NoSuchUpload)));
     assert!(matches!(
-        e.put_block(&upload.session, 1, &columns(), batches(&rows_of(5, "r")), 1 << 30).await,
+        t.put_block(&upload.session, 1, &columns(), batches(&rows_of(5, "r")), 1 << 30).await,
         Err(Error::NoSuchUpload)
     ));
-    let reopened = e.table_upload(&name, &whole(), &upload.session.id).await.unwrap();
+    let reopened = t.table_upload(&name, &whole(), &upload.session.id).await.unwrap();
     assert_eq!(reopened.session.state, SessionState::Expired, "Tunnel's status call sees EXPIRED");
-    assert!(e.table_files(&e.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap().is_empty());
+    assert!(t.table_files(&t.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap().is_empty());
     assert_eq!(e.sweep().await.unwrap().expired_sessions, 0, "the sweeper found nothing left to expire");
 }
 

@@ -86,7 +86,9 @@ async fn engine_on_postgres_and_s3() {
 
     // A table block written on one node, committed on the other, read back by row windows
     // (byte ranges of the Parquet file fetched from the S3 blob store).
-    use ferry_core::ferry_table::{Column, ColumnType, PartitionSpec, TableSchema, Value};
+    use ferry_tables::ferry_table::{Column, ColumnType, PartitionSpec, TableSchema, Value};
+    use ferry_tables::{TableName, Tables};
+    let (a, b) = (&Tables::new(a.clone()), &Tables::new(b.clone()));
     let name = TableName::new("proj", "events").unwrap();
     let columns = vec![Column::new("id", ColumnType::Bigint), Column::new("name", ColumnType::String)];
     let schema = TableSchema { columns: columns.clone(), partition_keys: Vec::new() };

@@ -6,7 +6,7 @@ mod common;
 
 use common::{FerryServer, KEY_ID, SECRET};
 use ferry_client::{BufferedOptions, TunnelClient};
-use ferry_core::ferry_table::Value;
+use ferry_table::Value;
 
 fn row(i: i64) -> Vec<Value> {
     if i % 10 == 9 {

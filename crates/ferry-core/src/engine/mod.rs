@@ -10,13 +10,16 @@
 //!   free-space check;
 //! - [`commit`]: verifying a part list and publishing it by metadata only, exactly once;
 //! - [`objects`]: buckets and whole objects (put, copy, read, delete, list);
-//! - [`maintenance`]: the sweeper, the orphan scan, start-up recovery and the work lease.
+//! - [`maintenance`]: the sweeper, the orphan scan, start-up recovery and the work lease;
+//! - [`tables`]: the table bucket and table upload sessions, for the table service
+//!   (`ferry-tables`), which owns schemas, partitions and Parquet.
 
 mod commit;
 mod maintenance;
 mod objects;
 mod parts;
 mod sessions;
+mod tables;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -192,12 +195,11 @@ pub struct Engine {
     blobs: Arc<dyn BlobStore>,
     config: EngineConfig,
     observer: Arc<dyn Observer>,
-    row_counts: crate::tables::SharedRowCounts,
 }
 
 impl Engine {
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, config: EngineConfig) -> Self {
-        Engine { meta, blobs, config, observer: Arc::new(Unobserved), row_counts: Default::default() }
+        Engine { meta, blobs, config, observer: Arc::new(Unobserved) }
     }
 
     /// Report work to `observer` (metrics).
@@ -208,15 +210,6 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
-    }
-
-    pub(crate) fn row_counts(&self) -> &crate::tables::RowCounts {
-        &self.row_counts
-    }
-
-    /// The metadata store, for the table module's own writes into the table bucket.
-    pub(crate) fn meta_store(&self) -> &dyn MetaStore {
-        self.meta.as_ref()
     }
 
     /// `AccessDenied` for the table bucket. The object dialects may read tables (every table is

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use ferry_client::{FileIdentity, TunnelClient, UploadSession};
-use ferry_core::ferry_table::{BlockWriter, Column, ParquetRows, TableSchema, Value, parse_value};
+use ferry_table::{BlockWriter, Column, ParquetRows, TableSchema, Value, parse_value};
 use indicatif::{ProgressBar, ProgressStyle};
 use md5::{Digest as _, Md5};
 use serde::{Deserialize, Serialize};

@@ -10,10 +10,10 @@ use ferry_table::{BlockWriter, Column, Value};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
-use crate::checksum::Wanted;
-use crate::engine::{Engine, PartInput};
-use crate::error::{Error, Result};
-use crate::types::{PartRecord, Session};
+use ferry_core::checksum::Wanted;
+use ferry_core::{Error, PartInput, PartRecord, Result, Session};
+
+use crate::Tables;
 
 /// Batches of rows, in column order, as a front-end decodes them.
 pub type RowBatches = Pin<Box<dyn Stream<Item = Result<Vec<Vec<Value>>>> + Send>>;
@@ -51,7 +51,7 @@ impl Write for ChannelWrite {
     }
 }
 
-impl Engine {
+impl Tables {
     /// Store block `block` of a table upload session from `rows`, replacing any earlier copy.
     /// Returns the part recorded and the number of rows. A row that does not fit its column,
     /// or an error in `rows`, stores nothing.
@@ -63,7 +63,10 @@ impl Engine {
         mut rows: RowBatches,
         max_size: u64,
     ) -> Result<(PartRecord, u64)> {
-        Self::table_session(session)?;
+        // An object session is refused before any row is read.
+        if session.target.is_object() {
+            return Err(Error::NoSuchUpload);
+        }
         let (row_tx, mut row_rx) = mpsc::channel::<Vec<Vec<Value>>>(4);
         let (byte_tx, byte_rx) = mpsc::channel::<io::Result<Bytes>>(4);
         let columns = columns.to_vec();
@@ -123,7 +126,7 @@ impl Engine {
             trailer: None,
             wanted: Wanted::default(),
         };
-        let ((), stored) = tokio::join!(feeder, self.store_part(session, block, input));
+        let ((), stored) = tokio::join!(feeder, self.engine.put_table_part(session, block, input));
         let count = encoder.await.map_err(|e| Error::Critical(format!("block encoder failed: {e}")))?;
         // A row that did not fit, or bad rows, reached put_part as the body's error: its message
         // is the one to report.

@@ -1,0 +1,226 @@
+//! Reading a record stream as it arrives (block uploads on the server, downloads in the client).
+
+use crc_fast::Digest;
+
+use super::{
+    CodecError, ColumnType, END_METRICS, END_RECORD, MAX_FIELD_SIZE, META_CHECKSUM, META_COUNT, Value, Wire, crc32c,
+    invalid, unzigzag, wire,
+};
+/// A cursor over bytes that may end mid-value: `Ok(None)` means "wait for more input".
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn varint(&mut self) -> Result<Option<u64>, CodecError> {
+        let mut value: u64 = 0;
+        for i in 0..10 {
+            let Some(&b) = self.buf.get(self.pos + i) else { return Ok(None) };
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                self.pos += i + 1;
+                return Ok(Some(value));
+            }
+        }
+        Err(invalid("a varint is longer than 10 bytes"))
+    }
+
+    fn bytes(&mut self, n: usize) -> Option<&[u8]> {
+        let out = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(out)
+    }
+}
+
+/// What one step of parsing found.
+enum Item {
+    Record(Vec<Value>),
+    Trailer,
+}
+
+/// Decodes a record stream as it arrives, checking every row checksum, the count and the
+/// stream checksum. Memory is bounded by the largest record, not the stream.
+pub struct RecordDecoder {
+    columns: Vec<ColumnType>,
+    pending: Vec<u8>,
+    crc_of_crcs: Digest,
+    count: u64,
+    finished: bool,
+}
+
+impl RecordDecoder {
+    /// Decode records of `columns` (the table's non-partition columns, in schema order).
+    pub fn new(columns: Vec<ColumnType>) -> Self {
+        RecordDecoder { columns, pending: Vec::new(), crc_of_crcs: crc32c(), count: 0, finished: false }
+    }
+
+    /// Records decoded so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Feed the next bytes of the stream; complete records are appended to `out`.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Vec<Value>>) -> Result<(), CodecError> {
+        if self.finished {
+            return if chunk.is_empty() { Ok(()) } else { Err(invalid("data after the stream's trailer")) };
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.extend_from_slice(chunk);
+        let mut start = 0;
+        while start < pending.len() && !self.finished {
+            let mut cursor = Cursor { buf: &pending[start..], pos: 0 };
+            match self.parse(&mut cursor)? {
+                None => break,
+                Some(Item::Record(row)) => out.push(row),
+                Some(Item::Trailer) => {}
+            }
+            start += cursor.pos;
+        }
+        if self.finished && start < pending.len() {
+            return Err(invalid("data after the stream's trailer"));
+        }
+        // What is left is the start of a record still arriving.
+        pending.drain(..start);
+        self.pending = pending;
+        Ok(())
+    }
+
+    /// The stream ended: it must have ended exactly after its trailer. Returns the record count.
+    pub fn finish(self) -> Result<u64, CodecError> {
+        if !self.finished || !self.pending.is_empty() {
+            return Err(CodecError::MissingTrailer);
+        }
+        Ok(self.count)
+    }
+
+    /// One record or the trailer from the start of `c`, `None` when it is not all there yet.
+    fn parse(&mut self, c: &mut Cursor<'_>) -> Result<Option<Item>, CodecError> {
+        let mut row = vec![Value::Null; self.columns.len()];
+        let mut crc = crc32c();
+        let mut first = true;
+        loop {
+            let Some(tag) = c.varint()? else { return Ok(None) };
+            let (field, wire_type) = (tag >> 3, tag & 7);
+            if field == META_COUNT && first {
+                return self.parse_trailer(c);
+            }
+            first = false;
+            if field == END_RECORD {
+                let Some(sent) = c.varint()? else { return Ok(None) };
+                // pyodps' C writer sends the CRC as a sign-extended int32: keep the low 32 bits.
+                let computed = crc.finalize() as u32;
+                if sent as u32 != computed {
+                    return Err(CodecError::RowChecksum { record: self.count });
+                }
+                self.crc_of_crcs.update(&computed.to_le_bytes());
+                self.count += 1;
+                return Ok(Some(Item::Record(row)));
+            }
+            let index = usize::try_from(field)
+                .ok()
+                .and_then(|f| f.checked_sub(1))
+                .filter(|i| *i < self.columns.len())
+                .ok_or_else(|| invalid(format!("field number {field} is not a column of the table")))?;
+            let wire = wire(&self.columns[index]);
+            if wire.wire_type() != wire_type {
+                return Err(invalid(format!(
+                    "column {field} ({}) sent with wire type {wire_type}",
+                    self.columns[index].name()
+                )));
+            }
+            if row[index] != Value::Null {
+                return Err(invalid(format!("column {field} appears twice in one record")));
+            }
+            crc.update(&(field as i32).to_le_bytes());
+            let Some(value) = read_value(c, wire, &mut crc)? else { return Ok(None) };
+            row[index] = value;
+        }
+    }
+
+    fn parse_trailer(&mut self, c: &mut Cursor<'_>) -> Result<Option<Item>, CodecError> {
+        let Some(count) = c.varint()? else { return Ok(None) };
+        let announced = unzigzag(count);
+        loop {
+            let Some(tag) = c.varint()? else { return Ok(None) };
+            let (field, wire_type) = (tag >> 3, tag & 7);
+            let Some(value) = (match wire_type {
+                0 => c.varint()?,
+                // An optional metrics block (JSON): skipped.
+                2 => match c.varint()? {
+                    None => None,
+                    Some(len) if len > MAX_FIELD_SIZE as u64 => return Err(CodecError::FieldTooLarge { size: len }),
+                    Some(len) => c.bytes(len as usize).map(|_| 0),
+                },
+                _ => return Err(invalid(format!("unexpected wire type {wire_type} in the trailer"))),
+            }) else {
+                return Ok(None);
+            };
+            match field {
+                META_CHECKSUM => {
+                    if announced != self.count as i64 {
+                        return Err(CodecError::Count { announced, carried: self.count });
+                    }
+                    if value as u32 != self.crc_of_crcs.finalize() as u32 {
+                        return Err(CodecError::StreamChecksum);
+                    }
+                    self.finished = true;
+                    return Ok(Some(Item::Trailer));
+                }
+                END_METRICS => {}
+                _ if wire_type == 2 => {}
+                _ => return Err(invalid(format!("unexpected field {field} in the trailer"))),
+            }
+        }
+    }
+}
+
+/// Read one value of `wire`, feeding its CRC bytes to `crc`.
+fn read_value(c: &mut Cursor<'_>, wire: Wire, crc: &mut Digest) -> Result<Option<Value>, CodecError> {
+    Ok(Some(match wire {
+        Wire::Int => {
+            let Some(v) = c.varint()? else { return Ok(None) };
+            let v = unzigzag(v);
+            crc.update(&v.to_le_bytes());
+            Value::Int(v)
+        }
+        Wire::Bool => {
+            let Some(v) = c.varint()? else { return Ok(None) };
+            let b = match v {
+                0 => false,
+                1 => true,
+                _ => return Err(invalid(format!("boolean value {v}"))),
+            };
+            crc.update(&[u8::from(b)]);
+            Value::Bool(b)
+        }
+        Wire::Double => {
+            let Some(b) = c.bytes(8) else { return Ok(None) };
+            crc.update(b);
+            Value::Double(f64::from_le_bytes(b.try_into().map_err(|_| invalid("double"))?))
+        }
+        Wire::Float => {
+            let Some(b) = c.bytes(4) else { return Ok(None) };
+            crc.update(b);
+            Value::Float(f32::from_le_bytes(b.try_into().map_err(|_| invalid("float"))?))
+        }
+        Wire::Bytes => {
+            let Some(len) = c.varint()? else { return Ok(None) };
+            if len > MAX_FIELD_SIZE as u64 {
+                return Err(CodecError::FieldTooLarge { size: len });
+            }
+            let Some(b) = c.bytes(len as usize) else { return Ok(None) };
+            crc.update(b);
+            Value::Bytes(b.to_vec())
+        }
+        Wire::Timestamp => {
+            let Some(seconds) = c.varint()? else { return Ok(None) };
+            let Some(nanos) = c.varint()? else { return Ok(None) };
+            let (seconds, nanos) = (unzigzag(seconds), unzigzag(nanos));
+            let nanos = i32::try_from(nanos).map_err(|_| invalid(format!("timestamp nanoseconds {nanos}")))?;
+            crc.update(&seconds.to_le_bytes());
+            crc.update(&nanos.to_le_bytes());
+            Value::Timestamp { seconds, nanos }
+        }
+    }))
+}

@@ -1,0 +1,99 @@
+//! Writing a record stream (downloads on the server, block uploads in the client).
+
+use crc_fast::Digest;
+
+use super::{
+    CodecError, ColumnType, END_RECORD, META_CHECKSUM, META_COUNT, Value, Wire, crc32c, invalid, put_varint, wire,
+    zigzag,
+};
+/// Encodes records into a stream, for downloads (and for ferry's own tunnel client).
+pub struct RecordEncoder {
+    columns: Vec<ColumnType>,
+    out: Vec<u8>,
+    crc_of_crcs: Digest,
+    count: u64,
+}
+
+impl RecordEncoder {
+    /// Encode records of `columns`; field numbers are positions in this list.
+    pub fn new(columns: Vec<ColumnType>) -> Self {
+        RecordEncoder { columns, out: Vec::new(), crc_of_crcs: crc32c(), count: 0 }
+    }
+
+    /// Append one record. Errors when it does not fit the columns (arity or value kind).
+    pub fn write(&mut self, row: &[Value]) -> Result<(), CodecError> {
+        if row.len() != self.columns.len() {
+            return Err(invalid(format!("a record of {} values for {} columns", row.len(), self.columns.len())));
+        }
+        let mut crc = crc32c();
+        for (i, (value, column)) in row.iter().zip(&self.columns).enumerate() {
+            if *value == Value::Null {
+                continue;
+            }
+            let field = i as u64 + 1;
+            let wire = wire(column);
+            put_varint(&mut self.out, field << 3 | wire.wire_type());
+            crc.update(&(field as i32).to_le_bytes());
+            match (wire, value) {
+                (Wire::Int, Value::Int(v)) => {
+                    put_varint(&mut self.out, zigzag(*v));
+                    crc.update(&v.to_le_bytes());
+                }
+                (Wire::Bool, Value::Bool(b)) => {
+                    put_varint(&mut self.out, u64::from(*b));
+                    crc.update(&[u8::from(*b)]);
+                }
+                (Wire::Double, Value::Double(v)) => {
+                    self.out.extend_from_slice(&v.to_le_bytes());
+                    crc.update(&v.to_le_bytes());
+                }
+                (Wire::Float, Value::Float(v)) => {
+                    self.out.extend_from_slice(&v.to_le_bytes());
+                    crc.update(&v.to_le_bytes());
+                }
+                (Wire::Bytes, Value::Bytes(b)) => {
+                    put_varint(&mut self.out, b.len() as u64);
+                    self.out.extend_from_slice(b);
+                    crc.update(b);
+                }
+                (Wire::Timestamp, Value::Timestamp { seconds, nanos }) => {
+                    put_varint(&mut self.out, zigzag(*seconds));
+                    put_varint(&mut self.out, zigzag(i64::from(*nanos)));
+                    crc.update(&seconds.to_le_bytes());
+                    crc.update(&nanos.to_le_bytes());
+                }
+                _ => return Err(invalid(format!("column {field} ({}) cannot hold {value:?}", column.name()))),
+            }
+        }
+        let row_crc = crc.finalize() as u32;
+        put_varint(&mut self.out, END_RECORD << 3);
+        put_varint(&mut self.out, u64::from(row_crc));
+        self.crc_of_crcs.update(&row_crc.to_le_bytes());
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Bytes encoded and not yet taken.
+    pub fn pending(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Records written so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The bytes encoded so far (to send while encoding continues).
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The remaining bytes with the trailer.
+    pub fn finish(mut self) -> Vec<u8> {
+        put_varint(&mut self.out, META_COUNT << 3);
+        put_varint(&mut self.out, zigzag(self.count as i64));
+        put_varint(&mut self.out, META_CHECKSUM << 3);
+        put_varint(&mut self.out, self.crc_of_crcs.finalize() as u32 as u64);
+        self.out
+    }
+}
