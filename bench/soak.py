@@ -882,7 +882,7 @@ def main():
                      region_name=REGION).create_bucket(Bucket=BUCKET)
         import logging
         from ufile import config
-        logging.getLogger("UCLOUD").setLevel(logging.WARNING)  # ufile logs every part at INFO
+        logging.getLogger("UCLOUD").setLevel(logging.CRITICAL)  # ufile logs every part, and every cut
         config.set_default(uploadsuffix=f".{US3_DOMAIN}:{port}", downloadsuffix=f".{US3_DOMAIN}:{port}",
                            connection_timeout=60)
         patch_us3_finish()
