@@ -196,6 +196,10 @@ class Soak:
     def __init__(self, server, stats, deadline, max_live):
         self.server, self.stats, self.deadline, self.max_live = server, stats, deadline, max_live
         self.stopping = threading.Event()
+        # Set with the final kill: clients drop what they are doing, so uploads, puts and Tunnel
+        # sessions are left cut in every state for the verifier.
+        self.halted = threading.Event()
+        self.chaos_stop = threading.Event()  # the killer and the filler stop first
 
     def call(self, where, fn, classify, give_up=180.0):
         """Runs `fn` until the server acknowledges it; returns (result, unknown_seen). A kill in
@@ -206,6 +210,8 @@ class Soak:
         others = 0
         while True:
             self.server.up.wait(timeout=60)
+            if self.halted.is_set():
+                raise Unknown("halted by the final kill")
             generation = self.server.generation
             try:
                 return fn(), unknown
@@ -263,7 +269,7 @@ class ObjectClient:
         return f"{self.dialect}/c{self.cid}/{what}{self.seq}"
 
     def run(self):
-        while time.time() < self.soak.deadline and not self.soak.stopping.is_set():
+        while not self.soak.stopping.is_set():
             try:
                 r = self.rng.random()
                 if len(self.live) > self.soak.max_live:
@@ -492,6 +498,10 @@ class Us3Client(ObjectClient):
         first = True
         while True:
             self.soak.server.up.wait(timeout=60)
+            if self.soak.halted.is_set():
+                if up is not None and up["state"] != "complete-unknown":
+                    rec["state"] = "unknown"
+                return
             generation = self.soak.server.generation
             if first or m.uploadid is None:
                 first = False
@@ -503,7 +513,8 @@ class Us3Client(ObjectClient):
                 stream.seek(m.pausepartnumber * m.blocksize)
                 _, resp = m.resumeuploadstream(retrycount=1, retryinterval=0, stream=stream)
             if m.uploadid is not None and up is None:
-                up = self.uploads[m.uploadid] = {"key": key, "parts": {}, "state": "open", "blocksize": m.blocksize}
+                up = self.uploads[m.uploadid] = {"key": key, "parts": {}, "state": "open", "blocksize": m.blocksize,
+                                                 "size": size}
             if up is not None:
                 for i, etag in enumerate(m.etaglist):
                     if etag:
@@ -595,7 +606,7 @@ class TunnelClient:
         except Exception as e:  # noqa: BLE001
             self.soak.stats.error(f"tunnel create table {self.table}", e)
             return
-        while time.time() < self.soak.deadline and not self.soak.stopping.is_set():
+        while not self.soak.stopping.is_set():
             self.seq += 1
             tag = f"c{self.cid}-s{self.seq}"
             blocks = {b: self.rng.randint(50, 1500) for b in self.rng.sample(range(0, 40), self.rng.randint(1, 4))}
@@ -632,8 +643,8 @@ class TunnelClient:
 
 
 def killer(soak, rng, min_up, max_up, kills):
-    while not soak.stopping.is_set():
-        if soak.stopping.wait(rng.uniform(min_up, max_up)):
+    while not soak.chaos_stop.is_set():
+        if soak.chaos_stop.wait(rng.uniform(min_up, max_up)):
             return
         mode = rng.choices(["random", "complete", "commit"], weights=[2, 2, 1])[0]
         if mode != "random":
@@ -668,7 +679,7 @@ def filler(soak, rng, mount, min_free, stats):
     server refuses uploads) or gone (writes hit ENOSPC), holds it a few seconds, deletes it."""
     path = mount / "filler"
     chunk = b"\0" * MiB
-    while not soak.stopping.wait(rng.uniform(4, 15)):
+    while not soak.chaos_stop.wait(rng.uniform(4, 15)):
         full = rng.random() < 0.5
         target = 0 if full else rng.randint(0, min_free // 2)
         try:
@@ -684,7 +695,7 @@ def filler(soak, rng, mount, min_free, stats):
             pass
         stats.add("disk filled to ENOSPC" if full else "disk filled below --min-free-space")
         DISK_FULL.set()
-        soak.stopping.wait(rng.uniform(1, 6))
+        soak.chaos_stop.wait(rng.uniform(1, 6))
         path.unlink(missing_ok=True)
         DISK_FULL.clear()
     path.unlink(missing_ok=True)
@@ -745,7 +756,10 @@ def verify(server, clients, report):
             if up["state"] == "complete-unknown" and get(up["key"]) is not None:
                 count[f"{c.dialect} parts verified (in objects whose Complete was cut)"] += len(up["parts"])
                 continue  # checked above: present means exactly right
-            verify_open_upload(c, s3, uid, up, rec, lost, count)
+            try:
+                verify_open_upload(c, s3, uid, up, rec, lost, count)
+            except Exception as e:  # noqa: BLE001 - reported, the rest is still checked
+                lost.append(f"{up['key']}: upload {uid} could not be checked: {type(e).__name__}: {e}")
     for c in clients:
         if isinstance(c, TunnelClient):
             verify_table(c, lost, count)
@@ -765,17 +779,30 @@ def verify_open_upload(c, s3, uid, up, rec, lost, count):
                 lost.append(f"{key}: US3 upload {uid} with {len(up['parts'])} acknowledged parts is gone "
                             f"({resp.status_code} {resp.error})")
             return
-        held = {p["PartId"]: p["Etag"] for p in ret.get("DataSet", [])}
+        held = {p["PartId"]: norm_etag(p["ETag"]) for p in ret.get("DataSet", [])}
         for n, etag in up["parts"].items():
-            if held.get(n) != etag:
+            if held.get(n) != norm_etag(etag):
                 lost.append(f"{key}: acknowledged US3 part {n} is {'missing' if n not in held else 'changed'}")
-            else:
-                count["us3 parts verified (ETag in an open upload)"] += 1
+        if not held:
+            return
+        # The same session completed through S3 (US3 part n is S3 part n + 1), then read back.
+        data = blob(key, up["size"])
+        block = up["blocksize"]
+        expected = b"".join(data[n * block:(n + 1) * block] for n in sorted(held))
+        s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid, MultipartUpload={
+            "Parts": [{"PartNumber": n + 1, "ETag": f'"{e}"'} for n, e in sorted(held.items())]})
+        if s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() != expected:
+            lost.append(f"{key}: open US3 upload completed after the soak reads back wrong")
+        else:
+            count["us3 parts verified (open uploads completed at the end)"] += len(up["parts"])
         return
     try:
-        held = {p["PartNumber"]: p["ETag"].strip('"').lower()
-                for p in s3.list_parts(Bucket=BUCKET, Key=key, UploadId=uid).get("Parts", [])}
-    except botocore.exceptions.ClientError as e:
+        if c.dialect == "oss":  # OSS shows its own (upper-case) upload ids: stay in the dialect
+            held = {p.part_number: norm_etag(p.etag) for p in c.b.list_parts(key, uid).parts}
+        else:
+            held = {p["PartNumber"]: norm_etag(p["ETag"])
+                    for p in s3.list_parts(Bucket=BUCKET, Key=key, UploadId=uid).get("Parts", [])}
+    except (botocore.exceptions.ClientError, oss2.exceptions.NoSuchUpload) as e:
         if up["parts"]:
             lost.append(f"{key}: upload {uid} with {len(up['parts'])} acknowledged parts is gone ({e})")
         return
@@ -785,13 +812,20 @@ def verify_open_upload(c, s3, uid, up, rec, lost, count):
     if not held:
         return
     expected = b"".join(blob(f"{key}#{n}", up["sizes"][n]) for n in sorted(held))
-    s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid, MultipartUpload={
-        "Parts": [{"PartNumber": n, "ETag": f'"{e}"'} for n, e in sorted(held.items())]})
+    if c.dialect == "oss":
+        c.b.complete_multipart_upload(key, uid, [oss2.models.PartInfo(n, e.upper()) for n, e in sorted(held.items())])
+    else:
+        s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid, MultipartUpload={
+            "Parts": [{"PartNumber": n, "ETag": f'"{e}"'} for n, e in sorted(held.items())]})
     body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     if body != expected:
         lost.append(f"{key}: open upload completed after the soak reads back wrong")
     else:
         count[f"{c.dialect} parts verified (open uploads completed at the end)"] += len(up["parts"])
+
+
+def norm_etag(etag):
+    return str(etag).strip('"').lower()
 
 
 def us3_list_parts(uid):
@@ -881,6 +915,7 @@ def main():
         boto3.client("s3", endpoint_url=server.url, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
                      region_name=REGION).create_bucket(Bucket=BUCKET)
         import logging
+        import ufile.logger  # noqa: F401 - sets its own level on import; set ours after
         from ufile import config
         logging.getLogger("UCLOUD").setLevel(logging.CRITICAL)  # ufile logs every part, and every cut
         config.set_default(uploadsuffix=f".{US3_DOMAIN}:{port}", downloadsuffix=f".{US3_DOMAIN}:{port}",
@@ -908,18 +943,24 @@ def main():
             time.sleep(min(30, max(0.1, soak.deadline - time.time())))
             print(f"  {int(time.time() - started)}s: kills {sum(v for k, v in kills.items() if k != DISK_KEY)}, "
                   f"{dict((k, v) for k, v in sorted(stats.counts.items()) if 'acknowledged' in k)}", flush=True)
-        soak.stopping.set()
+        # The final kill lands in the middle of everything: clients stop at once, leaving
+        # uploads open, puts and commits cut, sessions uncommitted.
+        soak.chaos_stop.set()
         INFLIGHT.disarm()
         for t in chaos:
             t.join()
         if not server.up.is_set():
             server.start()
+        time.sleep(rng.uniform(1.0, 3.0))
+        soak.halted.set()
+        soak.stopping.set()
+        server.kill9()
+        kills["final (clients in flight)"] += 1
+        server.up.set()  # clients waiting for the server see the halt and return
         for t in threads:
             t.join(timeout=240)
         stuck = sum(t.is_alive() for t in threads)
-        # One last kill with nothing in flight, then verify against a fresh process.
-        server.kill9()
-        kills["final"] += 1
+        server.up.clear()
         server.start()
         lost = verify(server, clients, report)
         report.update({"rounds (server processes)": server.generation + 1, "kills": dict(kills),
