@@ -394,7 +394,7 @@ class S3Client(ObjectClient):
         self.live.append(key)
         self.soak.stats.add(f"{self.dialect} multipart objects acknowledged")
         if unknown:
-            self.soak.stats.add(f"{self.dialect} Completes replayed after a kill")
+            self.soak.stats.add(f"{self.dialect} Completes cut by a kill, acknowledged on retry")
 
     def classify_complete(self, e):
         return self.classify(e)
@@ -630,7 +630,7 @@ class TunnelClient:
                 self.soak.stats.add("tunnel commits acknowledged")
                 self.soak.stats.add("tunnel rows acknowledged", rec["rows"])
                 if unknown:
-                    self.soak.stats.add("tunnel commits replayed after a kill")
+                    self.soak.stats.add("tunnel commits cut by a kill, acknowledged on retry")
             except (Refused, Unknown):
                 pass
             except Exception as e:  # noqa: BLE001
