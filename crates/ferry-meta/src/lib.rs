@@ -1,13 +1,20 @@
 //! Metadata stores for ferry. [`SqliteMetaStore`] is the embedded default; [`PostgresMetaStore`]
 //! is shared by several nodes when one machine is not enough.
+//!
+//! Both stores keep the same tables with the same columns. What they share lives here once:
+//! the column lists and the values written into them ([`columns`]), and the mapping of a read
+//! row back to ferry's types ([`rows`]). Each store's directory holds only what differs: its
+//! connection handling, its SQL dialect and its schema migrations (`*/schema.rs`).
 
+mod columns;
 mod postgres;
+mod rows;
 mod sqlite;
 
 pub use postgres::PostgresMetaStore;
 pub use sqlite::SqliteMetaStore;
 
-use ferry_core::{Error, Result};
+use ferry_core::{Error, Result, SessionClock};
 
 /// Records kept as JSON text (object metadata, checksums, commit records), in both stores.
 fn json<T: serde::Serialize>(value: &T) -> Result<String> {
@@ -19,51 +26,35 @@ fn to_i64(v: u64) -> i64 {
     v as i64
 }
 
-/// A session target as both stores keep it: `target_kind` (`object` or `table`) and the
-/// columns of that kind. An object target uses `bucket` and `key`; a table target leaves them
-/// empty and fills `target_project`, `target_table` and `target_partition`.
-struct TargetColumns<'a> {
-    kind: &'static str,
-    bucket: &'a str,
-    key: &'a str,
-    project: Option<&'a str>,
-    table: Option<&'a str>,
-    partition: Option<&'a str>,
-}
-
-fn target_columns(target: &ferry_core::Target) -> TargetColumns<'_> {
-    use ferry_core::Target;
-    match target {
-        Target::Object { bucket, key } => {
-            TargetColumns { kind: "object", bucket, key, project: None, table: None, partition: None }
-        }
-        Target::TablePartition { project, table, partition } => TargetColumns {
-            kind: "table",
-            bucket: "",
-            key: "",
-            project: Some(project),
-            table: Some(table),
-            partition: Some(partition),
-        },
+/// Refuse a database whose schema is newer than this build's migrations.
+fn check_schema_version(version: usize, known: usize) -> Result<()> {
+    if version > known {
+        return Err(Error::Meta(format!(
+            "the database schema is version {version}, newer than this ferry understands ({known}); upgrade ferry"
+        )));
     }
+    Ok(())
 }
 
-/// The target stored in a session row; an error names what is wrong with it.
-fn target_from_columns(
-    kind: &str,
+/// The arguments of `MetaStore::list_sessions`, owned so that they can move to SQLite's
+/// blocking thread: live object sessions of `bucket` whose key starts with `prefix`, after
+/// (key, id) when given, at most `limit`, judged by `clock`.
+struct SessionPage {
     bucket: String,
-    key: String,
-    project: Option<String>,
-    table: Option<String>,
-    partition: Option<String>,
-) -> std::result::Result<ferry_core::Target, String> {
-    use ferry_core::Target;
-    match (kind, project, table, partition) {
-        ("object", ..) => Ok(Target::Object { bucket, key }),
-        ("table", Some(project), Some(table), Some(partition)) => {
-            Ok(Target::TablePartition { project, table, partition })
+    prefix: String,
+    after: Option<(String, String)>,
+    limit: i64,
+    clock: SessionClock,
+}
+
+impl SessionPage {
+    fn new(bucket: &str, prefix: &str, after: Option<(&str, &str)>, limit: usize, clock: SessionClock) -> Self {
+        SessionPage {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            after: after.map(|(key, id)| (key.to_string(), id.to_string())),
+            limit: limit as i64,
+            clock,
         }
-        ("table", ..) => Err("a table session row lacks its project, table or partition".into()),
-        (other, ..) => Err(format!("unknown session target kind {other:?}")),
     }
 }

@@ -16,7 +16,7 @@ use futures_util::TryStreamExt;
 mod common;
 
 fn body(data: &[u8]) -> PartInput {
-    common::body_in_chunks(data, 4_000)
+    ferry_conformance::body_in_chunks(data, 4_000)
 }
 
 fn target(key: &str) -> ObjectTarget {
@@ -32,15 +32,6 @@ fn embedded(dir: &std::path::Path) -> Engine {
     let meta = SqliteMetaStore::open(dir.join("meta.db")).unwrap();
     let blobs = LocalBlobStore::open(dir).unwrap();
     Engine::new(Arc::new(meta), Arc::new(blobs), config())
-}
-
-/// Blob files holding bytes (the local store also keeps empty files made ahead of need).
-fn blob_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir.join("blobs"))
-        .unwrap()
-        .flat_map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap())
-        .filter(|f| f.as_ref().unwrap().metadata().unwrap().len() > 0)
-        .count()
 }
 
 async fn read(engine: &Engine, key: &str) -> Vec<u8> {
@@ -87,7 +78,7 @@ async fn racing_if_none_match_puts_publish_once_and_leak_nothing() {
     assert_eq!(winners.len(), 1, "exactly one racing If-None-Match put publishes");
     assert_eq!(read(&e, "once").await, bodies[winners[0]], "the object holds the winner's bytes");
     e.sweep().await.unwrap();
-    assert_eq!(blob_files(dir.path()), 1, "the losers' bodies are deleted");
+    assert_eq!(common::blob_files(dir.path()), 1, "the losers' bodies are deleted");
 
     // If-Match: the current ETag replaces; a stale one is refused and its body deleted.
     let etag = e.head_object("bkt", "once").await.unwrap().etag;
@@ -101,7 +92,7 @@ async fn racing_if_none_match_puts_publish_once_and_leak_nothing() {
     let err = e.put_object_if(target("nothing"), ObjectMeta::default(), body(b"x"), None, missing).await.unwrap_err();
     assert!(matches!(err, Error::NoSuchKey), "If-Match on a missing key: {err}");
     e.sweep().await.unwrap();
-    assert_eq!(blob_files(dir.path()), 1, "refused bodies leave nothing behind");
+    assert_eq!(common::blob_files(dir.path()), 1, "refused bodies leave nothing behind");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -128,7 +119,7 @@ async fn a_refused_conditional_commit_keeps_the_upload_for_a_corrected_one() {
     assert_eq!(read(&e, "k").await, b"hello there");
     assert_eq!(e.head_object("bkt", "k").await.unwrap().etag, object.etag);
     e.sweep().await.unwrap();
-    assert_eq!(blob_files(dir.path()), 2, "the object's two parts; the replaced object and part are gone");
+    assert_eq!(common::blob_files(dir.path()), 2, "the object's two parts; the replaced object and part are gone");
 }
 
 #[tokio::test(flavor = "multi_thread")]

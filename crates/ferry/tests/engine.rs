@@ -1,552 +1,119 @@
-//! The engine over the embedded stores (SQLite + local disk), without any HTTP.
+//! The engine suite of ferry-conformance on both storage stacks a deployment can choose:
+//! SQLite + local disk (the embedded default), and PostgreSQL + an S3-compatible blob store
+//! (scale-out). A private PostgreSQL cluster and a `ferry serve` on embedded storage (standing
+//! in for the S3 service, as in `scale_out.rs`) are started here and stopped on drop.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use ferry_blob::LocalBlobStore;
-use ferry_core::checksum::{ChecksumAlgorithm, ChecksumType, Wanted};
-use ferry_core::*;
-use ferry_meta::SqliteMetaStore;
-use ferry_tables::{RowBatches, TableFile, TableName, Tables, ferry_table};
-use futures_util::TryStreamExt;
+use ferry_blob::{LocalBlobStore, S3BlobStore};
+use ferry_client::S3Client;
+use ferry_conformance::engine::{RawBlobs, Stack, Stores, async_trait, engine_suite};
+use ferry_conformance::postgres_cluster::TestPostgres;
+use ferry_core::{BlobId, BlobStore, now_millis};
+use ferry_meta::{PostgresMetaStore, SqliteMetaStore};
 
-struct Fixture {
-    engine: Engine,
-    dir: tempfile::TempDir,
-}
-
-fn fixture(config: EngineConfig) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let meta = SqliteMetaStore::open(dir.path().join("meta.db")).unwrap();
-    let blobs = LocalBlobStore::open(dir.path()).unwrap();
-    Fixture { engine: Engine::new(Arc::new(meta), Arc::new(blobs), config), dir }
-}
+use common::FerryServer;
 
 mod common;
 
-fn body(data: &[u8]) -> PartInput {
-    common::body_in_chunks(data, 7_000)
+#[tokio::test(flavor = "multi_thread")]
+async fn engine_on_sqlite_and_local_disk() {
+    engine_suite(&Embedded).await;
 }
 
-fn target(key: &str) -> ObjectTarget {
-    ObjectTarget { bucket: "bkt".into(), key: key.into() }
+#[tokio::test(flavor = "multi_thread")]
+async fn engine_on_postgres_and_s3() {
+    let s3 = FerryServer::start();
+    s3.bucket(BLOB_BUCKET).await;
+    let stack = ScaleOut { postgres: TestPostgres::start(), s3, stores: AtomicUsize::new(0) };
+    engine_suite(&stack).await;
 }
 
-async fn read(engine: &Engine, key: &str, range: Option<RangeSpec>) -> Vec<u8> {
-    let r = engine.get_object("bkt", key, range, None).await.unwrap();
-    r.body.try_collect::<Vec<Bytes>>().await.unwrap().concat()
-}
+/// SQLite and local disk in a temporary directory per case.
+struct Embedded;
 
-/// Blob files holding bytes (the store also keeps empty files made ahead of need; these tests
-/// store no empty blobs).
-fn blob_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir.join("blobs"))
-        .unwrap()
-        .flat_map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap())
-        .filter(|f| f.as_ref().unwrap().metadata().unwrap().len() > 0)
-        .count()
-}
+#[async_trait]
+impl Stack for Embedded {
+    fn name(&self) -> String {
+        "SQLite + local disk".into()
+    }
 
-fn rules() -> CommitRules {
-    CommitRules { min_part_size: 10, max_parts: 10_000 }
-}
-
-fn commit_list(parts: &[&PartRecord]) -> CommitRequest {
-    CommitRequest {
-        parts: parts
-            .iter()
-            .map(|p| CommitPart { number: p.number, etag: Some(format!("\"{}\"", p.etag())), checksums: vec![] })
-            .collect(),
-        rules: rules(),
+    async fn stores(&self) -> Stores {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = SqliteMetaStore::open(dir.path().join("meta.db")).unwrap();
+        let blobs = LocalBlobStore::open(dir.path()).unwrap();
+        Stores { meta: Arc::new(meta), blobs: Arc::new(blobs), raw: Box::new(LocalFiles(dir)) }
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn parts_in_any_order_resent_and_committed_by_metadata() {
-    let f = fixture(EngineConfig::default());
-    let e = &f.engine;
-    e.create_bucket("bkt").await.unwrap();
-    let s = e.create_session(target("obj"), ObjectMeta::default(), None).await.unwrap();
-    let a = vec![b'a'; 20_000];
-    let c = vec![b'c'; 15];
-    let p3 = e.put_part(&s, 3, body(&c)).await.unwrap();
-    let _stale = e.put_part(&s, 1, body(b"stale stale")).await.unwrap();
-    let p1 = e.put_part(&s, 1, body(&a)).await.unwrap();
-    let listed = e.list_parts(&s, None, 100).await.unwrap().parts;
-    assert_eq!(
-        listed.iter().map(|p| (p.number, p.size)).collect::<Vec<_>>(),
-        [(1, 20_000), (3, 15)],
-        "re-sent part replaced"
-    );
+/// The local store's files, in the directory the case owns (deleted with it).
+struct LocalFiles(tempfile::TempDir);
 
-    let object = e.commit(&s, commit_list(&[&p1, &p3])).await.unwrap();
-    assert_eq!(object.size, 20_015);
-    assert!(object.etag.ends_with("-2"));
-    assert_eq!(object.manifest[0].blob, p1.blob, "commit publishes the part blobs themselves (no copy)");
-    assert_eq!(read(e, "obj", None).await, [a.clone(), c.clone()].concat());
-    assert_eq!(read(e, "obj", Some(RangeSpec::From { first: 19_998, last: Some(20_001) })).await, b"aacc");
-    assert_eq!(read(e, "obj", Some(RangeSpec::Suffix(3))).await, b"ccc");
-    // The retried commit with the same list gets the same answer; a different list does not.
-    let again = e.commit(&s, commit_list(&[&p1, &p3])).await.unwrap();
-    assert_eq!(again.etag, object.etag);
-    assert!(matches!(e.commit(&s, commit_list(&[&p1])).await, Err(Error::NoSuchUpload)));
-    assert!(matches!(e.put_part(&s, 4, body(b"late")).await, Err(Error::NoSuchUpload)));
-}
+#[async_trait]
+impl RawBlobs for LocalFiles {
+    async fn count(&self) -> usize {
+        common::blob_files(self.0.path())
+    }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn commit_verification_errors_leave_the_session_usable() {
-    let f = fixture(EngineConfig::default());
-    let e = &f.engine;
-    e.create_bucket("bkt").await.unwrap();
-    let s = e.create_session(target("obj"), ObjectMeta::default(), None).await.unwrap();
-    let p1 = e.put_part(&s, 1, body(&[1; 5])).await.unwrap();
-    let p2 = e.put_part(&s, 2, body(&[2; 50])).await.unwrap();
-    let mut wrong = commit_list(&[&p1, &p2]);
-    wrong.parts[1].etag = Some("\"00000000000000000000000000000000\"".into());
-    assert!(matches!(e.commit(&s, wrong).await, Err(Error::InvalidPart(2))));
-    let mut missing = commit_list(&[&p1]);
-    missing.parts.push(CommitPart { number: 7, ..Default::default() });
-    assert!(matches!(e.commit(&s, missing).await, Err(Error::InvalidPart(7))));
-    let mut backwards = commit_list(&[&p2, &p1]);
-    backwards.parts.swap(0, 1);
-    backwards.parts.swap(0, 1);
-    assert!(matches!(e.commit(&s, backwards).await, Err(Error::InvalidPartOrder)));
-    assert!(matches!(e.commit(&s, commit_list(&[&p1, &p2])).await, Err(Error::EntityTooSmall { number: 1, .. })));
-    assert_eq!(
-        e.open_session(&s.id, &s.target).await.unwrap().state,
-        SessionState::Normal,
-        "a refused commit reopens the session"
-    );
-    let p1 = e.put_part(&s, 1, body(&[1; 10])).await.unwrap();
-    e.commit(&s, commit_list(&[&p1, &p2])).await.unwrap();
-}
+    async fn overwrite(&self, blob: &BlobId, bytes: Vec<u8>) {
+        std::fs::write(common::blob_path(self.0.path(), blob), bytes).unwrap();
+    }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bad_bodies_store_nothing() {
-    let f = fixture(EngineConfig::default());
-    let e = &f.engine;
-    e.create_bucket("bkt").await.unwrap();
-    let mut wrong_md5 = body(b"payload");
-    wrong_md5.expected.push(Expected { kind: DigestKind::Md5, value: vec![0; 16] });
-    assert!(matches!(
-        e.put_object(target("k"), ObjectMeta::default(), wrong_md5, None).await,
-        Err(Error::ChecksumMismatch { kind: DigestKind::Md5, .. })
-    ));
-    let mut short = body(b"payload");
-    short.expected_size = Some(100);
-    assert!(matches!(
-        e.put_object(target("k"), ObjectMeta::default(), short, None).await,
-        Err(Error::IncompleteBody(_))
-    ));
-    let broken = PartInput {
-        body: Box::pin(futures_util::stream::iter(vec![
-            Ok(Bytes::from_static(b"abc")),
-            Err(std::io::Error::other("reset")),
-        ])),
-        ..body(b"")
-    };
-    assert!(matches!(
-        e.put_object(target("k"), ObjectMeta::default(), broken, None).await,
-        Err(Error::IncompleteBody(_))
-    ));
-    let mut big = body(&[0; 100]);
-    big.max_size = 10;
-    assert!(matches!(
-        e.put_object(target("k"), ObjectMeta::default(), big, None).await,
-        Err(Error::EntityTooLarge { .. })
-    ));
-    assert!(matches!(e.head_object("bkt", "k").await, Err(Error::NoSuchKey)));
-    assert_eq!(blob_files(f.dir.path()), 0, "no blob survives a refused body");
-    assert!(!f.dir.path().join("tmp").exists(), "nothing is staged outside the blob files either");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn checksums_composite_and_full_object() {
-    let f = fixture(EngineConfig::default());
-    let e = &f.engine;
-    e.create_bucket("bkt").await.unwrap();
-    let data: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 256) as u8).collect();
-    for (algorithm, kind) in
-        [(ChecksumAlgorithm::Crc32, ChecksumType::FullObject), (ChecksumAlgorithm::Sha256, ChecksumType::Composite)]
-    {
-        let s = e
-            .create_session(target("sum"), ObjectMeta::default(), Some(ChecksumRequest { algorithm, kind }))
-            .await
-            .unwrap();
-        let p1 = e.put_part(&s, 1, body(&data[..30_000])).await.unwrap();
-        let p2 = e.put_part(&s, 2, body(&data[30_000..])).await.unwrap();
-        let object = e.commit(&s, commit_list(&[&p1, &p2])).await.unwrap();
-        let value = object.checksum.unwrap().value;
-        match kind {
-            ChecksumType::FullObject => {
-                let mut h = checksum::MultiHasher::new(Wanted::default());
-                h.update(&data);
-                assert_eq!(
-                    Some(value),
-                    h.finish().base64(ChecksumAlgorithm::Crc32),
-                    "full-object CRC combined from parts"
-                );
-            }
-            ChecksumType::Composite => {
-                assert_eq!(Some(value), checksum::composite_checksum(algorithm, &[p1.digests, p2.digests]));
-            }
-        }
+    async fn staged_anything(&self) -> bool {
+        // Earlier versions staged blobs under `tmp/`; nothing may be written there now.
+        self.0.path().join("tmp").exists()
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn abort_expiry_and_garbage_collection() {
-    let f = fixture(EngineConfig {
-        session_lifetime: Duration::from_millis(300),
-        gc_grace: Duration::ZERO,
-        ..EngineConfig::default()
-    });
-    let e = &f.engine;
-    e.create_bucket("bkt").await.unwrap();
-    let aborted = e.create_session(target("x"), ObjectMeta::default(), None).await.unwrap();
-    e.put_part(&aborted, 1, body(b"one")).await.unwrap();
-    e.abort(&aborted).await.unwrap();
-    assert!(matches!(e.abort(&aborted).await, Err(Error::NoSuchUpload)));
-    assert!(matches!(e.list_parts(&aborted, None, 10).await, Err(Error::NoSuchUpload)));
-    let expiring = e.create_session(target("y"), ObjectMeta::default(), None).await.unwrap();
-    e.put_part(&expiring, 1, body(b"two")).await.unwrap();
-    e.put_object(target("kept"), ObjectMeta::default(), body(b"kept"), None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let report = e.sweep().await.unwrap();
-    assert_eq!(report.expired_sessions, 1);
-    assert_eq!(report.deleted_blobs, 2, "the aborted and the expired part");
-    assert_eq!(e.open_session(&expiring.id, &expiring.target).await.unwrap().state, SessionState::Expired);
-    assert_eq!(blob_files(f.dir.path()), 1, "only the published object's blob remains");
-    // Overwrite and delete free their blobs too.
-    e.put_object(target("kept"), ObjectMeta::default(), body(b"kept2"), None).await.unwrap();
-    e.copy_object(&target("kept"), target("copy"), None).await.unwrap();
-    e.delete_object("bkt", "kept").await.unwrap();
-    e.sweep().await.unwrap();
-    assert_eq!(blob_files(f.dir.path()), 1, "the copy still references the shared blob");
-    assert_eq!(read(e, "copy", None).await, b"kept2");
-    e.delete_object("bkt", "copy").await.unwrap();
-    e.sweep().await.unwrap();
-    assert_eq!(blob_files(f.dir.path()), 0);
+const BLOB_BUCKET: &str = "blobs";
+
+/// PostgreSQL and an S3 bucket: a new database and a new blob prefix per case.
+struct ScaleOut {
+    postgres: TestPostgres,
+    s3: FerryServer,
+    stores: AtomicUsize,
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn listing_with_delimiter_and_pages() {
-    let f = fixture(EngineConfig::default());
-    let e = &f.engine;
-    e.create_bucket("bkt").await.unwrap();
-    for key in ["a/1", "a/2", "b/1", "c", "d/x/y"] {
-        e.put_object(target(key), ObjectMeta::default(), body(b"x"), None).await.unwrap();
+#[async_trait]
+impl Stack for ScaleOut {
+    fn name(&self) -> String {
+        "PostgreSQL + S3".into()
     }
-    let page = e.list_objects("bkt", "", "/", "", 2).await.unwrap();
-    assert_eq!(page.common_prefixes, ["a/", "b/"]);
-    assert!(page.truncated);
-    let next = e.list_objects("bkt", "", "/", page.next_marker.as_deref().unwrap(), 10).await.unwrap();
-    assert_eq!(next.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["c"]);
-    assert_eq!(next.common_prefixes, ["d/"]);
-    assert!(!next.truncated);
-    let flat = e.list_objects("bkt", "a/", "", "", 10).await.unwrap();
-    assert_eq!(flat.objects.len(), 2);
-    assert!(matches!(e.delete_bucket("bkt").await, Err(Error::BucketNotEmpty)));
-}
 
-fn rows_of(n: i64, tag: &str) -> Vec<Vec<ferry_table::Value>> {
-    use ferry_table::Value;
-    (0..n).map(|i| vec![Value::Int(i), Value::Bytes(format!("{tag} {i}").into_bytes())]).collect()
-}
-
-fn batches(rows: &[Vec<ferry_table::Value>]) -> RowBatches {
-    let batches: Vec<Result<Vec<Vec<ferry_table::Value>>>> = rows.chunks(1000).map(|c| Ok(c.to_vec())).collect();
-    Box::pin(futures_util::stream::iter(batches))
-}
-
-fn columns() -> Vec<ferry_table::Column> {
-    use ferry_table::{Column, ColumnType};
-    vec![Column::new("id", ColumnType::Bigint), Column::new("name", ColumnType::String)]
-}
-
-/// A table `p.<table>` with columns (id bigint, name string) and no partitions.
-async fn table(t: &Tables, table: &str) -> TableName {
-    let name = TableName::new("p", table).unwrap();
-    let schema = ferry_table::TableSchema { columns: columns(), partition_keys: Vec::new() };
-    t.create_table(&name, schema, "", -1, false).await.unwrap();
-    name
-}
-
-/// The partition spec of a table without partitions.
-fn whole() -> ferry_table::PartitionSpec {
-    ferry_table::PartitionSpec::default()
-}
-
-async fn all_rows(t: &Tables, file: &TableFile) -> Result<Vec<Vec<ferry_table::Value>>> {
-    let mut rows = t.table_file_rows(file, &columns(), 0..usize::MAX);
-    let mut out = Vec::new();
-    while let Some(batch) = rows.next().await {
-        out.extend(batch?);
+    async fn stores(&self) -> Stores {
+        let meta = PostgresMetaStore::connect(&self.postgres.database()).await.unwrap();
+        let prefix = format!("case-{}", self.stores.fetch_add(1, Ordering::Relaxed));
+        let blobs = Arc::new(S3BlobStore::open(&format!("s3://{BLOB_BUCKET}/{prefix}"), self.s3.settings()).unwrap());
+        blobs.prepare().await.unwrap();
+        let client = S3Client::new(&self.s3.url, common::KEY_ID, common::SECRET, "us-east-1").unwrap();
+        let raw = BucketObjects { blobs: blobs.clone(), client, prefix };
+        Stores { meta: Arc::new(meta), blobs, raw: Box::new(raw) }
     }
-    Ok(out)
 }
 
-async fn read_table_file(e: &Engine, key: &str) -> Vec<u8> {
-    let r = e.get_object(&e.config().table_bucket, key, None, None).await.unwrap();
-    r.body.try_collect::<Vec<Bytes>>().await.unwrap().concat()
+/// The S3 store's objects under the case's prefix, read and written by a plain S3 client.
+struct BucketObjects {
+    blobs: Arc<S3BlobStore>,
+    client: S3Client,
+    prefix: String,
 }
 
-/// The blob file holding object `key` of the table bucket (tests corrupt it on disk).
-async fn table_blob_path(f: &Fixture, key: &str) -> std::path::PathBuf {
-    let object = f.engine.head_object(&f.engine.config().table_bucket, key).await.unwrap();
-    let blob = &object.manifest[0].blob.0;
-    f.dir.path().join("blobs").join(&blob[..2]).join(blob)
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn block_commits_publish_one_file_per_block_or_nothing() {
-    let f = fixture(EngineConfig::default());
-    let e = &f.engine;
-    let t = &Tables::new(e.clone());
-    let name = table(t, "t").await;
-    let upload = t.create_table_upload(&name, &whole(), false).await.unwrap();
-    let blocks: Vec<_> = (0..3).map(|b| rows_of(100 + b, &format!("block {b}"))).collect();
-    for (id, rows) in blocks.iter().enumerate().rev() {
-        t.put_block(&upload.session, id as u32, &columns(), batches(rows), 1 << 30).await.unwrap();
+#[async_trait]
+impl RawBlobs for BucketObjects {
+    async fn count(&self) -> usize {
+        // Blobs are bucket objects only once finished, so every listed one holds its bytes.
+        self.blobs.list_older_than(now_millis() + 3_600_000).await.unwrap().len()
     }
-    let info = t.table(&name).await.unwrap();
 
-    // A list that differs from what the server holds publishes nothing and reopens the session.
-    assert!(matches!(t.commit_table_upload(&upload, &[0, 2]).await, Err(Error::InvalidPart(1))));
-    assert!(matches!(t.commit_table_upload(&upload, &[0, 1, 2, 3]).await, Err(Error::InvalidPart(3))));
-    assert!(t.table_files(&info, &whole(), now_millis()).await.unwrap().is_empty(), "nothing published");
-    let reopened = t.table_upload(&name, &whole(), &upload.session.id).await.unwrap();
-    assert_eq!(reopened.session.state, SessionState::Normal);
-
-    t.commit_table_upload(&upload, &[2, 0, 1]).await.unwrap();
-    let published = t.table_files(&info, &whole(), now_millis()).await.unwrap();
-    assert_eq!(published.len(), 3, "one file per block");
-    for (file, rows) in published.iter().zip(&blocks) {
-        assert_eq!(&all_rows(t, file).await.unwrap(), rows, "block {} is its own file", file.key);
+    async fn overwrite(&self, blob: &BlobId, bytes: Vec<u8>) {
+        let key = format!("{}/blobs/{}", self.prefix, blob.0);
+        self.client.put_object(BLOB_BUCKET, &key, Bytes::from(bytes), &[]).await.unwrap();
     }
-    assert_eq!(blob_files(f.dir.path()), 4, "the schema and the block blobs themselves (no copy)");
-    t.commit_table_upload(&upload, &[0, 1, 2]).await.unwrap();
-    assert!(matches!(t.commit_table_upload(&upload, &[0, 1]).await, Err(Error::NoSuchUpload)));
-}
 
-#[tokio::test(flavor = "multi_thread")]
-async fn blocks_of_rows_become_parquet_files() {
-    use ferry_table::{Value, read_block};
-    let f = fixture(EngineConfig::default());
-    let e = &f.engine;
-    let t = &Tables::new(e.clone());
-    let name = table(t, "t").await;
-    let upload = t.create_table_upload(&name, &whole(), false).await.unwrap();
-    let s = &upload.session;
-    let rows = rows_of(50_000, "row");
-    let (part, count) = t.put_block(s, 7, &columns(), batches(&rows), 1 << 30).await.unwrap();
-    assert_eq!((part.number, count), (7, 50_000));
-
-    // A row that does not fit its column stores nothing, and says why.
-    let bad: Vec<Result<Vec<Vec<Value>>>> = vec![Ok(vec![vec![Value::Bool(true), Value::Null]])];
-    let err = t.put_block(s, 8, &columns(), Box::pin(futures_util::stream::iter(bad)), 1 << 30).await.unwrap_err();
-    assert!(err.to_string().contains("bigint cannot hold"), "{err}");
-    // So does a failing row source (a corrupt upload body).
-    let failing: Vec<Result<Vec<Vec<Value>>>> =
-        vec![Ok(rows[..10].to_vec()), Err(Error::InvalidArgument("row checksum mismatch".into()))];
-    let err = t.put_block(s, 9, &columns(), Box::pin(futures_util::stream::iter(failing)), 1 << 30).await.unwrap_err();
-    assert!(err.to_string().contains("row checksum mismatch"), "{err}");
-    assert_eq!(e.list_parts(s, None, 10).await.unwrap().parts.len(), 1, "only the good block is held");
-
-    t.commit_table_upload(&upload, &[7]).await.unwrap();
-    let files = t.table_files(&t.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap();
-    let bytes = read_table_file(e, &files[0].key).await;
-    assert_eq!(read_block(Bytes::from(bytes), &columns()).unwrap(), rows, "the committed file is the rows, as Parquet");
-    assert_eq!(blob_files(f.dir.path()), 2, "the schema and the one good block; failed blocks left no file");
-}
-
-/// Regression: a Tunnel upload session was an S3 multipart upload in the table bucket, so S3
-/// clients could list it, fill it with garbage "blocks" (which a Tunnel commit then published,
-/// breaking every read), or complete and abort it. Sessions now have a target of their own.
-#[tokio::test(flavor = "multi_thread")]
-async fn table_sessions_and_object_sessions_never_mix() {
-    let f = fixture(EngineConfig::default());
-    let e = &f.engine;
-    let t = &Tables::new(e.clone());
-    let tables = e.config().table_bucket.clone();
-    let name = table(t, "t").await;
-    let upload = t.create_table_upload(&name, &whole(), false).await.unwrap();
-    let id = &upload.session.id;
-    assert_eq!(
-        upload.session.target,
-        Target::TablePartition { project: "p".into(), table: "t".into(), partition: String::new() }
-    );
-
-    // Through the object API the table upload does not exist, whatever bucket and key are named.
-    let key = format!("p/t/{}/_upload", t.table(&name).await.unwrap().id);
-    for target in [Target::object(tables.as_str(), key.as_str()), Target::object("bkt", "k")] {
-        assert!(matches!(e.open_session(id, &target).await, Err(Error::NoSuchUpload)), "{target}");
+    async fn staged_anything(&self) -> bool {
+        !self.client.list_multipart_uploads(BLOB_BUCKET, &self.prefix).await.unwrap().is_empty()
     }
-    assert!(matches!(e.put_part(&upload.session, 1, body(b"garbage")).await, Err(Error::NoSuchUpload)));
-    let complete = CommitRequest { parts: vec![CommitPart { number: 1, ..Default::default() }], rules: rules() };
-    assert!(matches!(e.commit(&upload.session, complete).await, Err(Error::NoSuchUpload)));
-    assert!(e.list_sessions(&tables, "", None, 1000).await.unwrap().0.is_empty(), "table uploads are not listed");
-    // Another table's name does not open it either.
-    let other = TableName::new("p", "other").unwrap();
-    let schema = t.table(&name).await.unwrap().schema;
-    t.create_table(&other, schema, "", -1, false).await.unwrap();
-    assert!(matches!(t.table_upload(&other, &whole(), id).await, Err(Error::NoSuchUpload)));
-
-    // And the reverse: an object upload is no table upload.
-    e.create_bucket("bkt").await.unwrap();
-    let object = e.create_session(target("k"), ObjectMeta::default(), None).await.unwrap();
-    assert!(matches!(t.table_upload(&name, &whole(), &object.id).await, Err(Error::NoSuchUpload)));
-    assert!(matches!(
-        t.put_block(&object, 0, &columns(), batches(&rows_of(3, "x")), 1 << 30).await,
-        Err(Error::NoSuchUpload)
-    ));
-
-    // The table upload works as before and the table reads back.
-    let rows = rows_of(10, "r");
-    t.put_block(&upload.session, 0, &columns(), batches(&rows), 1 << 30).await.unwrap();
-    t.commit_table_upload(&upload, &[0]).await.unwrap();
-    let files = t.table_files(&t.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap();
-    assert_eq!(all_rows(t, &files[0]).await.unwrap(), rows);
-}
-
-fn target_in(bucket: &str, key: &str) -> ObjectTarget {
-    ObjectTarget { bucket: bucket.into(), key: key.into() }
-}
-
-/// Regression: S3 clients could overwrite `_schema.json` (after which every table call, DROP
-/// included, failed) or delete table files. The table bucket is read-only to object calls.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_table_bucket_is_read_only_to_object_calls() {
-    let f = fixture(EngineConfig::default());
-    let e = &f.engine;
-    let t = &Tables::new(e.clone());
-    let tables = e.config().table_bucket.clone();
-    let denied = |r: Result<()>| matches!(r, Err(Error::AccessDenied(_)));
-    assert!(denied(e.create_bucket(&tables).await), "the table bucket's name is reserved before any table exists");
-    let name = table(t, "t").await;
-    let schema_key = "p/t/_schema.json";
-    assert!(denied(
-        e.put_object(target_in(&tables, schema_key), ObjectMeta::default(), body(b"{}"), None).await.map(|_| ())
-    ));
-    assert!(denied(e.create_session(target_in(&tables, "p/t/x"), ObjectMeta::default(), None).await.map(|_| ())));
-    assert!(denied(e.delete_object(&tables, schema_key).await.map(|_| ())));
-    assert!(denied(e.delete_bucket(&tables).await));
-    assert!(denied(e.create_bucket(&tables).await));
-    e.create_bucket("bkt").await.unwrap();
-    e.put_object(target_in("bkt", "evil"), ObjectMeta::default(), body(b"{}"), None).await.unwrap();
-    assert!(denied(e.copy_object(&target_in("bkt", "evil"), target_in(&tables, schema_key), None).await.map(|_| ())));
-
-    // Reading is fine, and the table is intact.
-    let schema = read_table_file(e, schema_key).await;
-    assert!(String::from_utf8(schema).unwrap().contains("tableId"));
-    t.table(&name).await.unwrap();
-    t.drop_table(&name, false).await.unwrap();
-}
-
-/// A table file damaged on disk is a clear `Corrupt` error naming it, and DROP TABLE still
-/// works, so the name can be used again.
-#[tokio::test(flavor = "multi_thread")]
-async fn corrupt_table_files_are_reported_and_the_table_can_be_dropped() {
-    let f = fixture(EngineConfig::default());
-    let e = &f.engine;
-    let t = &Tables::new(e.clone());
-    let name = table(t, "t").await;
-    let upload = t.create_table_upload(&name, &whole(), false).await.unwrap();
-    t.put_block(&upload.session, 0, &columns(), batches(&rows_of(100, "r")), 1 << 30).await.unwrap();
-    t.commit_table_upload(&upload, &[0]).await.unwrap();
-    let info = t.table(&name).await.unwrap();
-    // Found by listing, so no row count of it is remembered yet.
-    let tables = e.config().table_bucket.clone();
-    let listed = e.list_objects(&tables, "p/t/", "", "", 100).await.unwrap().objects;
-    let data = listed.iter().find(|o| o.key.ends_with(".parquet")).unwrap();
-    let file = TableFile { key: data.key.clone(), size: data.size, rows: 100, modified: data.modified };
-
-    // A data file whose bytes were overwritten: its footer is garbage.
-    let path = table_blob_path(&f, &file.key).await;
-    std::fs::write(&path, vec![b'x'; file.size as usize]).unwrap();
-    for err in [t.table_files(&info, &whole(), now_millis()).await.unwrap_err(), all_rows(t, &file).await.unwrap_err()]
-    {
-        assert!(matches!(&err, Error::Table(TableError::Corrupt(m)) if m.contains(&file.key)), "{err}");
-    }
-    t.drop_table(&name, false).await.unwrap();
-    assert!(matches!(t.table(&name).await, Err(Error::Table(TableError::NoSuchTable(_)))));
-    let name = table(t, "t").await;
-
-    // A schema cut short on disk.
-    let path = table_blob_path(&f, "p/t/_schema.json").await;
-    std::fs::write(&path, b"{\"tab").unwrap();
-    let err = t.table(&name).await.unwrap_err();
-    assert!(matches!(&err, Error::Table(TableError::Corrupt(m)) if m.contains("shorter")), "{err}");
-    t.drop_table(&name, false).await.unwrap();
-    let name = table(t, "t").await;
-
-    // A schema that is not JSON any more.
-    let path = table_blob_path(&f, "p/t/_schema.json").await;
-    let size = std::fs::metadata(&path).unwrap().len() as usize;
-    std::fs::write(&path, format!("{:size$}", "not json")).unwrap();
-    let err = t.table(&name).await.unwrap_err();
-    assert!(matches!(&err, Error::Table(TableError::Corrupt(m)) if m.contains("p.t")), "{err}");
-    assert!(matches!(t.create_table_upload(&name, &whole(), false).await, Err(Error::Table(TableError::Corrupt(_)))));
-    t.drop_table(&name, false).await.unwrap();
-    let name = table(t, "t").await;
-    assert!(t.table_files(&t.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap().is_empty());
-    assert!(
-        e.list_objects(&tables, "p/t/", "", "", 100).await.unwrap().objects.len() == 1,
-        "only the new schema is left under the name"
-    );
-}
-
-/// Regression: lifetime and idle time were enforced only by the sweeper, so a session past its
-/// lifetime still took parts, listed them and published an object until the next sweep.
-#[tokio::test(flavor = "multi_thread")]
-async fn sessions_expire_at_request_time_without_a_sweep() {
-    let f = fixture(EngineConfig { session_lifetime: Duration::from_millis(400), ..EngineConfig::default() });
-    let e = &f.engine;
-    let t = &Tables::new(e.clone());
-    e.create_bucket("bkt").await.unwrap();
-    let s = e.create_session(target("late"), ObjectMeta::default(), None).await.unwrap();
-    let p1 = e.put_part(&s, 1, body(b"early part")).await.unwrap();
-    let name = table(t, "t").await;
-    let upload = t.create_table_upload(&name, &whole(), false).await.unwrap();
-    t.put_block(&upload.session, 0, &columns(), batches(&rows_of(5, "r")), 1 << 30).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    // Every operation refuses, on the caller's old copy as on a fresh open.
-    assert!(matches!(e.put_part(&s, 2, body(b"late part")).await, Err(Error::NoSuchUpload)));
-    assert!(matches!(e.list_parts(&s, None, 10).await, Err(Error::NoSuchUpload)));
-    assert!(matches!(e.commit(&s, commit_list(&[&p1])).await, Err(Error::NoSuchUpload)));
-    assert!(matches!(e.abort(&s).await, Err(Error::NoSuchUpload)));
-    assert_eq!(e.open_session(&s.id, &s.target).await.unwrap().state, SessionState::Expired);
-    assert!(matches!(e.head_object("bkt", "late").await, Err(Error::NoSuchKey)), "nothing was published");
-    assert!(e.list_sessions("bkt", "", None, 10).await.unwrap().0.is_empty(), "an expired upload is not listed");
-
-    assert!(matches!(t.commit_table_upload(&upload, &[0]).await, Err(Error::NoSuchUpload)));
-    assert!(matches!(
-        t.put_block(&upload.session, 1, &columns(), batches(&rows_of(5, "r")), 1 << 30).await,
-        Err(Error::NoSuchUpload)
-    ));
-    let reopened = t.table_upload(&name, &whole(), &upload.session.id).await.unwrap();
-    assert_eq!(reopened.session.state, SessionState::Expired, "Tunnel's status call sees EXPIRED");
-    assert!(t.table_files(&t.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap().is_empty());
-    assert_eq!(e.sweep().await.unwrap().expired_sessions, 0, "the sweeper found nothing left to expire");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn idle_sessions_expire_at_request_time_and_activity_keeps_them() {
-    let f = fixture(EngineConfig { idle_timeout: Duration::from_millis(600), ..EngineConfig::default() });
-    let e = &f.engine;
-    e.create_bucket("bkt").await.unwrap();
-    let s = e.create_session(target("idle"), ObjectMeta::default(), None).await.unwrap();
-    let mut parts = Vec::new();
-    for n in 1..=3u8 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        parts.push(e.put_part(&s, n as u32, body(&[n; 20])).await.unwrap());
-    }
-    assert_eq!(e.list_parts(&s, None, 10).await.unwrap().parts.len(), 3, "each part kept the session alive");
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let refs: Vec<&PartRecord> = parts.iter().collect();
-    assert!(matches!(e.commit(&s, commit_list(&refs)).await, Err(Error::NoSuchUpload)));
-    assert!(matches!(e.head_object("bkt", "idle").await, Err(Error::NoSuchKey)));
 }

@@ -120,5 +120,5 @@ async fn engine_on_postgres_and_s3() {
 mod common;
 
 fn body(data: &[u8]) -> PartInput {
-    common::body_in_chunks(data, 1 << 20)
+    ferry_conformance::body_in_chunks(data, 1 << 20)
 }

@@ -3,24 +3,10 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use bytes::Bytes;
-use ferry_core::PartInput;
-use ferry_core::checksum::Wanted;
-
-/// A body arriving in chunks of `chunk` bytes, as a network body does.
-pub fn body_in_chunks(data: &[u8], chunk: usize) -> PartInput {
-    let chunks: Vec<std::io::Result<Bytes>> = data.chunks(chunk).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
-    PartInput {
-        body: Box::pin(futures_util::stream::iter(chunks)),
-        expected_size: Some(data.len() as u64),
-        max_size: 1 << 30,
-        expected: Vec::new(),
-        trailer: None,
-        wanted: Wanted::default(),
-    }
-}
+use ferry_core::BlobId;
 
 pub const KEY_ID: &str = "scaleouttestkey";
 pub const SECRET: &str = "scaleouttestsecret";
@@ -76,4 +62,19 @@ impl Drop for FerryServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Blob files holding bytes under a local store's root (the store also keeps empty files made
+/// ahead of need; the tests store no empty blobs).
+pub fn blob_files(root: &Path) -> usize {
+    std::fs::read_dir(root.join("blobs"))
+        .unwrap()
+        .flat_map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap())
+        .filter(|f| f.as_ref().unwrap().metadata().unwrap().len() > 0)
+        .count()
+}
+
+/// The file holding `blob` under a local store's root.
+pub fn blob_path(root: &Path, blob: &BlobId) -> PathBuf {
+    root.join("blobs").join(&blob.0[..2]).join(&blob.0)
 }

@@ -1,0 +1,44 @@
+//! The PostgreSQL store on a private cluster: the conformance suite, several nodes migrating
+//! at once, clear connection errors.
+
+use std::sync::Arc;
+
+use ferry_conformance::postgres_cluster::TestPostgres;
+
+use super::PostgresMetaStore;
+use super::schema::MIGRATIONS;
+use ferry_core::Result;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_and_concurrent_start() {
+    let server = TestPostgres::start();
+    let url = server.database();
+    // Nodes starting together migrate once; the others find the schema in place.
+    let starts: Vec<_> = (0..4).map(|_| tokio::spawn(connect_owned(url.clone()))).collect();
+    let mut stores = Vec::new();
+    for s in starts {
+        stores.push(s.await.expect("join").expect("connect and migrate"));
+    }
+    let version: i64 = stores[0]
+        .query_opt("SELECT version FROM ferry_schema", &[])
+        .await
+        .expect("version")
+        .map(|r| r.get(0))
+        .expect("one row");
+    assert_eq!(version, MIGRATIONS.len() as i64);
+    ferry_conformance::meta_store_suite(Arc::new(stores.remove(0))).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_url_is_a_clear_error() {
+    let Err(e) = PostgresMetaStore::connect("postgres://nobody@127.0.0.1:1/none").await else {
+        panic!("connecting to a closed port succeeded")
+    };
+    assert!(e.to_string().contains("PostgreSQL"), "{e}");
+    let Err(e) = PostgresMetaStore::connect("not a url at all").await else { panic!("a junk URL was accepted") };
+    assert!(e.to_string().contains("PostgreSQL"), "{e}");
+}
+
+async fn connect_owned(url: String) -> Result<PostgresMetaStore> {
+    PostgresMetaStore::connect(&url).await
+}
