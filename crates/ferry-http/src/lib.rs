@@ -7,6 +7,8 @@
 mod body;
 pub mod dates;
 pub mod endpoint;
+#[doc(hidden)]
+pub mod fuzz;
 mod headers;
 mod limits;
 mod operations;
