@@ -10,6 +10,8 @@ mod body;
 mod connector;
 pub mod dates;
 pub mod endpoint;
+#[doc(hidden)]
+pub mod fuzz;
 mod headers;
 mod limits;
 mod operations;

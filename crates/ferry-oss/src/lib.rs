@@ -6,6 +6,8 @@ mod address;
 mod auth;
 mod callback;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod ops;
 mod response;
 mod router;

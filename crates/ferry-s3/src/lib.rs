@@ -4,6 +4,8 @@
 mod auth;
 mod chunked;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod ops;
 mod request;
 mod response;

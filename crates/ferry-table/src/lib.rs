@@ -2,6 +2,8 @@
 //! stored as Parquet files, so a committed table is readable by any Parquet reader.
 
 mod block;
+#[doc(hidden)]
+pub mod fuzz;
 mod partition;
 mod schema;
 mod text;

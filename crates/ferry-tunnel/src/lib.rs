@@ -14,6 +14,8 @@ mod control;
 pub mod ddl;
 mod download;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod records;
 mod router;
 mod upload;
@@ -93,26 +95,6 @@ impl TunnelFrontend {
         TunnelFrontend { tables: Tables::new(engine), creds, config }
     }
 
-    fn authenticate(&self, parts: &Parts, prefix: &str) -> OdpsResult<()> {
-        let header = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let (id, signature) = auth::parse_authorization(header).ok_or_else(|| {
-            OdpsError::unauthorized("expected Authorization: ODPS <access id>:<signature> (signature version 2)")
-        })?;
-        let secret = self
-            .creds
-            .secret_for(id)
-            .ok_or_else(|| OdpsError::unauthorized(format!("the access id {id} is not known")))?;
-        let target = parts.uri.path_and_query().map_or("", |pq| pq.as_str());
-        let relative = target.strip_prefix(prefix).unwrap_or(target);
-        let canonical = auth::canonical_string(parts.method.as_str(), &parts.headers, relative);
-        if auth::sign(secret, &canonical) != signature {
-            return Err(OdpsError::signature_not_match(format!(
-                "the request signature does not match; the string to sign was {canonical:?}"
-            )));
-        }
-        check_date(parts)
-    }
-
     /// Route, authenticate, then serve; the endpoint's name labels the response (refusals too).
     async fn dispatch(&self, parts: &Parts, body: Body, query: &Query) -> (OdpsResult<Response>, &'static str) {
         let path = parts.uri.path();
@@ -134,7 +116,7 @@ impl TunnelFrontend {
             Ok(e) => ferry_http::Endpoint::name(e),
             Err(refusal) => refusal.name,
         };
-        if let Err(e) = self.authenticate(parts, prefix) {
+        if let Err(e) = authenticate(&self.creds, parts, prefix) {
             return (Err(e), name);
         }
         let endpoint = match routed {
@@ -164,6 +146,25 @@ impl TunnelFrontend {
             Endpoint::ReadDownload => download::read(ctx, &table()?).await,
         }
     }
+}
+
+/// Check the request's ODPS v2 signature (relative to the endpoint path `prefix`) and its Date.
+fn authenticate(creds: &CredentialStore, parts: &Parts, prefix: &str) -> OdpsResult<()> {
+    let header = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let (id, signature) = auth::parse_authorization(header).ok_or_else(|| {
+        OdpsError::unauthorized("expected Authorization: ODPS <access id>:<signature> (signature version 2)")
+    })?;
+    let secret =
+        creds.secret_for(id).ok_or_else(|| OdpsError::unauthorized(format!("the access id {id} is not known")))?;
+    let target = parts.uri.path_and_query().map_or("", |pq| pq.as_str());
+    let relative = target.strip_prefix(prefix).unwrap_or(target);
+    let canonical = auth::canonical_string(parts.method.as_str(), &parts.headers, relative);
+    if auth::sign(secret, &canonical) != signature {
+        return Err(OdpsError::signature_not_match(format!(
+            "the request signature does not match; the string to sign was {canonical:?}"
+        )));
+    }
+    check_date(parts)
 }
 
 /// The signed `Date` must be within 15 minutes of the server's clock, so a captured request

@@ -4,6 +4,8 @@
 
 mod auth;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod ops;
 pub mod router;
 

@@ -222,10 +222,10 @@ pub fn verify_presigned(parts: &Parts, query: &Query, creds: &CredentialStore) -
 /// signature and the chunk's SHA-256; the trailer over the previous signature and its lines.
 #[derive(Clone)]
 pub struct ChunkSigner {
-    key: [u8; 32],
-    amz_date: String,
-    scope: String,
-    previous: String,
+    pub(crate) key: [u8; 32],
+    pub(crate) amz_date: String,
+    pub(crate) scope: String,
+    pub(crate) previous: String,
 }
 
 impl std::fmt::Debug for ChunkSigner {
