@@ -7,20 +7,24 @@
 mod body;
 pub mod dates;
 pub mod endpoint;
+pub mod errors;
 mod headers;
 mod limits;
 mod operations;
+pub mod part_input;
 mod query;
 pub mod range;
+pub mod response;
 mod router;
 mod server;
 pub mod xml;
 
 pub use body::{Body, ResponseBody, body_stream, empty, full, read_limited, stream};
 pub use endpoint::{Endpoint, EndpointDoc};
-pub use headers::{content_headers, response_overrides};
+pub use headers::{content_headers, response_overrides, source_conditions};
 pub use limits::Limits;
 pub use operations::{Operations, ReadinessCheck};
+pub use part_input::{BodyHeaderError, BodyRules};
 pub use query::Query;
 pub use router::{Frontend, Router};
 pub use server::{ServeOptions, serve, tls_acceptor};
