@@ -1,7 +1,7 @@
 //! Object headers shared by the dialects that carry them the same way.
 
-use ferry_core::ObjectMeta;
-use http::{HeaderName, HeaderValue};
+use ferry_core::{ObjectMeta, SourceConditions};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::{Query, Response};
 
@@ -46,5 +46,19 @@ pub fn response_overrides(r: &mut Response, query: &Query) {
         if let Some(v) = query.get(param).and_then(|v| HeaderValue::from_str(v).ok()) {
             r.headers_mut().insert(name, v);
         }
+    }
+}
+
+/// A copy's conditions on its source, from `<prefix>match`, `<prefix>none-match`,
+/// `<prefix>modified-since` and `<prefix>unmodified-since` (S3: `x-amz-copy-source-if-`, OSS:
+/// `x-oss-copy-source-if-`). A date that does not parse is ignored, as S3 and OSS do.
+pub fn source_conditions(headers: &HeaderMap, prefix: &str) -> SourceConditions {
+    let text = |name: &str| headers.get(format!("{prefix}{name}")).and_then(|v| v.to_str().ok());
+    let date = |name: &str| text(name).and_then(crate::dates::parse_http_date).filter(|millis| *millis >= 0);
+    SourceConditions {
+        if_match: text("match").map(str::to_string),
+        if_none_match: text("none-match").map(str::to_string),
+        if_modified_since: date("modified-since"),
+        if_unmodified_since: date("unmodified-since"),
     }
 }

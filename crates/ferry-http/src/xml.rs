@@ -11,6 +11,12 @@ use quick_xml::events::Event;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XmlError(pub String);
 
+impl std::fmt::Display for XmlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 type XmlResult<T> = Result<T, XmlError>;
 
 const NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";

@@ -121,11 +121,7 @@ pub fn authenticate(parts: &Parts, query: &Query, addr: &Address, creds: &Creden
         || query.has("security-token")
         || query.has("x-oss-security-token")
     {
-        return Err(OssError {
-            code: "InvalidSecurityToken",
-            status: http::StatusCode::FORBIDDEN,
-            message: "The security token you provided is invalid.".to_string(),
-        });
+        return Err(OssError::invalid_security_token("The security token you provided is invalid."));
     }
     let authorization = header(parts, "authorization");
     if let Some(rest) = authorization.strip_prefix("OSS ") {
@@ -202,7 +198,9 @@ fn canonical_resource(query: &Query, addr: &Address) -> String {
     resource
 }
 
-fn verify_v1(parts: &Parts, query: &Query, addr: &Address, secret: &str, date: &str, signature: &str) -> OssResult<()> {
+/// The V1 string to sign: method, Content-MD5, Content-Type, date (or `Expires`), the
+/// `x-oss-*` headers sorted, and the canonical resource.
+fn string_to_sign_v1(parts: &Parts, query: &Query, addr: &Address, date: &str) -> String {
     let mut oss_headers: Vec<(String, String)> = parts
         .headers
         .iter()
@@ -211,7 +209,7 @@ fn verify_v1(parts: &Parts, query: &Query, addr: &Address, secret: &str, date: &
         .collect();
     oss_headers.sort();
     let canonical_headers: String = oss_headers.iter().map(|(n, v)| format!("{n}:{v}\n")).collect();
-    let sts = format!(
+    format!(
         "{}\n{}\n{}\n{}\n{}{}",
         parts.method,
         header(parts, "content-md5"),
@@ -219,14 +217,37 @@ fn verify_v1(parts: &Parts, query: &Query, addr: &Address, secret: &str, date: &
         date,
         canonical_headers,
         canonical_resource(query, addr)
-    );
-    let given = B64.decode(signature.trim().replace(' ', "+")).unwrap_or_default();
+    )
+}
+
+fn hmac_sha1(secret: &str, data: &str) -> OssResult<Hmac<Sha1>> {
     let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).map_err(|_| OssError::internal_error("HMAC key"))?;
-    mac.update(sts.as_bytes());
-    mac.verify_slice(&given).map_err(|_| {
+    mac.update(data.as_bytes());
+    Ok(mac)
+}
+
+fn verify_v1(parts: &Parts, query: &Query, addr: &Address, secret: &str, date: &str, signature: &str) -> OssResult<()> {
+    let sts = string_to_sign_v1(parts, query, addr, date);
+    let given = B64.decode(signature.trim().replace(' ', "+")).unwrap_or_default();
+    hmac_sha1(secret, &sts)?.verify_slice(&given).map_err(|_| {
         tracing::debug!(string_to_sign = sts, "OSS V1 mismatch");
         mismatch()
     })
+}
+
+/// The `Authorization` header value (`OSS <access key>:<signature>`) of a V1-signed request,
+/// computed exactly as ferry verifies it: what oss2 sends. The request must carry its `Date`
+/// (or `x-oss-date`) and every `x-oss-*` header already. For tests and tools that talk to ferry.
+pub fn sign_v1(parts: &Parts, domain: Option<&str>, access_key: &str, secret: &str) -> OssResult<String> {
+    let addr = Address::resolve(parts, domain)?;
+    let query = Query::parse(parts.uri.query());
+    let date = match header(parts, "x-oss-date") {
+        "" => header(parts, "date"),
+        d => d,
+    };
+    let sts = string_to_sign_v1(parts, &query, &addr, date);
+    let signature = B64.encode(hmac_sha1(secret, &sts)?.finalize().into_bytes());
+    Ok(format!("OSS {access_key}:{signature}"))
 }
 
 fn encode_query(query: &Query) -> String {

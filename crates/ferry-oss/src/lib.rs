@@ -23,6 +23,7 @@ use http::Method;
 use http::request::Parts;
 
 use address::Address;
+pub use auth::sign_v1;
 pub use error::OssError;
 use error::OssResult;
 use ferry_http::Query;

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use ferry_core::checksum::{ChecksumAlgorithm, Wanted, from_base64};
 use ferry_core::{DigestKind, Error, Expected, ObjectMeta, PartInput, TrailerSlot};
+use ferry_http::part_input::{BodyRules, DeclaredBody, Length, Md5Form, declared_body};
 use ferry_http::{Body, body_stream, read_limited};
 use http::request::Parts;
 use md5::{Digest as _, Md5};
@@ -49,67 +50,27 @@ impl BodyErrors {
     }
 }
 
-fn decoded_length(parts: &Parts) -> S3Result<Option<u64>> {
-    match header(parts, "x-amz-decoded-content-length") {
-        Some(v) => {
-            v.parse().map(Some).map_err(|_| S3Error::invalid_argument("x-amz-decoded-content-length is not a number"))
-        }
-        None => Ok(None),
-    }
-}
-
 /// Prepare a streamed upload body.
 pub fn prepare(parts: &Parts, payload: &Payload, body: Body, max_size: u64) -> S3Result<UploadBody> {
     let failure = FailureSlot::default();
     let trailer = TrailerSlot::default();
-    let raw = body_stream(body);
-    let (stream, expected_size): (ferry_core::store::ByteStream, Option<u64>) = match payload {
-        Payload::Chunked { signer, .. } => {
-            let Some(len) = decoded_length(parts)? else {
-                return Err(S3Error::missing_content_length(
-                    "You must provide x-amz-decoded-content-length with aws-chunked bodies.",
-                ));
-            };
-            (Box::pin(AwsChunkedDecoder::new(raw, signer.clone(), trailer.clone(), failure.clone())), Some(len))
-        }
-        _ => {
-            let length = match header(parts, "content-length") {
-                Some(v) => {
-                    Some(v.parse::<u64>().map_err(|_| S3Error::invalid_argument("Content-Length is not a number"))?)
-                }
-                None => None,
-            };
-            let chunked_transfer = header(parts, "transfer-encoding").is_some_and(|v| v.contains("chunked"));
-            if length.is_none() && !chunked_transfer {
-                return Err(S3Error::missing_content_length("You must provide the Content-Length HTTP header."));
-            }
-            (raw, length)
-        }
+    let chunked = matches!(payload, Payload::Chunked { .. });
+    let rules = BodyRules {
+        // An aws-chunked body's Content-Length counts the chunk framing too.
+        length: if chunked { Length::Header("x-amz-decoded-content-length") } else { Length::Required },
+        md5: Md5Form::Base64,
+        checksum_prefix: Some("x-amz-checksum-"),
+        max_size,
     };
-    if expected_size.is_some_and(|n| n > max_size) {
-        return Err(S3Error::entity_too_large(format!(
-            "Your proposed upload exceeds the maximum allowed size of {max_size} bytes."
-        )));
-    }
-    let mut expected = Vec::new();
-    let mut wanted = Wanted::default();
-    let mut algorithm = None;
-    if let Some(md5) = header(parts, "content-md5") {
-        let raw = from_base64(md5)
-            .filter(|v| v.len() == 16)
-            .ok_or_else(|| S3Error::invalid_digest("The Content-MD5 you specified was invalid."))?;
-        expected.push(Expected { kind: DigestKind::Md5, value: raw });
-    }
-    for alg in ChecksumAlgorithm::ALL {
-        let name = format!("x-amz-checksum-{}", alg.name().to_ascii_lowercase());
-        if let Some(value) = header(parts, &name) {
-            let raw = from_base64(value)
-                .filter(|v| v.len() == expected_len(alg))
-                .ok_or_else(|| S3Error::invalid_request(format!("Value for {name} header is invalid.")))?;
-            expected.push(Expected { kind: alg.digest_kind(), value: raw });
-            algorithm = Some(alg);
+    let DeclaredBody { length: expected_size, mut expected, mut algorithm } = declared_body(&parts.headers, &rules)?;
+    let raw = body_stream(body);
+    let stream: ferry_core::store::ByteStream = match payload {
+        Payload::Chunked { signer, .. } => {
+            Box::pin(AwsChunkedDecoder::new(raw, signer.clone(), trailer.clone(), failure.clone()))
         }
-    }
+        _ => raw,
+    };
+    let mut wanted = Wanted::default();
     if let Some(names) = header(parts, "x-amz-trailer") {
         for name in names.split(',') {
             let alg = name
@@ -139,15 +100,6 @@ pub fn prepare(parts: &Parts, payload: &Payload, body: Body, max_size: u64) -> S
         algorithm,
         errors: BodyErrors { failure, payload_sha256 },
     })
-}
-
-fn expected_len(alg: ChecksumAlgorithm) -> usize {
-    match alg {
-        ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => 4,
-        ChecksumAlgorithm::Crc64Nvme => 8,
-        ChecksumAlgorithm::Sha1 => 20,
-        ChecksumAlgorithm::Sha256 => 32,
-    }
 }
 
 /// Read a small XML request body whole, checking the signed payload hash and Content-MD5.
@@ -194,11 +146,9 @@ pub fn object_meta(parts: &Parts) -> S3Result<ObjectMeta> {
         }
     }
     if total > MAX_USER_METADATA {
-        return Err(S3Error::new(
-            "MetadataTooLarge",
-            http::StatusCode::BAD_REQUEST,
-            format!("Your metadata headers exceed the maximum allowed metadata size of {MAX_USER_METADATA} bytes."),
-        ));
+        return Err(S3Error::metadata_too_large(format!(
+            "Your metadata headers exceed the maximum allowed metadata size of {MAX_USER_METADATA} bytes."
+        )));
     }
     Ok(ObjectMeta {
         content_type: text("content-type"),

@@ -7,7 +7,7 @@
 
 use ferry_core::{now_millis, random_id};
 use ferry_http::dates::http_date;
-use ferry_http::{Body, Response};
+use ferry_http::{Body, Response, response};
 use ferry_tables::{TableInfo, TableName};
 use http::StatusCode;
 use serde_json::json;
@@ -22,9 +22,7 @@ const MAX_INSTANCE_XML: usize = 1 << 20;
 const OWNER: &str = "ferry";
 
 fn xml_response(body: String) -> Response {
-    let mut r = Response::new(ferry_http::full(body));
-    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/xml"));
-    r
+    response::xml(StatusCode::OK, body)
 }
 
 fn escape(s: &str) -> String {
@@ -115,11 +113,8 @@ pub async fn create_instance(ctx: &Ctx<'_>, body: Body) -> OdpsResult<Response> 
     run(ctx, ddl::parse(&sql).map_err(OdpsError::invalid_argument)?).await?;
     let id = format!("{}{}", time_id(), &random_id()[..12]);
     let location = format!("{}/projects/{}/instances/{id}", ctx.prefix, ctx.project);
-    let mut r = Response::new(ferry_http::empty());
-    *r.status_mut() = StatusCode::CREATED;
-    if let Ok(v) = http::HeaderValue::from_str(&location) {
-        r.headers_mut().insert(http::header::LOCATION, v);
-    }
+    let mut r = response::status_only(StatusCode::CREATED);
+    response::set(&mut r, http::header::LOCATION, location);
     Ok(r)
 }
 
@@ -166,9 +161,7 @@ pub fn instance(ctx: &Ctx<'_>, id: &str) -> OdpsResult<Response> {
     for (name, value) in
         [("x-odps-owner", OWNER.to_string()), ("x-odps-start-time", now.clone()), ("x-odps-end-time", now)]
     {
-        if let Ok(v) = http::HeaderValue::from_str(&value) {
-            r.headers_mut().insert(name, v);
-        }
+        response::set(&mut r, name, value);
     }
     Ok(r)
 }

@@ -4,6 +4,8 @@
 
 use ferry_core::{Error, TableError};
 use ferry_http::Response;
+use ferry_http::errors::WireError;
+use ferry_http::xml::XmlWriter;
 use http::StatusCode;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,87 +21,92 @@ impl OdpsError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         OdpsError { status, code, message: message.into() }
     }
+}
 
-    pub fn invalid_argument(message: impl Into<String>) -> Self {
-        OdpsError::new(StatusCode::BAD_REQUEST, "InvalidArgument", message)
+impl WireError for OdpsError {
+    type Code = &'static str;
+
+    fn from_row(status: StatusCode, code: &'static str, message: String) -> Self {
+        OdpsError { status, code, message }
     }
 
-    pub fn no_such_object(message: impl Into<String>) -> Self {
-        OdpsError::new(StatusCode::NOT_FOUND, "NoSuchObject", message)
-    }
-
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        OdpsError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message)
-    }
-
-    pub fn signature_not_match(message: impl Into<String>) -> Self {
-        OdpsError::new(StatusCode::FORBIDDEN, "SignatureNotMatch", message)
+    fn status(&self) -> StatusCode {
+        self.status
     }
 }
 
-impl From<Error> for OdpsError {
-    fn from(e: Error) -> Self {
-        let message = e.to_string();
-        match e {
-            Error::Table(t) => match t {
-                TableError::NoSuchTable(_) => OdpsError::new(StatusCode::NOT_FOUND, "NoSuchTable", message),
-                TableError::NoSuchPartition(..) => OdpsError::new(StatusCode::NOT_FOUND, "NoSuchPartition", message),
-                TableError::TableExists(_) | TableError::PartitionExists(..) => {
-                    OdpsError::new(StatusCode::CONFLICT, "ObjectAlreadyExists", message)
-                }
-                TableError::Modified(_) => OdpsError::new(StatusCode::CONFLICT, "TableModified", message),
-                // The request was fine; the stored table is not. 409 tells clients not to retry.
-                TableError::Corrupt(_) => OdpsError::new(StatusCode::CONFLICT, "TableCorrupt", message),
-            },
-            Error::NoSuchUpload => OdpsError::new(StatusCode::NOT_FOUND, "NoSuchUpload", message),
-            Error::AccessDenied(_) => OdpsError::new(StatusCode::FORBIDDEN, "AccessDenied", message),
-            Error::NoSuchBucket | Error::NoSuchKey => OdpsError::no_such_object(message),
-            Error::InvalidPart(block) => OdpsError::invalid_argument(format!(
-                "the block list does not match the blocks the server holds (block {block} differs); nothing was committed"
-            )),
-            Error::Busy => OdpsError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message),
-            Error::PreconditionFailed(_) => {
-                OdpsError::new(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", message)
-            }
-            Error::BucketAlreadyExists | Error::BucketNotEmpty => {
-                OdpsError::new(StatusCode::CONFLICT, "ObjectAlreadyExists", message)
-            }
-            Error::InvalidBucketName(_)
-            | Error::InvalidKey(_)
-            | Error::KeyTooLong(_)
-            | Error::InvalidPartOrder
-            | Error::EntityTooSmall { .. }
-            | Error::EntityTooLarge { .. }
-            | Error::InvalidArgument(_)
-            | Error::ChecksumMismatch { .. }
-            | Error::IncompleteBody(_)
-            | Error::InvalidRange { .. } => OdpsError::invalid_argument(message),
-            Error::InsufficientStorage(_) => OdpsError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "InsufficientStorage",
-                format!("the server's storage is full: drop tables or partitions to free space ({message})"),
-            ),
-            Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
-                tracing::error!(error = %message, "internal error");
-                OdpsError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "internal error; retry")
-            }
-        }
+ferry_http::error_table! {
+    OdpsError;
+    codes {
+        access_denied => FORBIDDEN, "AccessDenied";
+        insufficient_storage => INSUFFICIENT_STORAGE, "InsufficientStorage";
+        internal_server_error => INTERNAL_SERVER_ERROR, "InternalServerError";
+        invalid_argument => BAD_REQUEST, "InvalidArgument";
+        no_such_object => NOT_FOUND, "NoSuchObject";
+        no_such_partition => NOT_FOUND, "NoSuchPartition";
+        no_such_table => NOT_FOUND, "NoSuchTable";
+        no_such_upload => NOT_FOUND, "NoSuchUpload";
+        object_already_exists => CONFLICT, "ObjectAlreadyExists";
+        precondition_failed => PRECONDITION_FAILED, "PreconditionFailed";
+        service_unavailable => SERVICE_UNAVAILABLE, "ServiceUnavailable";
+        signature_not_match => FORBIDDEN, "SignatureNotMatch";
+        // The request was fine; the stored table is not. 409 tells clients not to retry.
+        table_corrupt => CONFLICT, "TableCorrupt";
+        table_modified => CONFLICT, "TableModified";
+        unauthorized => UNAUTHORIZED, "Unauthorized";
+    }
+    from Error as (e, message) {
+        Error::Table(TableError::NoSuchTable(_)) => no_such_table(message),
+        Error::Table(TableError::NoSuchPartition(..)) => no_such_partition(message),
+        Error::Table(TableError::TableExists(_) | TableError::PartitionExists(..)) => object_already_exists(message),
+        Error::Table(TableError::Modified(_)) => table_modified(message),
+        Error::Table(TableError::Corrupt(_)) => table_corrupt(message),
+        Error::NoSuchUpload => no_such_upload(message),
+        Error::AccessDenied(_) => access_denied(message),
+        Error::NoSuchBucket | Error::NoSuchKey => no_such_object(message),
+        Error::InvalidPart(block) => invalid_argument(format!(
+            "the block list does not match the blocks the server holds (block {block} differs); nothing was committed"
+        )),
+        Error::Busy => service_unavailable(message),
+        Error::PreconditionFailed(_) => precondition_failed(message),
+        Error::BucketAlreadyExists | Error::BucketNotEmpty => object_already_exists(message),
+        Error::InvalidBucketName(_)
+        | Error::InvalidKey(_)
+        | Error::KeyTooLong(_)
+        | Error::InvalidPartOrder
+        | Error::EntityTooSmall { .. }
+        | Error::EntityTooLarge { .. }
+        | Error::InvalidArgument(_)
+        | Error::ChecksumMismatch { .. }
+        | Error::IncompleteBody(_)
+        | Error::InvalidRange { .. } => invalid_argument(message),
+        Error::InsufficientStorage(_) => insufficient_storage(format!(
+            "the server's storage is full: drop tables or partitions to free space ({message})"
+        )),
+        Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => internal_server_error("internal error; retry"),
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
+/// The ODPS error document.
 pub fn render(e: &OdpsError, request_id: &str) -> Response {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message>\
-         <RequestId>{request_id}</RequestId><HostId>ferry</HostId></Error>",
-        e.code,
-        escape(&e.message)
-    );
-    let mut r = Response::new(ferry_http::full(body));
-    *r.status_mut() = e.status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/xml"));
-    r
+    let mut w = XmlWriter::plain("Error");
+    w.elem("Code", e.code).elem("Message", &e.message).elem("RequestId", request_id).elem("HostId", "ferry");
+    ferry_http::response::xml(e.status, w.finish("Error"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_error_table_maps_every_variant_by_name() {
+        let source = include_str!("error.rs");
+        assert_eq!(ferry_http::errors::check_no_wildcard_arms(source), Ok(()));
+    }
+
+    #[test]
+    fn engine_errors_get_odps_codes() {
+        let e = super::OdpsError::from(ferry_core::Error::Table(ferry_core::TableError::Corrupt("x".into())));
+        assert_eq!((e.status, e.code), (http::StatusCode::CONFLICT, "TableCorrupt"));
+        let e = super::OdpsError::from(ferry_core::Error::Busy);
+        assert_eq!((e.status, e.code), (http::StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"));
+    }
 }

@@ -217,17 +217,10 @@ impl Frontend for TunnelFrontend {
             Err(e) => error::render(&e, &request_id),
         };
         ferry_http::endpoint::tag(&mut response, name);
-        if let Ok(v) = http::HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert("x-odps-request-id", v);
-        }
+        ferry_http::response::set(&mut response, "x-odps-request-id", &request_id);
         response
     }
 }
 
 /// A JSON response.
-pub(crate) fn json_response(status: http::StatusCode, value: &serde_json::Value) -> Response {
-    let mut r = Response::new(ferry_http::full(value.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-    r
-}
+pub(crate) use ferry_http::response::json as json_response;

@@ -31,7 +31,6 @@ pub fn authenticate(
     creds: &CredentialStore,
     max_age: Option<Duration>,
 ) -> Us3Result<()> {
-    let resource = format!("/{bucket}/{key}");
     let authorization = header(parts, "authorization");
     let (public_key, signature, date_line) = if let Some(rest) = authorization.strip_prefix("UCloud ") {
         let (pk, sig) = rest.split_once(':').ok_or_else(|| Us3Error::unauthorized("invalid Authorization header"))?;
@@ -52,6 +51,19 @@ pub fn authenticate(
         return Err(Us3Error::unauthorized("no Authorization header; sign requests with your UCloud key pair"));
     };
     let secret = creds.secret_for(public_key).ok_or_else(|| Us3Error::unauthorized("the public key does not exist"))?;
+    let sts = string_to_sign(parts, query, bucket, key, &date_line);
+    // The query form can carry a raw '+' that decoding turned into ' '.
+    let given = B64.decode(signature.trim().replace(' ', "+")).unwrap_or_default();
+    hmac_sha1(secret, &sts)?.verify_slice(&given).map_err(|_| {
+        tracing::debug!(string_to_sign = sts, "UCloud signature mismatch");
+        Us3Error::unauthorized("signature mismatch")
+    })
+}
+
+/// Method, Content-MD5, Content-Type, the date line (`Date`, or `Expires` of a URL) and
+/// `/bucket/key`; `listobjects` requests also sign their parameters.
+fn string_to_sign(parts: &Parts, query: &Query, bucket: &str, key: &str, date_line: &str) -> String {
+    let resource = format!("/{bucket}/{key}");
     let mut sts = format!(
         "{}\n{}\n{}\n{}\n{}",
         parts.method,
@@ -66,14 +78,22 @@ pub fn authenticate(
         }
         sts = sts.replacen(&resource, &format!("{resource}\nlistobjects"), 1);
     }
-    // The query form can carry a raw '+' that decoding turned into ' '.
-    let given = B64.decode(signature.trim().replace(' ', "+")).unwrap_or_default();
+    sts
+}
+
+fn hmac_sha1(secret: &str, data: &str) -> Us3Result<Hmac<Sha1>> {
     let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).map_err(|_| Us3Error::unauthorized("bad key"))?;
-    mac.update(sts.as_bytes());
-    mac.verify_slice(&given).map_err(|_| {
-        tracing::debug!(string_to_sign = sts, "UCloud signature mismatch");
-        Us3Error::unauthorized("signature mismatch")
-    })
+    mac.update(data.as_bytes());
+    Ok(mac)
+}
+
+/// The `Authorization` header value (`UCloud <public key>:<signature>`) of a request for
+/// `bucket`/`key`, computed exactly as ferry verifies it: what the UFile SDK sends. The request
+/// must carry its `Date`, `Content-Type` and `Content-MD5` (if any) already. For tests and tools.
+pub fn sign(parts: &Parts, bucket: &str, key: &str, public_key: &str, secret: &str) -> Us3Result<String> {
+    let query = Query::parse(parts.uri.query());
+    let sts = string_to_sign(parts, &query, bucket, key, header(parts, "date"));
+    Ok(format!("UCloud {public_key}:{}", B64.encode(hmac_sha1(secret, &sts)?.finalize().into_bytes())))
 }
 
 /// The opt-in replay limit: the signed `Date` must be within `window` of the server's clock.

@@ -1,10 +1,14 @@
-//! US3 errors: JSON `{"RetCode", "ErrMsg"}` with `Content-Type: application/json` exactly (the
-//! SDK parses error bodies only then) and the HTTP status the SDK expects.
+//! US3's error table: every error ferry answers in US3 with its HTTP status and `RetCode`, and
+//! the conversions from engine and kit errors (exhaustive: a new engine error must get a row
+//! here). On the wire: JSON `{"RetCode", "ErrMsg"}` with `Content-Type: application/json`
+//! exactly (the SDK parses error bodies only then).
 
 use ferry_core::Error;
-use ferry_http::Response;
+use ferry_http::errors::WireError;
+use ferry_http::{BodyHeaderError, Response};
 use http::StatusCode;
 
+/// A US3 error response: HTTP status, `RetCode` and message (`ErrMsg`).
 #[derive(Debug, Clone)]
 pub struct Us3Error {
     pub status: StatusCode,
@@ -16,53 +20,94 @@ impl Us3Error {
     pub fn new(status: StatusCode, ret_code: i64, message: impl Into<String>) -> Self {
         Us3Error { status, ret_code, message: message.into() }
     }
+}
 
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Us3Error::new(StatusCode::BAD_REQUEST, -148643, message)
+impl WireError for Us3Error {
+    type Code = i64;
+
+    fn from_row(status: StatusCode, ret_code: i64, message: String) -> Self {
+        Us3Error { status, ret_code, message }
     }
 
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Us3Error::new(StatusCode::FORBIDDEN, -148651, message)
-    }
-
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Us3Error::new(StatusCode::NOT_FOUND, -148654, message)
+    fn status(&self) -> StatusCode {
+        self.status
     }
 }
 
-impl From<Error> for Us3Error {
-    fn from(e: Error) -> Self {
-        let message = e.to_string();
-        match e {
-            Error::NoSuchBucket => Us3Error::new(StatusCode::BAD_REQUEST, -30010, "bucket not exist"),
-            Error::NoSuchKey => Us3Error::not_found("file not exist"),
-            Error::NoSuchUpload => Us3Error::not_found("upload id not exist"),
-            Error::AccessDenied(_) => Us3Error::new(StatusCode::FORBIDDEN, -148651, message),
-            Error::BucketAlreadyExists => Us3Error::new(StatusCode::CONFLICT, -30011, "bucket already exists"),
-            Error::BucketNotEmpty => Us3Error::new(StatusCode::CONFLICT, -30012, "bucket not empty"),
-            Error::InvalidRange { .. } => Us3Error::new(StatusCode::RANGE_NOT_SATISFIABLE, -148650, message),
-            Error::Busy => Us3Error::new(StatusCode::CONFLICT, -148660, message),
-            Error::InsufficientStorage(_) => Us3Error::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                -148670,
-                format!("storage is full: delete files or abort uploads to free space ({message})"),
-            ),
-            Error::PreconditionFailed(_) => Us3Error::new(StatusCode::PRECONDITION_FAILED, -148612, message),
-            Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
-                tracing::error!(error = %message, "internal error");
-                Us3Error::new(StatusCode::INTERNAL_SERVER_ERROR, -1, "internal error; retry")
-            }
-            _ => Us3Error::bad_request(message),
-        }
+ferry_http::error_table! {
+    Us3Error;
+    codes {
+        bad_request => BAD_REQUEST, -148643;
+        unauthorized => FORBIDDEN, -148651;
+        not_found => NOT_FOUND, -148654;
+        no_such_bucket => BAD_REQUEST, -30010;
+        bucket_already_exists => CONFLICT, -30011;
+        bucket_not_empty => CONFLICT, -30012;
+        invalid_range => RANGE_NOT_SATISFIABLE, -148650;
+        busy => CONFLICT, -148660;
+        insufficient_storage => INSUFFICIENT_STORAGE, -148670;
+        precondition_failed => PRECONDITION_FAILED, -148612;
+        internal_error => INTERNAL_SERVER_ERROR, -1;
+    }
+    from Error as (e, message) {
+        Error::NoSuchBucket => no_such_bucket("bucket not exist"),
+        Error::NoSuchKey => not_found("file not exist"),
+        Error::NoSuchUpload => not_found("upload id not exist"),
+        Error::AccessDenied(_) => unauthorized(message),
+        Error::BucketAlreadyExists => bucket_already_exists("bucket already exists"),
+        Error::BucketNotEmpty => bucket_not_empty("bucket not empty"),
+        Error::InvalidRange { .. } => invalid_range(message),
+        Error::Busy => busy(message),
+        Error::InsufficientStorage(_) => insufficient_storage(format!(
+            "storage is full: delete files or abort uploads to free space ({message})"
+        )),
+        Error::PreconditionFailed(_) => precondition_failed(message),
+        Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => internal_error("internal error; retry"),
+        Error::InvalidBucketName(_)
+        | Error::InvalidKey(_)
+        | Error::KeyTooLong(_)
+        | Error::InvalidPart(_)
+        | Error::InvalidPartOrder
+        | Error::EntityTooSmall { .. }
+        | Error::EntityTooLarge { .. }
+        | Error::InvalidArgument(_)
+        | Error::ChecksumMismatch { .. }
+        | Error::IncompleteBody(_)
+        | Error::Table(_) => bad_request(message),
+    }
+    from BodyHeaderError as (e, message) {
+        // The same answer the engine gives a body that grows past the limit.
+        BodyHeaderError::TooLarge { max } => bad_request(Error::EntityTooLarge { max }.to_string()),
+        BodyHeaderError::LengthNotANumber(_)
+        | BodyHeaderError::MissingContentLength
+        | BodyHeaderError::MissingLengthHeader(_)
+        | BodyHeaderError::InvalidMd5
+        | BodyHeaderError::InvalidChecksum(_) => bad_request(message),
     }
 }
 
 pub type Us3Result<T> = Result<T, Us3Error>;
 
+/// The US3 error document.
 pub fn render(e: &Us3Error) -> Response {
-    let body = serde_json::json!({"RetCode": e.ret_code, "ErrMsg": e.message}).to_string();
-    let mut r = Response::new(ferry_http::full(body));
-    *r.status_mut() = e.status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-    r
+    ferry_http::response::json(e.status, &serde_json::json!({"RetCode": e.ret_code, "ErrMsg": e.message}))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_error_table_maps_every_variant_by_name() {
+        let source = include_str!("error.rs");
+        assert_eq!(ferry_http::errors::check_no_wildcard_arms(source), Ok(()));
+    }
+
+    #[test]
+    fn engine_errors_get_us3_ret_codes() {
+        let e = super::Us3Error::from(ferry_core::Error::NoSuchBucket);
+        assert_eq!((e.status, e.ret_code), (http::StatusCode::BAD_REQUEST, -30010));
+        let e = super::Us3Error::from(ferry_core::Error::InvalidPartOrder);
+        assert_eq!((e.status, e.ret_code), (http::StatusCode::BAD_REQUEST, -148643));
+        let e = super::Us3Error::from(ferry_http::BodyHeaderError::TooLarge { max: 4 });
+        assert_eq!(e.message, ferry_core::Error::EntityTooLarge { max: 4 }.to_string());
+    }
 }

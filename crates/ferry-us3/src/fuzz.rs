@@ -14,5 +14,5 @@ pub fn auth(data: &[u8]) {
     let _ = crate::router::route(&parts.method, &key, &query, &parts.headers);
     let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let bucket = host.split('.').next().unwrap_or("");
-    let _ = crate::auth::authenticate(&parts, &query, bucket, &key, &ferry_http::fuzz::credentials());
+    let _ = crate::auth::authenticate(&parts, &query, bucket, &key, &ferry_http::fuzz::credentials(), None);
 }

@@ -17,6 +17,7 @@ use ferry_core::credentials::CredentialStore;
 use ferry_http::{Body, Frontend, Query, Request, Response, endpoint};
 use http::request::Parts;
 
+pub use auth::sign;
 pub use error::Us3Error;
 use error::Us3Result;
 pub use router::Endpoint;
@@ -177,9 +178,7 @@ impl Frontend for Us3Frontend {
                 response
             }
         };
-        if let Ok(v) = http::HeaderValue::from_str(&session_id) {
-            response.headers_mut().insert("x-sessionid", v);
-        }
+        ferry_http::response::set(&mut response, "x-sessionid", &session_id);
         response
     }
 }

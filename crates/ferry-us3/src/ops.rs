@@ -1,14 +1,12 @@
 //! The UFile calls: put, head, download, delete, list, copy; multipart with 0-based part numbers
 //! and a server-chosen block size.
 
-use ferry_core::checksum::Wanted;
-use ferry_core::{
-    CommitPart, CommitRequest, CommitRules, DigestKind, Expected, ObjectMeta, ObjectTarget, PartInput, Session, Target,
-};
-use ferry_http::dates::http_date;
+use ferry_core::{CommitPart, CommitRequest, CommitRules, ObjectMeta, ObjectTarget, PartInput, Session, Target};
+use ferry_http::part_input::{BodyRules, Length, Md5Form};
 use ferry_http::range::parse_range;
+use ferry_http::response::{no_content, quoted, set, set_read_span, set_validators, status_only};
 use ferry_http::{Body, Response, body_stream, read_limited};
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 
 use crate::Ctx;
 use crate::error::{Us3Error, Us3Result};
@@ -18,21 +16,7 @@ fn header<'a>(ctx: &'a Ctx<'_>, name: &str) -> Option<&'a str> {
 }
 
 fn json(value: serde_json::Value) -> Response {
-    let mut r = Response::new(ferry_http::full(value.to_string()));
-    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-fn set(r: &mut Response, name: &'static str, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        r.headers_mut().insert(name, v);
-    }
-}
-
-fn status(code: StatusCode) -> Response {
-    let mut r = Response::new(ferry_http::empty());
-    *r.status_mut() = code;
-    r
+    ferry_http::response::json(StatusCode::OK, &value)
 }
 
 fn target(ctx: &Ctx<'_>) -> ObjectTarget {
@@ -43,31 +27,18 @@ fn meta(ctx: &Ctx<'_>) -> ObjectMeta {
     ObjectMeta { content_type: header(ctx, "content-type").map(str::to_string), ..ObjectMeta::default() }
 }
 
-/// A streamed body; the SDK's Content-MD5 (lower-case hex, when enabled) is verified.
-fn input(ctx: &Ctx<'_>, body: Body) -> Us3Result<PartInput> {
-    let length = header(ctx, "content-length").and_then(|v| v.parse::<u64>().ok());
-    let mut expected = Vec::new();
-    if let Some(md5) = header(ctx, "content-md5") {
-        let raw = hex::decode(md5.trim())
-            .ok()
-            .filter(|v| v.len() == 16)
-            .ok_or_else(|| Us3Error::bad_request("invalid Content-MD5"))?;
-        expected.push(Expected { kind: DigestKind::Md5, value: raw });
-    }
-    Ok(PartInput {
-        body: body_stream(body),
-        expected_size: length,
-        max_size: ctx.us3.config.max_object_size,
-        expected,
-        trailer: None,
-        wanted: Wanted::default(),
-    })
+/// A streamed body of at most `max_size` bytes; the SDK's Content-MD5 (hex, when enabled) is
+/// verified.
+fn input(ctx: &Ctx<'_>, body: Body, max_size: u64) -> Us3Result<PartInput> {
+    let rules = BodyRules { length: Length::Optional, md5: Md5Form::Hex, checksum_prefix: None, max_size };
+    Ok(ferry_http::part_input::part_input(&ctx.parts.headers, &rules, body)?)
 }
 
 pub async fn put_file(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
-    let object = ctx.us3.engine.put_object(target(ctx), meta(ctx), input(ctx, body)?, None).await?;
-    let mut r = status(StatusCode::OK);
-    set(&mut r, "etag", &format!("\"{}\"", object.etag));
+    let input = input(ctx, body, ctx.us3.config.max_object_size)?;
+    let object = ctx.us3.engine.put_object(target(ctx), meta(ctx), input, None).await?;
+    let mut r = status_only(StatusCode::OK);
+    set(&mut r, "etag", quoted(&object.etag));
     Ok(r)
 }
 
@@ -82,26 +53,16 @@ pub async fn get_file(ctx: &Ctx<'_>, head: bool) -> Us3Result<Response> {
         engine.get_object(&ctx.bucket, &ctx.key, range, None).await?
     };
     let object = &read.object;
-    let (code, length) = match read.range {
-        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, b - a + 1),
-        None => (StatusCode::OK, object.size),
-    };
     let mut r = Response::new(ferry_http::stream(read.body));
-    *r.status_mut() = code;
     set(&mut r, "content-type", object.meta.content_type.as_deref().unwrap_or("application/octet-stream"));
-    set(&mut r, "content-length", &length.to_string());
-    set(&mut r, "etag", &format!("\"{}\"", object.etag));
-    set(&mut r, "last-modified", &http_date(object.modified));
-    set(&mut r, "accept-ranges", "bytes");
-    if let Some((a, b)) = read.range {
-        set(&mut r, "content-range", &format!("bytes {a}-{b}/{}", object.size));
-    }
+    set_read_span(&mut r, object.size, read.range);
+    set_validators(&mut r, &quoted(&object.etag), object.modified);
     Ok(r)
 }
 
 pub async fn delete_file(ctx: &Ctx<'_>) -> Us3Result<Response> {
     ctx.us3.engine.delete_object(&ctx.bucket, &ctx.key).await?;
-    Ok(status(StatusCode::NO_CONTENT))
+    Ok(no_content())
 }
 
 /// The object named by `X-Ufile-Copy-Source: /<bucket>/<key>` (the key URL-quoted).
@@ -116,8 +77,8 @@ fn copy_source(ctx: &Ctx<'_>) -> Us3Result<ObjectTarget> {
 pub async fn copy_file(ctx: &Ctx<'_>) -> Us3Result<Response> {
     let source = copy_source(ctx)?;
     let object = ctx.us3.engine.copy_object(&source, target(ctx), None).await?;
-    let mut r = status(StatusCode::OK);
-    set(&mut r, "etag", &format!("\"{}\"", object.etag));
+    let mut r = status_only(StatusCode::OK);
+    set(&mut r, "etag", quoted(&object.etag));
     Ok(r)
 }
 
@@ -190,15 +151,14 @@ fn part_number(ctx: &Ctx<'_>) -> Us3Result<u32> {
 
 fn part_reply(number: u32, part: &ferry_core::PartRecord) -> Response {
     let mut r = json(serde_json::json!({"PartNumber": number}));
-    set(&mut r, "etag", &format!("\"{}\"", part.etag()));
+    set(&mut r, "etag", quoted(&part.etag()));
     r
 }
 
 pub async fn upload_part(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
     let number = part_number(ctx)?;
     let session = session(ctx).await?;
-    let mut part_input = input(ctx, body)?;
-    part_input.max_size = ctx.us3.config.block_size;
+    let part_input = input(ctx, body, ctx.us3.config.block_size)?;
     // US3 numbers parts from 0; the engine stores them from 1.
     let part = ctx.us3.engine.put_part(&session, number + 1, part_input).await?;
     Ok(part_reply(number, &part))
@@ -339,5 +299,5 @@ pub async fn finish_upload(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
 pub async fn abort_upload(ctx: &Ctx<'_>) -> Us3Result<Response> {
     let session = session(ctx).await?;
     ctx.us3.engine.abort(&session).await?;
-    Ok(status(StatusCode::NO_CONTENT))
+    Ok(no_content())
 }

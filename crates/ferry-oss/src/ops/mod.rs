@@ -4,8 +4,8 @@ pub mod bucket;
 pub mod multipart;
 pub mod object;
 
-use ferry_core::checksum::{Wanted, from_base64};
-use ferry_core::{DigestKind, Expected, ObjectMeta, PartInput};
+use ferry_core::{ObjectMeta, PartInput};
+use ferry_http::part_input::{BodyRules, Length, Md5Form};
 use ferry_http::{Body, body_stream};
 
 use crate::Ctx;
@@ -18,35 +18,13 @@ fn header<'a>(ctx: &'a Ctx<'_>, name: &str) -> Option<&'a str> {
 /// A streamed body for the engine: Content-Length required (or chunked transfer), Content-MD5
 /// verified when sent.
 pub fn part_input(ctx: &Ctx<'_>, body: Body) -> OssResult<PartInput> {
-    let max = ctx.oss.config.max_object_size;
-    let length = match header(ctx, "content-length") {
-        Some(v) => Some(v.parse::<u64>().map_err(|_| OssError::invalid_argument("Content-Length is not a number"))?),
-        None => None,
+    let rules = BodyRules {
+        length: Length::Required,
+        md5: Md5Form::Base64,
+        checksum_prefix: None,
+        max_size: ctx.oss.config.max_object_size,
     };
-    let chunked = header(ctx, "transfer-encoding").is_some_and(|v| v.contains("chunked"));
-    if length.is_none() && !chunked {
-        return Err(OssError::missing_content_length("You must provide the Content-Length HTTP header."));
-    }
-    if length.is_some_and(|n| n > max) {
-        return Err(OssError::entity_too_large(format!(
-            "Your proposed upload exceeds the maximum allowed size of {max} bytes."
-        )));
-    }
-    let mut expected = Vec::new();
-    if let Some(md5) = header(ctx, "content-md5") {
-        let raw = from_base64(md5)
-            .filter(|v| v.len() == 16)
-            .ok_or_else(|| OssError::invalid_digest("The Content-MD5 you specified is not valid."))?;
-        expected.push(Expected { kind: DigestKind::Md5, value: raw });
-    }
-    Ok(PartInput {
-        body: body_stream(body),
-        expected_size: length,
-        max_size: max,
-        expected,
-        trailer: None,
-        wanted: Wanted::default(),
-    })
+    Ok(ferry_http::part_input::part_input(&ctx.parts.headers, &rules, body)?)
 }
 
 /// Content headers and `x-oss-meta-*` of a request, for a new object.

@@ -1,7 +1,7 @@
 //! PutObject, GetObject/HeadObject (and `?objectMeta`), DeleteObject, DeleteMultipleObjects,
 //! CopyObject, GetObjectACL, PutObjectACL.
 
-use ferry_core::{ObjectRecord, ObjectTarget, SourceConditions, WriteCondition};
+use ferry_core::{ObjectRecord, ObjectTarget, WriteCondition};
 use ferry_http::range::parse_range;
 use ferry_http::xml::{XmlWriter, parse_delete};
 use ferry_http::{Body, Response};
@@ -28,23 +28,6 @@ pub fn forbid_overwrite(ctx: &Ctx<'_>) -> Option<WriteCondition> {
     super::header(ctx, "x-oss-forbid-overwrite")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
         .then_some(WriteCondition::IfNoneMatchAny)
-}
-
-/// The `x-oss-copy-source-if-*` conditions of CopyObject; a date that does not parse is ignored.
-fn source_conditions(ctx: &Ctx<'_>) -> SourceConditions {
-    let text = |name: &str| super::header(ctx, name).map(str::to_string);
-    let date = |name: &str| {
-        super::header(ctx, name)
-            .and_then(|v| httpdate::parse_http_date(v).ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_millis() as ferry_core::Millis)
-    };
-    SourceConditions {
-        if_match: text("x-oss-copy-source-if-match"),
-        if_none_match: text("x-oss-copy-source-if-none-match"),
-        if_modified_since: date("x-oss-copy-source-if-modified-since"),
-        if_unmodified_since: date("x-oss-copy-source-if-unmodified-since"),
-    }
 }
 
 /// The answer to a write: ETag and CRC-64 headers, or the upload callback's answer.
@@ -76,20 +59,12 @@ pub async fn get_object(ctx: &Ctx<'_>) -> OssResult<Response> {
         let read = engine.get_object(&ctx.bucket, &ctx.key, range, None).await?;
         (read.object, read.range, Some(read.body))
     };
-    let (status, length) = match span {
-        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, b - a + 1),
-        None => (StatusCode::OK, object.size),
-    };
     let mut r = match body {
         Some(body) => Response::new(ferry_http::stream(body)),
         None => Response::new(ferry_http::empty()),
     };
-    *r.status_mut() = status;
     response::object_headers(&mut r, &object);
-    set(&mut r, "content-length", length.to_string());
-    if let Some((a, b)) = span {
-        set(&mut r, "content-range", format!("bytes {a}-{b}/{}", object.size));
-    }
+    response::set_read_span(&mut r, object.size, span);
     ferry_http::response_overrides(&mut r, ctx.query);
     Ok(r)
 }
@@ -145,7 +120,7 @@ pub async fn copy_object(ctx: &Ctx<'_>) -> OssResult<Response> {
     let source = ObjectTarget { bucket: bucket.into(), key: key.into() };
     let target = ObjectTarget { bucket: ctx.bucket.clone(), key: ctx.key.clone() };
     let meta = replace.then(|| object_meta(ctx));
-    let conditions = source_conditions(ctx);
+    let conditions = ferry_http::source_conditions(&ctx.parts.headers, "x-oss-copy-source-if-");
     let object = ctx.oss.engine.copy_object_if(&source, &conditions, target, meta, forbid_overwrite(ctx)).await?;
     let mut w = XmlWriter::plain("CopyObjectResult");
     w.elem("ETag", etag(&object.etag)).elem("LastModified", crate::response::iso8601(object.modified));

@@ -11,7 +11,7 @@ use crate::Ctx;
 use crate::error::{S3Error, S3Result};
 use crate::request::S3Query as _;
 use crate::request::header;
-use crate::response::{self, http_date, iso8601, quoted, set, xml};
+use crate::response::{self, iso8601, quoted, set, xml};
 use crate::upload_body::{self, UploadBody, object_meta, read_small};
 use ferry_http::xml::{DeleteEntry, XmlWriter, parse_delete_entries};
 
@@ -49,19 +49,7 @@ pub fn write_condition(ctx: &Ctx<'_>) -> S3Result<Option<WriteCondition>> {
 /// The `x-amz-copy-source-if-*` conditions of CopyObject and UploadPartCopy. A date S3 could
 /// not parse is ignored, as for GetObject's conditions.
 pub fn source_conditions(ctx: &Ctx<'_>) -> SourceConditions {
-    let text = |name: &str| header(ctx.parts, name).map(str::to_string);
-    let date = |name: &str| {
-        header(ctx.parts, name)
-            .and_then(|v| httpdate::parse_http_date(v).ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_millis() as ferry_core::Millis)
-    };
-    SourceConditions {
-        if_match: text("x-amz-copy-source-if-match"),
-        if_none_match: text("x-amz-copy-source-if-none-match"),
-        if_modified_since: date("x-amz-copy-source-if-modified-since"),
-        if_unmodified_since: date("x-amz-copy-source-if-unmodified-since"),
-    }
+    ferry_http::source_conditions(&ctx.parts.headers, "x-amz-copy-source-if-")
 }
 
 pub fn checksum_header(algorithm: ferry_core::checksum::ChecksumAlgorithm) -> &'static str {
@@ -136,8 +124,7 @@ pub async fn get_object(ctx: &Ctx<'_>) -> S3Result<Response> {
             return Err(S3Error::precondition_failed("At least one of the pre-conditions you specified did not hold"));
         }
         let mut r = response::status_only(status);
-        set(&mut r, "etag", quoted(&object.etag));
-        set(&mut r, "last-modified", http_date(object.modified));
+        response::set_validators(&mut r, &quoted(&object.etag), object.modified);
         return Ok(r);
     }
     let read = if head {
@@ -153,22 +140,16 @@ pub async fn get_object(ctx: &Ctx<'_>) -> S3Result<Response> {
     } else {
         engine.get_object(&ctx.bucket, &ctx.key, range, part_number).await?
     };
-    let (status, length) = match read.range {
-        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, b - a + 1),
-        None if part_number.is_some() => (StatusCode::PARTIAL_CONTENT, 0),
-        None => (StatusCode::OK, read.object.size),
-    };
     let object = &read.object;
-    let mut r = if head { response::status_only(status) } else { Response::new(ferry_http::stream(read.body)) };
-    *r.status_mut() = status;
+    let mut r = if head { response::status_only(StatusCode::OK) } else { Response::new(ferry_http::stream(read.body)) };
     response::object_meta_headers(&mut r, &object.meta);
-    set(&mut r, "content-length", length.to_string());
-    set(&mut r, "etag", quoted(&object.etag));
-    set(&mut r, "last-modified", http_date(object.modified));
-    set(&mut r, "accept-ranges", "bytes");
-    if let Some((a, b)) = read.range {
-        set(&mut r, "content-range", format!("bytes {a}-{b}/{}", object.size));
+    response::set_read_span(&mut r, object.size, read.range);
+    if part_number.is_some() && read.range.is_none() {
+        // An empty part of a multipart object: no bytes, but still an answer about one part.
+        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+        set(&mut r, "content-length", "0");
     }
+    response::set_validators(&mut r, &quoted(&object.etag), object.modified);
     if part_number.is_some() && is_multipart(object) {
         set(&mut r, "x-amz-mp-parts-count", parts_count(object).to_string());
     }
