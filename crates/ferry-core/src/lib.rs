@@ -19,9 +19,9 @@ pub use blocks::RowBatches;
 pub use checksum::{DigestKind, Digests};
 pub use conditions::{SourceConditions, WriteCondition, etag_in_list};
 pub use engine::{
-    CommitOutcome, CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, Expected, ObjectListing, ObjectRead,
-    Observer, PartInput, PartListing, RangeSpec, SweepReport, TrailerSlot, resolve_range, validate_bucket_name,
-    validate_key,
+    CommitOutcome, CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, Expected, FindingKind, ObjectListing,
+    ObjectRead, Observer, PartInput, PartListing, RangeSpec, ScrubFinding, ScrubOptions, ScrubReport, ScrubSubject,
+    SweepReport, TrailerSlot, resolve_range, validate_bucket_name, validate_key,
 };
 pub use error::{Error, PreconditionFailure, Result};
 pub use ferry_table;

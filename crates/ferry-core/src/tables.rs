@@ -263,6 +263,8 @@ impl Engine {
         match self.head_object(self.table_bucket(), key).await {
             Ok(_) => Ok(true),
             Err(Error::NoSuchKey | Error::NoSuchBucket) => Ok(false),
+            // Damaged bytes are still there: the marker exists.
+            Err(Error::Damaged(_)) => Ok(true),
             Err(e) => Err(e),
         }
     }
@@ -320,7 +322,7 @@ impl Engine {
             Err(Error::Table(TableError::NoSuchTable(_))) if if_exists => return Ok(()),
             // A schema that cannot be read no longer says which files are the table's: drop
             // everything stored under its name, so the name can be used again.
-            Err(Error::Table(TableError::Corrupt(why))) => {
+            Err(Error::Table(TableError::Corrupt(why)) | Error::Damaged(why)) => {
                 tracing::warn!(table = %name, %why, "dropping a table whose schema is unreadable");
                 format!("{}/{}/", name.project, name.table)
             }

@@ -24,6 +24,8 @@ use ferry_core::{
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
+mod scrub;
+
 /// Any value that identifies ferry's migration lock among other applications' advisory locks.
 const MIGRATION_LOCK: i64 = 0x6665_7272_795f_6d69; // "ferry_mi"
 
@@ -282,6 +284,7 @@ BEGIN
     END LOOP;
 END $$;
 "#,
+    scrub::MIGRATION,
 ];
 
 /// Metadata in a PostgreSQL database shared by every node.
@@ -894,6 +897,22 @@ impl MetaStore for PostgresMetaStore {
     async fn count_sessions(&self) -> Result<Vec<(SessionState, u64)>> {
         let rows = self.query("SELECT state, count(*) FROM sessions GROUP BY state", &[]).await?;
         Ok(rows.iter().filter_map(|r| Some((SessionState::parse(r.get(0))?, r.get::<_, i64>(1) as u64))).collect())
+    }
+
+    async fn sessions_with_parts(&self, after: &str, limit: usize) -> Result<Vec<String>> {
+        self.scrub_sessions_with_parts(after, limit).await
+    }
+
+    async fn mark_damaged(&self, bucket: &str, key: &str, blob: &BlobId, reason: Option<&str>) -> Result<bool> {
+        self.scrub_mark_damaged(bucket, key, blob, reason).await
+    }
+
+    async fn object_damage(&self, bucket: &str, key: &str) -> Result<Option<String>> {
+        self.scrub_object_damage(bucket, key).await
+    }
+
+    async fn count_damaged(&self) -> Result<u64> {
+        self.scrub_count_damaged().await
     }
 }
 

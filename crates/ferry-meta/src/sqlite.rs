@@ -12,6 +12,8 @@ use ferry_core::{
 };
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
+mod scrub;
+
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -102,6 +104,7 @@ WHERE json_extract(meta, '$.user[0][0]') = 'ferry-table'
   AND json_extract(meta, '$.user[1][0]') = 'ferry-partition'
   AND json_valid(json_extract(meta, '$.user[0][1]'));
 "#,
+    scrub::MIGRATION,
 ];
 
 /// Metadata in one SQLite database file.
@@ -832,6 +835,22 @@ impl MetaStore for SqliteMetaStore {
             Ok(counts.into_iter().filter_map(|(s, n)| Some((SessionState::parse(&s)?, n))).collect())
         })
         .await
+    }
+
+    async fn sessions_with_parts(&self, after: &str, limit: usize) -> Result<Vec<String>> {
+        self.scrub_sessions_with_parts(after, limit).await
+    }
+
+    async fn mark_damaged(&self, bucket: &str, key: &str, blob: &BlobId, reason: Option<&str>) -> Result<bool> {
+        self.scrub_mark_damaged(bucket, key, blob, reason).await
+    }
+
+    async fn object_damage(&self, bucket: &str, key: &str) -> Result<Option<String>> {
+        self.scrub_object_damage(bucket, key).await
+    }
+
+    async fn count_damaged(&self) -> Result<u64> {
+        self.scrub_count_damaged().await
     }
 }
 

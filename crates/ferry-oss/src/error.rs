@@ -92,6 +92,8 @@ impl From<Error> for OssError {
             Error::InsufficientStorage(_) => OssError::insufficient_storage(format!(
                 "The server's storage is full: delete objects or abort uploads to free space. ({message})"
             )),
+            // 409, not 500: SDKs retry 5xx, and retrying cannot repair damaged bytes.
+            Error::Damaged(_) => OssError { code: "InvalidObjectState", status: StatusCode::CONFLICT, message },
             Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
                 tracing::error!(error = %message, "internal error");
                 OssError::internal_error("We encountered an internal error. Please try again.")

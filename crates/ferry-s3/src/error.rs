@@ -116,6 +116,8 @@ impl From<Error> for S3Error {
             Error::InsufficientStorage(_) => S3Error::insufficient_storage(format!(
                 "The server's storage is full: delete objects or abort uploads to free space, then retry. ({message})"
             )),
+            // 409, not 500: SDKs retry 5xx, and retrying cannot repair damaged bytes.
+            Error::Damaged(_) => S3Error::new("InvalidObjectState", StatusCode::CONFLICT, message),
             Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
                 tracing::error!(error = %message, "internal error");
                 S3Error::internal_error("We encountered an internal error. Please try again.")

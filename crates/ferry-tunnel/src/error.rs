@@ -79,6 +79,8 @@ impl From<Error> for OdpsError {
                 "InsufficientStorage",
                 format!("the server's storage is full: drop tables or partitions to free space ({message})"),
             ),
+            // Like a corrupt table: the stored file is bad, and 409 tells clients not to retry.
+            Error::Damaged(_) => OdpsError::new(StatusCode::CONFLICT, "TableCorrupt", message),
             Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
                 tracing::error!(error = %message, "internal error");
                 OdpsError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "internal error; retry")

@@ -48,6 +48,8 @@ impl From<Error> for Us3Error {
                 format!("storage is full: delete files or abort uploads to free space ({message})"),
             ),
             Error::PreconditionFailed(_) => Us3Error::new(StatusCode::PRECONDITION_FAILED, -148612, message),
+            // 409, not 500: retrying cannot repair damaged bytes.
+            Error::Damaged(_) => Us3Error::new(StatusCode::CONFLICT, -148680, message),
             Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => {
                 tracing::error!(error = %message, "internal error");
                 Us3Error::new(StatusCode::INTERNAL_SERVER_ERROR, -1, "internal error; retry")

@@ -10,13 +10,17 @@
 //!   free-space check;
 //! - [`commit`]: verifying a part list and publishing it by metadata only, exactly once;
 //! - [`objects`]: buckets and whole objects (put, copy, read, delete, list);
-//! - [`maintenance`]: the sweeper, the orphan scan, start-up recovery and the work lease.
+//! - [`maintenance`]: the sweeper, the orphan scan, start-up recovery and the work lease;
+//! - [`scrub`]: re-reading every blob against its recorded digests, flagging damaged objects.
 
 mod commit;
 mod maintenance;
 mod objects;
 mod parts;
+mod scrub;
 mod sessions;
+
+pub use scrub::{FindingKind, ScrubFinding, ScrubOptions, ScrubReport, ScrubSubject};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -161,6 +165,8 @@ pub trait Observer: Send + Sync + 'static {
     /// A commit finished: `published` when this call published the object (not a replay of an
     /// earlier commit, not a refusal).
     fn committed(&self, _elapsed: Duration, _outcome: CommitOutcome) {}
+    /// A scrub read and verified `bytes` more bytes of stored data.
+    fn scrubbed(&self, _bytes: u64) {}
 }
 
 /// How a commit call ended, for [`Observer::committed`].
@@ -193,11 +199,19 @@ pub struct Engine {
     config: EngineConfig,
     observer: Arc<dyn Observer>,
     row_counts: crate::tables::SharedRowCounts,
+    damage_hint: Arc<scrub::DamageHint>,
 }
 
 impl Engine {
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, config: EngineConfig) -> Self {
-        Engine { meta, blobs, config, observer: Arc::new(Unobserved), row_counts: Default::default() }
+        Engine {
+            meta,
+            blobs,
+            config,
+            observer: Arc::new(Unobserved),
+            row_counts: Default::default(),
+            damage_hint: Default::default(),
+        }
     }
 
     /// Report work to `observer` (metrics).
