@@ -9,7 +9,7 @@ import subprocess
 import urllib.request
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, FlexibleChecksumError
 
 from conftest import FERRY_BIN, FerryServer, blob_files, wait_for
 
@@ -39,9 +39,12 @@ def scrub(data_dir, *args):
 
 
 def damaged(s3, bucket, key):
-    """The error boto3 raises for a GET of the key, or None when it reads."""
+    """The error the server answers a GET of the key with, or None when it serves the bytes."""
     try:
         s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return None
+    except FlexibleChecksumError:
+        # Served, and boto3 caught the bad bytes itself against the object's recorded CRC.
         return None
     except ClientError as e:
         return e
@@ -115,6 +118,10 @@ def test_scrub_finds_damage_refuses_reads_and_reupload_heals(server):
     assert healed.returncode == 0, healed.stdout
     assert json.loads(healed.stdout)["flagged_objects"] == 0
 
+    # A wrong data directory is an error, not an empty store that scrubs clean.
+    wrong = scrub(data_dir / "nope")
+    assert wrong.returncode == 1 and "no metadata database" in wrong.stderr, wrong.stderr
+
 
 def test_background_scrub_flags_damage_and_counts_it(tmp_path):
     data_dir = tmp_path / "data"
@@ -122,13 +129,13 @@ def test_background_scrub_flags_damage_and_counts_it(tmp_path):
     srv = FerryServer(data_dir, "--scrub-interval", "1s", "--scrub-rate", "64MiB", "--sweep-interval", "1s").start()
     try:
         s3 = srv.client()
-        s3.create_bucket(Bucket="bg")
-        blob = put_and_find_blob(s3, data_dir, "bg", "victim", os.urandom(64_000))
+        s3.create_bucket(Bucket="scrub-bg")
+        blob = put_and_find_blob(s3, data_dir, "scrub-bg", "victim", os.urandom(64_000))
         raw = bytearray(blob.read_bytes())
         raw[0] ^= 0xFF
         blob.write_bytes(bytes(raw))
-        assert wait_for(lambda: damaged(s3, "bg", "victim") is not None, timeout=15)
-        assert damaged(s3, "bg", "victim").response["Error"]["Code"] == "InvalidObjectState"
+        assert wait_for(lambda: damaged(s3, "scrub-bg", "victim") is not None, timeout=15)
+        assert damaged(s3, "scrub-bg", "victim").response["Error"]["Code"] == "InvalidObjectState"
 
         def metric(name):
             text = urllib.request.urlopen(f"{srv.url}/metrics", timeout=5).read().decode()

@@ -8,7 +8,7 @@ use anyhow::Context;
 use ferry_core::{Engine, EngineConfig, ScrubOptions, ScrubReport};
 
 use crate::metrics::ScrubMetrics;
-use crate::stores::{StoreArgs, Stores};
+use crate::stores::{MetaLocation, StoreArgs, Stores};
 
 #[derive(clap::Args)]
 pub struct ScrubArgs {
@@ -36,6 +36,12 @@ impl std::error::Error for DamageFound {}
 
 pub async fn run(args: ScrubArgs) -> anyhow::Result<()> {
     let (meta, blobs) = args.stores.locations()?;
+    // Opening would create an empty database, and an empty store scrubs clean: say so instead.
+    if let MetaLocation::Sqlite(path) = &meta
+        && !path.exists()
+    {
+        anyhow::bail!("no metadata database at {}; pass the server's --data-dir (or --meta)", path.display());
+    }
     // No directory lock: a server may be running on these stores, and the scrub neither writes
     // nor collects blobs; its only writes are damage flags, which SQLite serializes.
     let stores = Stores::open_shared(&meta, &blobs).await?;
