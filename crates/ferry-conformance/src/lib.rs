@@ -31,6 +31,48 @@ pub async fn meta_store_suite(store: Arc<dyn MetaStore>) {
     conditional_races(&store).await;
     leases(&*store).await;
     counts(&*store).await;
+    damage_flags(&*store).await;
+}
+
+/// The scrub's damage flag: set and cleared only on the object whose manifest names the blob,
+/// gone with an overwrite; and the walk over sessions holding parts.
+async fn damage_flags(store: &dyn MetaStore) {
+    let before = store.count_damaged().await.unwrap();
+    let object = small_object("scrub/victim", "v1");
+    store.put_object(&object).await.unwrap();
+    let blob = object.manifest[0].blob.clone();
+    assert!(!store.mark_damaged("alpha", "scrub/victim", &BlobId::random(), Some("x")).await.unwrap(), "other blob");
+    assert!(store.object_damage("alpha", "scrub/victim").await.unwrap().is_none());
+    assert!(store.mark_damaged("alpha", "scrub/victim", &blob, Some("blob is missing")).await.unwrap());
+    assert_eq!(store.object_damage("alpha", "scrub/victim").await.unwrap().as_deref(), Some("blob is missing"));
+    assert_eq!(store.count_damaged().await.unwrap(), before + 1);
+    assert!(store.get_object("alpha", "scrub/victim").await.unwrap().is_some(), "a flagged object is still listed");
+    assert!(store.mark_damaged("alpha", "scrub/victim", &blob, None).await.unwrap());
+    assert!(store.object_damage("alpha", "scrub/victim").await.unwrap().is_none(), "cleared");
+    assert!(store.mark_damaged("alpha", "scrub/victim", &blob, Some("again")).await.unwrap());
+    store.put_object(&small_object("scrub/victim", "v2")).await.unwrap();
+    assert!(store.object_damage("alpha", "scrub/victim").await.unwrap().is_none(), "an overwrite is unflagged");
+    assert!(!store.mark_damaged("alpha", "scrub/victim", &blob, Some("late")).await.unwrap(), "old blob, new object");
+    assert!(!store.mark_damaged("alpha", "scrub/absent", &blob, Some("x")).await.unwrap());
+    assert_eq!(store.count_damaged().await.unwrap(), before);
+    store.delete_object("alpha", "scrub/victim").await.unwrap();
+
+    let s = session("alpha", "scrub/open");
+    store.create_session(&s).await.unwrap();
+    store.put_part(&s.id, &part(1, 5), clock()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = store.sessions_with_parts(&after, 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        assert!(page.len() <= 2 && page.windows(2).all(|w| w[0] < w[1]), "ascending pages: {page:?}");
+        after = last.clone();
+        seen.extend(page);
+    }
+    assert!(seen.contains(&s.id), "a session holding parts is walked");
+    let mut sorted = seen.clone();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "each session once");
 }
 
 async fn buckets(store: &dyn MetaStore) {
@@ -632,10 +674,13 @@ pub async fn blob_store_suite(store: Arc<dyn BlobStore>) {
     assert!(!listed.contains(&aborted), "aborted blobs are not");
     assert!(!store.list_older_than(0).await.unwrap().contains(&id), "young blobs are not listed as old");
 
+    assert_eq!(store.size(&id).await.unwrap(), Some(11 + big.len() as u64));
     store.delete(&id).await.unwrap();
     store.delete(&id).await.unwrap();
     assert!(store.read(&id, 0, 1).await.is_err() || read_err(store, &id).await, "deleted blob unreadable");
+    assert_eq!(store.size(&id).await.unwrap(), None, "a deleted blob has no size");
     let empty = write_blob(store, &[]).await;
+    assert_eq!(store.size(&empty).await.unwrap(), Some(0));
     assert!(read_all(store, &empty, 0, 0).await.is_empty());
     store.clean_incomplete().await.unwrap();
 }
