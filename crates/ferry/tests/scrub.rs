@@ -208,3 +208,47 @@ async fn scrub_finds_damage_on_the_s3_blob_store() {
         "only the truncated one is left"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_table_file_is_found_and_refused_to_downloads() {
+    use ferry_core::ferry_table::{Column, ColumnType, PartitionSpec, TableSchema, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let meta = SqliteMetaStore::open(dir.path().join("meta.db")).unwrap();
+    let blobs = LocalBlobStore::open(dir.path()).unwrap();
+    let engine = Engine::new(Arc::new(meta), Arc::new(blobs), EngineConfig::default());
+    let name = TableName::new("proj", "events").unwrap();
+    let columns = vec![Column::new("id", ColumnType::Bigint)];
+    engine
+        .create_table(&name, TableSchema { columns: columns.clone(), partition_keys: Vec::new() }, "", -1, false)
+        .await
+        .unwrap();
+    let upload = engine.create_table_upload(&name, &PartitionSpec::default(), false).await.unwrap();
+    let rows: Vec<Result<Vec<Vec<Value>>>> = vec![Ok((0..1000).map(|i| vec![Value::Int(i)]).collect())];
+    engine.put_block(&upload.session, 0, &columns, Box::pin(futures_util::stream::iter(rows)), 1 << 30).await.unwrap();
+    let upload = engine.table_upload(&name, &PartitionSpec::default(), &upload.session.id).await.unwrap();
+    engine.commit_table_upload(&upload, &[0]).await.unwrap();
+    let info = engine.table(&name).await.unwrap();
+    let file = engine.table_files(&info, &PartitionSpec::default(), now_millis()).await.unwrap().remove(0);
+    let blob = engine.head_object(&engine.config().table_bucket, &file.key).await.unwrap().manifest[0].blob.clone();
+    flip_byte(&blob_path(dir.path(), &blob), 4);
+
+    let report = engine.scrub(ScrubOptions::default()).await.unwrap();
+    assert_eq!(report.findings.len(), 1, "{report:#?}");
+    assert_eq!(
+        report.findings[0].subject,
+        ScrubSubject::Object { bucket: engine.config().table_bucket.clone(), key: file.key.clone() }
+    );
+    // A download of the file fails with the damage named, whether or not the row count was cached.
+    let mut rows = engine.table_file_rows(&file, &columns, 0..usize::MAX);
+    let mut failed = None;
+    while let Some(batch) = rows.next().await {
+        if let Err(e) = batch {
+            failed = Some(e.to_string());
+            break;
+        }
+    }
+    let failed = failed.expect("the damaged file is not served");
+    assert!(failed.contains("damaged"), "{failed}");
+    engine.drop_table(&name, false).await.unwrap();
+    assert_eq!(engine.scrub(ScrubOptions::default()).await.unwrap().flagged_objects, 0, "dropped with the table");
+}
