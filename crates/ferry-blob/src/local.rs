@@ -169,6 +169,14 @@ impl BlobStore for LocalBlobStore {
         Ok(Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })))
     }
 
+    async fn size(&self, blob: &BlobId) -> Result<Option<u64>> {
+        match tokio::fs::metadata(self.path(blob)?).await {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn delete(&self, blob: &BlobId) -> Result<()> {
         let path = self.path(blob)?;
         match tokio::fs::remove_file(path).await {

@@ -160,6 +160,14 @@ impl BlobStore for S3BlobStore {
         Ok(Box::pin(result.into_stream().map_err(std::io::Error::other)))
     }
 
+    async fn size(&self, blob: &BlobId) -> Result<Option<u64>> {
+        match self.store.head(&self.path(blob)?).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
     async fn delete(&self, blob: &BlobId) -> Result<()> {
         match self.store.delete(&self.path(blob)?).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

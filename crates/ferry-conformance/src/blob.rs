@@ -45,10 +45,13 @@ pub async fn blob_store_suite(store: Arc<dyn BlobStore>) {
     assert!(!listed.contains(&aborted), "aborted blobs are not");
     assert!(!store.list_older_than(0).await.unwrap().contains(&id), "young blobs are not listed as old");
 
+    assert_eq!(store.size(&id).await.unwrap(), Some(11 + big.len() as u64));
     store.delete(&id).await.unwrap();
     store.delete(&id).await.unwrap();
     assert!(store.read(&id, 0, 1).await.is_err() || read_err(store, &id).await, "deleted blob unreadable");
+    assert_eq!(store.size(&id).await.unwrap(), None, "a deleted blob has no size");
     let empty = write_blob(store, &[]).await;
+    assert_eq!(store.size(&empty).await.unwrap(), Some(0));
     assert!(read_all(store, &empty, 0, 0).await.is_empty());
     store.clean_incomplete().await.unwrap();
 }

@@ -49,6 +49,11 @@ pub enum Error {
     PreconditionFailed(PreconditionFailure),
     #[error("inconsistent stored state: {0}")]
     Critical(String),
+    /// The object's stored bytes failed verification: a scrub found one of its blobs missing,
+    /// cut short or changed. Reads refuse it rather than serve bad bytes; deleting or
+    /// overwriting the object works and clears the flag. Not worth retrying.
+    #[error("{0}; delete the object or upload it again")]
+    Damaged(String),
     #[error("metadata store: {0}")]
     Meta(String),
     /// The disk (or the store's quota) is full, or free space is below `--min-free-space`.

@@ -16,9 +16,9 @@ mod types;
 pub use checksum::{DigestKind, Digests};
 pub use conditions::{SourceConditions, WriteCondition, etag_in_list};
 pub use engine::{
-    CommitOutcome, CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, Expected, ObjectListing, ObjectRead,
-    Observer, PartInput, PartListing, RangeSpec, SweepReport, TrailerSlot, resolve_range, validate_bucket_name,
-    validate_key,
+    CommitOutcome, CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, Expected, FindingKind, ObjectListing,
+    ObjectRead, Observer, PartInput, PartListing, RangeSpec, ScrubFinding, ScrubOptions, ScrubReport, ScrubSubject,
+    SweepReport, TrailerSlot, resolve_range, validate_bucket_name, validate_key,
 };
 pub use error::{Error, PreconditionFailure, Result, TableError};
 pub use store::{BlobStore, BlobWriter, MetaStore};

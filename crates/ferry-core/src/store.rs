@@ -120,6 +120,18 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn acquire_lease(&self, name: &str, holder: &str, now: Millis, ttl: Millis) -> Result<bool>;
     /// How many sessions are in each state (states with none may be left out).
     async fn count_sessions(&self) -> Result<Vec<(SessionState, u64)>>;
+
+    /// Ids of sessions holding parts (of any target kind), ascending, greater than `after`; at
+    /// most `limit`. The scrub walks them to verify parts not yet published.
+    async fn sessions_with_parts(&self, after: &str, limit: usize) -> Result<Vec<String>>;
+    /// Flag the object at (bucket, key) as damaged with `reason`, or clear its flag with `None`,
+    /// but only while its manifest still names `blob`: an object overwritten since the scrub read
+    /// it is left alone. `Ok(true)` when the object was changed.
+    async fn mark_damaged(&self, bucket: &str, key: &str, blob: &BlobId, reason: Option<&str>) -> Result<bool>;
+    /// Why the object at (bucket, key) is flagged damaged; `None` when it is not (or absent).
+    async fn object_damage(&self, bucket: &str, key: &str) -> Result<Option<String>>;
+    /// How many objects are flagged damaged.
+    async fn count_damaged(&self) -> Result<u64>;
 }
 
 /// Bytes, written once and read many times, addressed by [`BlobId`].
@@ -131,6 +143,8 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn read(&self, blob: &BlobId, offset: u64, len: u64) -> Result<ByteStream>;
     /// Idempotent: deleting a missing blob is `Ok`.
     async fn delete(&self, blob: &BlobId) -> Result<()>;
+    /// The size of a finished blob, `None` when it does not exist (for the scrub).
+    async fn size(&self, blob: &BlobId) -> Result<Option<u64>>;
     /// Blobs written (finished) before `before`, for the orphan scan.
     async fn list_older_than(&self, before: Millis) -> Result<Vec<BlobId>>;
     /// Remove leftovers of writes that never finished (after a crash). Called at start-up.

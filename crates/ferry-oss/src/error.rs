@@ -45,6 +45,7 @@ ferry_http::error_table! {
         incomplete_body => BAD_REQUEST, "IncompleteBody";
         insufficient_storage => INSUFFICIENT_STORAGE, "InsufficientStorage";
         internal_error => INTERNAL_SERVER_ERROR, "InternalError";
+        invalid_object_state => CONFLICT, "InvalidObjectState";
         invalid_access_key_id => FORBIDDEN, "InvalidAccessKeyId";
         invalid_argument => BAD_REQUEST, "InvalidArgument";
         invalid_bucket_name => BAD_REQUEST, "InvalidBucketName";
@@ -95,6 +96,8 @@ ferry_http::error_table! {
         Error::InsufficientStorage(_) => insufficient_storage(format!(
             "The server's storage is full: delete objects or abort uploads to free space. ({message})"
         )),
+        // 409, not 500: SDKs retry 5xx, and retrying cannot repair damaged bytes.
+        Error::Damaged(_) => invalid_object_state(message),
         Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => internal_error(
             "We encountered an internal error. Please try again."
         ),

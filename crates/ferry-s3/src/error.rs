@@ -56,6 +56,7 @@ ferry_http::error_table! {
         invalid_part_number => RANGE_NOT_SATISFIABLE, "InvalidPartNumber";
         invalid_part_order => BAD_REQUEST, "InvalidPartOrder";
         invalid_range => RANGE_NOT_SATISFIABLE, "InvalidRange";
+        invalid_object_state => CONFLICT, "InvalidObjectState";
         invalid_request => BAD_REQUEST, "InvalidRequest";
         key_too_long => BAD_REQUEST, "KeyTooLongError";
         malformed_acl_error => BAD_REQUEST, "MalformedACLError";
@@ -120,6 +121,8 @@ ferry_http::error_table! {
         Error::InsufficientStorage(_) => insufficient_storage(format!(
             "The server's storage is full: delete objects or abort uploads to free space, then retry. ({message})"
         )),
+        // 409, not 500: SDKs retry 5xx, and retrying cannot repair damaged bytes.
+        Error::Damaged(_) => invalid_object_state(message),
         Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => internal_error(
             "We encountered an internal error. Please try again."
         ),

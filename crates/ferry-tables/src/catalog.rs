@@ -165,7 +165,7 @@ impl Tables {
             Err(Error::Table(TableError::NoSuchTable(_))) if if_exists => return Ok(()),
             // A schema that cannot be read no longer says which files are the table's: drop
             // everything stored under its name, so the name can be used again.
-            Err(Error::Table(TableError::Corrupt(why))) => {
+            Err(Error::Table(TableError::Corrupt(why)) | Error::Damaged(why)) => {
                 tracing::warn!(table = %name, %why, "dropping a table whose schema is unreadable");
                 format!("{}/{}/", name.project, name.table)
             }

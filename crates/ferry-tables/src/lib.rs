@@ -88,6 +88,8 @@ impl Tables {
         match self.engine.head_object(self.engine.table_bucket(), key).await {
             Ok(_) => Ok(true),
             Err(Error::NoSuchKey | Error::NoSuchBucket) => Ok(false),
+            // Damaged bytes are still there: the marker exists.
+            Err(Error::Damaged(_)) => Ok(true),
             Err(e) => Err(e),
         }
     }

@@ -83,6 +83,8 @@ ferry_http::error_table! {
         Error::InsufficientStorage(_) => insufficient_storage(format!(
             "the server's storage is full: drop tables or partitions to free space ({message})"
         )),
+        // Like a corrupt table: the stored file is bad, and 409 tells clients not to retry.
+        Error::Damaged(_) => table_corrupt(message),
         Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => internal_server_error("internal error; retry"),
     }
 }

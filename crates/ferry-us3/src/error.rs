@@ -48,6 +48,7 @@ ferry_http::error_table! {
         insufficient_storage => INSUFFICIENT_STORAGE, -148670;
         precondition_failed => PRECONDITION_FAILED, -148612;
         internal_error => INTERNAL_SERVER_ERROR, -1;
+        damaged => CONFLICT, -148680;
     }
     from Error as (e, message) {
         Error::NoSuchBucket => no_such_bucket("bucket not exist"),
@@ -62,6 +63,8 @@ ferry_http::error_table! {
             "storage is full: delete files or abort uploads to free space ({message})"
         )),
         Error::PreconditionFailed(_) => precondition_failed(message),
+        // 409, not 500: retrying cannot repair damaged bytes.
+        Error::Damaged(_) => damaged(message),
         Error::Critical(_) | Error::Meta(_) | Error::Blob(_) => internal_error("internal error; retry"),
         Error::InvalidBucketName(_)
         | Error::InvalidKey(_)

@@ -14,4 +14,6 @@ impl std::error::Error for Interrupted {}
 
 pub const SUCCESS: u8 = 0;
 pub const FAILURE: u8 = 1;
+/// `ferry scrub` ran to the end and found damaged data.
+pub const DAMAGED: u8 = 3;
 pub const INTERRUPTED: u8 = 130;

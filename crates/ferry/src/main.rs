@@ -1,5 +1,6 @@
 //! The `ferry` binary. Exit codes are decided here, once: 0 success, 1 failure, 2 usage error
-//! (clap), 130 interrupted by Ctrl-C (the upload can be resumed).
+//! (clap), 3 `ferry scrub` found damaged data, 130 interrupted by Ctrl-C (the upload can be
+//! resumed).
 
 mod commands;
 mod credentials;
@@ -41,6 +42,9 @@ enum Command {
     /// Tables over the Tunnel dialect: create, drop, upload CSV/Parquet (resumable), export.
     #[command(subcommand)]
     Table(commands::table::TableCommand),
+    /// Verify every stored blob against its recorded checksums, on the server's stores; flag
+    /// damaged objects so reads of them fail. Exit code 3 when anything is damaged.
+    Scrub(commands::scrub::ScrubArgs),
 }
 
 fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -61,6 +65,7 @@ fn main() -> std::process::ExitCode {
                     Command::Uploads(c) => commands::objects::uploads(c).await,
                     Command::Resume(args) => commands::resume::run(args).await,
                     Command::Table(c) => commands::table::run(c).await,
+                    Command::Scrub(args) => commands::scrub::run(args).await,
                     Command::Serve(_) => unreachable!("handled above"),
                 }
             })
@@ -69,6 +74,10 @@ fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(match result {
         Ok(()) => exit::SUCCESS,
         Err(e) if e.is::<exit::Interrupted>() => exit::INTERRUPTED,
+        Err(e) if e.is::<commands::scrub::DamageFound>() => {
+            eprintln!("ferry: {e}");
+            exit::DAMAGED
+        }
         Err(e) => {
             eprintln!("ferry: error: {e:#}");
             exit::FAILURE

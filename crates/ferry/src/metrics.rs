@@ -33,6 +33,7 @@ pub struct EngineMetrics {
     bytes_out: Counter,
     parts: Counter,
     commits: Family<OutcomeLabels, Histogram>,
+    scrubbed: Counter,
 }
 
 impl EngineMetrics {
@@ -42,7 +43,13 @@ impl EngineMetrics {
             bytes_out: Counter::default(),
             parts: Counter::default(),
             commits: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 16))),
+            scrubbed: Counter::default(),
         };
+        registry.register(
+            "scrub_bytes_verified",
+            "Bytes of stored data read back and verified against their recorded checksums by scrubs",
+            metrics.scrubbed.clone(),
+        );
         registry.register("received_bytes", "Bytes stored, by kind (part or object)", metrics.bytes_in.clone());
         registry.register("served_bytes", "Bytes of object data sent to readers", metrics.bytes_out.clone());
         registry.register("parts_stored", "Parts stored (re-sent parts count again)", metrics.parts.clone());
@@ -69,6 +76,46 @@ impl Observer for EngineMetrics {
 
     fn committed(&self, elapsed: Duration, outcome: CommitOutcome) {
         self.commits.get_or_create(&OutcomeLabels { outcome: outcome.as_str() }).observe(elapsed.as_secs_f64());
+    }
+
+    fn scrubbed(&self, bytes: u64) {
+        self.scrubbed.inc_by(bytes);
+    }
+}
+
+/// What the scrubs found.
+#[derive(Clone)]
+pub struct ScrubMetrics {
+    /// Objects flagged damaged in the store, as of the last sweep or scrub.
+    pub damaged_objects: Gauge,
+    findings: Family<KindLabels, Counter>,
+    runs: Counter,
+}
+
+impl ScrubMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics =
+            ScrubMetrics { damaged_objects: Gauge::default(), findings: Family::default(), runs: Counter::default() };
+        registry.register(
+            "scrub_damaged_objects",
+            "Objects flagged damaged (reads refused until deleted or uploaded again), as of the last sweep or scrub",
+            metrics.damaged_objects.clone(),
+        );
+        registry.register(
+            "scrub_findings",
+            "Damaged objects and parts found by this node's scrubs, by kind (missing, size, checksum)",
+            metrics.findings.clone(),
+        );
+        registry.register("scrub_runs", "Scrubs this node finished", metrics.runs.clone());
+        metrics
+    }
+
+    pub fn record(&self, report: &ferry_core::ScrubReport) {
+        self.runs.inc();
+        for finding in &report.findings {
+            self.findings.get_or_create(&KindLabels { kind: finding.kind.as_str() }).inc();
+        }
+        self.damaged_objects.set(i64::try_from(report.flagged_objects).unwrap_or(i64::MAX));
     }
 }
 

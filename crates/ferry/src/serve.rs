@@ -15,25 +15,16 @@ use ferry_tunnel::{TunnelConfig, TunnelFrontend};
 use ferry_us3::{Us3Config, Us3Frontend};
 
 use crate::credentials::{self, Origin};
-use crate::metrics::{EngineMetrics, SweepMetrics};
-use crate::stores::{BlobLocation, MetaLocation, Stores};
+use crate::metrics::{EngineMetrics, ScrubMetrics, SweepMetrics};
+use crate::stores::{MetaLocation, StoreArgs, Stores};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "FERRY_LISTEN", default_value = "127.0.0.1:9720")]
     listen: String,
-    /// Directory for metadata (SQLite) and blobs on the embedded default, and credentials.json.
-    #[arg(long, env = "FERRY_DATA_DIR", default_value = "./ferry-data")]
-    data_dir: PathBuf,
-    /// Metadata store: sqlite://PATH (default: meta.db in the data directory) or
-    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE, shared by several nodes.
-    #[arg(long, env = "FERRY_META")]
-    meta: Option<String>,
-    /// Blob store: file://DIR (default: the data directory) or s3://BUCKET/PREFIX on any
-    /// S3-compatible store, configured by AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ... .
-    #[arg(long, env = "FERRY_BLOBS")]
-    blobs: Option<String>,
+    #[command(flatten)]
+    stores: StoreArgs,
     /// Log format on stderr: text, or json (one object per line, for log collectors).
     #[arg(long, env = "FERRY_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -98,6 +89,14 @@ pub struct ServeArgs {
     /// Connections served at once; further ones are answered 503 SlowDown until one closes.
     #[arg(long, env = "FERRY_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+    /// Scrub every stored blob against its recorded checksums this often (e.g. 24h); off when
+    /// not given. Among nodes sharing the stores, the one holding the sweeper's lease scrubs.
+    #[arg(long, env = "FERRY_SCRUB_INTERVAL", value_parser = positive_duration)]
+    scrub_interval: Option<Duration>,
+    /// Most bytes per second a background scrub reads (e.g. 8MiB), so it leaves the disks to
+    /// clients.
+    #[arg(long, env = "FERRY_SCRUB_RATE", default_value = "8MiB", value_parser = crate::commands::cp::parse_size)]
+    scrub_rate: u64,
     #[arg(long, env = "FERRY_ACCESS_KEY_ID", hide = true)]
     access_key_id: Option<String>,
     #[arg(long, env = "FERRY_SECRET_ACCESS_KEY", hide = true, hide_env_values = true)]
@@ -118,17 +117,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-    let meta_location = MetaLocation::parse(args.meta.as_deref(), &args.data_dir)?;
-    let blob_location = BlobLocation::parse(args.blobs.as_deref(), &args.data_dir)?;
+    fs::create_dir_all(&args.stores.data_dir)
+        .with_context(|| format!("creating data directory {}", args.stores.data_dir.display()))?;
+    let (meta_location, blob_location) = args.stores.locations()?;
 
     let env_keys = match (args.access_key_id.clone(), args.secret_access_key.clone()) {
         (Some(id), Some(secret)) => Some((id, secret)),
         (None, None) => None,
         _ => anyhow::bail!("set both FERRY_ACCESS_KEY_ID and FERRY_SECRET_ACCESS_KEY, or neither"),
     };
-    if matches!(meta_location, MetaLocation::Postgres(_)) && env_keys.is_none() && !credentials::exists(&args.data_dir)
+    if matches!(meta_location, MetaLocation::Postgres(_))
+        && env_keys.is_none()
+        && !credentials::exists(&args.stores.data_dir)
     {
         // Generating a key pair per node would give every node different credentials.
         anyhow::bail!(
@@ -136,7 +136,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
              FERRY_SECRET_ACCESS_KEY (or copy one credentials.json into each node's data directory)"
         );
     }
-    let (creds, origin) = credentials::load(&args.data_dir, env_keys)?;
+    let (creds, origin) = credentials::load(&args.stores.data_dir, env_keys)?;
 
     let stores = Stores::open(&meta_location, &blob_location).await?;
     let config = EngineConfig {
@@ -150,6 +150,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut operations = Operations::new();
     let engine_metrics = EngineMetrics::register(operations.registry_mut());
     let sweep_metrics = SweepMetrics::register(operations.registry_mut());
+    let scrub_metrics = ScrubMetrics::register(operations.registry_mut());
     let engine = Engine::new(stores.meta.clone(), stores.blobs.clone(), config).with_observer(Arc::new(engine_metrics));
     engine.recover(stores.exclusive).await.context("recovering after the last run")?;
 
@@ -221,7 +222,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         interval: args.sweep_interval,
         orphan_age: args.session_lifetime.max(args.gc_grace),
         metrics: sweep_metrics,
+        scrub_metrics: scrub_metrics.clone(),
     };
+    let scrubber = args.scrub_interval.map(|interval| {
+        tokio::spawn(
+            crate::commands::scrub::Scrubber {
+                engine: engine.clone(),
+                node: sweeper.node.clone(),
+                lease_ttl: sweeper.lease_ttl(),
+                interval,
+                rate: args.scrub_rate,
+                metrics: scrub_metrics,
+            }
+            .run(),
+        )
+    });
     let sweeper = tokio::spawn(sweeper.run());
     let limits = Limits {
         header_read_timeout: args.header_timeout,
@@ -231,6 +246,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let options = ServeOptions { tls, drain_timeout: Duration::from_secs(30), limits };
     ferry_http::serve(listener, router, options, shutdown_signal()).await?;
     sweeper.abort();
+    if let Some(scrubber) = scrubber {
+        scrubber.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -245,7 +263,7 @@ async fn low_space_note(engine: &Engine, gauge: &prometheus_client::metrics::gau
 
 fn banner(url: &str, args: &ServeArgs, stores: &Stores, creds: &ferry_core::credentials::Credentials, origin: &Origin) {
     println!("ferry {} listening on {url}", env!("CARGO_PKG_VERSION"));
-    println!("  data directory: {}", args.data_dir.display());
+    println!("  data directory: {}", args.stores.data_dir.display());
     println!("  metadata:       {}", stores.meta_description);
     println!("  blobs:          {}", stores.blobs_description);
     let secret = match origin {
@@ -286,16 +304,29 @@ struct Sweeper {
     /// a part still being written (its session alive) is never mistaken for one.
     orphan_age: Duration,
     metrics: SweepMetrics,
+    scrub_metrics: ScrubMetrics,
 }
 
 impl Sweeper {
+    /// How long the sweeper's lease lasts without renewal.
+    fn lease_ttl(&self) -> Duration {
+        (self.interval * 3).max(Duration::from_secs(10))
+    }
+
     async fn run(self) {
-        let lease_ttl = (self.interval * 3).max(Duration::from_secs(10));
+        let lease_ttl = self.lease_ttl();
         let mut last_orphan_scan: Option<std::time::Instant> = None;
         loop {
             match self.engine.session_counts().await {
                 Ok(counts) => self.metrics.set_session_counts(&counts),
                 Err(e) => tracing::warn!(error = %e, "counting sessions failed"),
+            }
+            // Flags set by another node or by `ferry scrub` show here too.
+            match self.engine.damaged_objects().await {
+                Ok(n) => {
+                    self.scrub_metrics.damaged_objects.set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+                Err(e) => tracing::warn!(error = %e, "counting damaged objects failed"),
             }
             if let Some(note) = low_space_note(&self.engine, &self.metrics.free_bytes).await {
                 tracing::warn!("{note}");

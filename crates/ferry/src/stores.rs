@@ -81,14 +81,53 @@ pub struct Stores {
     _locks: Vec<fs::File>,
 }
 
+/// The store flags `ferry serve` takes, shared with the commands that open the stores directly
+/// (`ferry scrub`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Directory for metadata (SQLite) and blobs on the embedded default, and credentials.json.
+    #[arg(long, env = "FERRY_DATA_DIR", default_value = "./ferry-data")]
+    pub data_dir: PathBuf,
+    /// Metadata store: sqlite://PATH (default: meta.db in the data directory) or
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE, shared by several nodes.
+    #[arg(long, env = "FERRY_META")]
+    pub meta: Option<String>,
+    /// Blob store: file://DIR (default: the data directory) or s3://BUCKET/PREFIX on any
+    /// S3-compatible store, configured by AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ... .
+    #[arg(long, env = "FERRY_BLOBS")]
+    pub blobs: Option<String>,
+}
+
+impl StoreArgs {
+    /// Where metadata and blobs are, from the flags.
+    pub fn locations(&self) -> anyhow::Result<(MetaLocation, BlobLocation)> {
+        Ok((
+            MetaLocation::parse(self.meta.as_deref(), &self.data_dir)?,
+            BlobLocation::parse(self.blobs.as_deref(), &self.data_dir)?,
+        ))
+    }
+}
+
 impl Stores {
+    /// Open the stores for a server: local directories are locked while it runs.
     pub async fn open(meta: &MetaLocation, blobs: &BlobLocation) -> anyhow::Result<Stores> {
+        Self::open_with(meta, blobs, true).await
+    }
+
+    /// Open the stores beside a server that may be running on them (`ferry scrub`): no
+    /// directory lock is taken. Only for work that writes no blob and collects nothing; SQLite
+    /// itself keeps concurrent metadata writes safe.
+    pub async fn open_shared(meta: &MetaLocation, blobs: &BlobLocation) -> anyhow::Result<Stores> {
+        Self::open_with(meta, blobs, false).await
+    }
+
+    async fn open_with(meta: &MetaLocation, blobs: &BlobLocation, take_locks: bool) -> anyhow::Result<Stores> {
         let mut locked: Vec<PathBuf> = Vec::new();
         let mut locks = Vec::new();
         let mut lock = |dir: &Path| -> anyhow::Result<()> {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             let dir = dir.canonicalize()?;
-            if !locked.contains(&dir) {
+            if take_locks && !locked.contains(&dir) {
                 locks.push(lock_dir(&dir)?);
                 locked.push(dir);
             }

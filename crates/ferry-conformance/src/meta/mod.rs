@@ -10,7 +10,7 @@ use ferry_core::{
     SessionClock, SessionState, Target, WholeCrc, now_millis, random_id,
 };
 
-use races::{concurrency, conditional_races, conditional_writes, counts, leases};
+use races::{concurrency, conditional_races, conditional_writes, counts, leases, small_object};
 
 /// Every guarantee of [`MetaStore`], on an empty store.
 pub async fn meta_store_suite(store: Arc<dyn MetaStore>) {
@@ -27,6 +27,48 @@ pub async fn meta_store_suite(store: Arc<dyn MetaStore>) {
     conditional_races(&store).await;
     leases(&*store).await;
     counts(&*store).await;
+    damage_flags(&*store).await;
+}
+
+/// The scrub's damage flag: set and cleared only on the object whose manifest names the blob,
+/// gone with an overwrite; and the walk over sessions holding parts.
+async fn damage_flags(store: &dyn MetaStore) {
+    let before = store.count_damaged().await.unwrap();
+    let object = small_object("scrub/victim", "v1");
+    store.put_object(&object).await.unwrap();
+    let blob = object.manifest[0].blob.clone();
+    assert!(!store.mark_damaged("alpha", "scrub/victim", &BlobId::random(), Some("x")).await.unwrap(), "other blob");
+    assert!(store.object_damage("alpha", "scrub/victim").await.unwrap().is_none());
+    assert!(store.mark_damaged("alpha", "scrub/victim", &blob, Some("blob is missing")).await.unwrap());
+    assert_eq!(store.object_damage("alpha", "scrub/victim").await.unwrap().as_deref(), Some("blob is missing"));
+    assert_eq!(store.count_damaged().await.unwrap(), before + 1);
+    assert!(store.get_object("alpha", "scrub/victim").await.unwrap().is_some(), "a flagged object is still listed");
+    assert!(store.mark_damaged("alpha", "scrub/victim", &blob, None).await.unwrap());
+    assert!(store.object_damage("alpha", "scrub/victim").await.unwrap().is_none(), "cleared");
+    assert!(store.mark_damaged("alpha", "scrub/victim", &blob, Some("again")).await.unwrap());
+    store.put_object(&small_object("scrub/victim", "v2")).await.unwrap();
+    assert!(store.object_damage("alpha", "scrub/victim").await.unwrap().is_none(), "an overwrite is unflagged");
+    assert!(!store.mark_damaged("alpha", "scrub/victim", &blob, Some("late")).await.unwrap(), "old blob, new object");
+    assert!(!store.mark_damaged("alpha", "scrub/absent", &blob, Some("x")).await.unwrap());
+    assert_eq!(store.count_damaged().await.unwrap(), before);
+    store.delete_object("alpha", "scrub/victim").await.unwrap();
+
+    let s = session("alpha", "scrub/open");
+    store.create_session(&s).await.unwrap();
+    store.put_part(&s.id, &part(1, 5), clock()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = store.sessions_with_parts(&after, 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        assert!(page.len() <= 2 && page.windows(2).all(|w| w[0] < w[1]), "ascending pages: {page:?}");
+        after = last.clone();
+        seen.extend(page);
+    }
+    assert!(seen.contains(&s.id), "a session holding parts is walked");
+    let mut sorted = seen.clone();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "each session once");
 }
 
 async fn buckets(store: &dyn MetaStore) {

@@ -56,7 +56,7 @@ pub(super) async fn concurrency(store: &Arc<dyn MetaStore>) {
 }
 
 /// A single-blob object at `key` in bucket "alpha" with the given ETag.
-fn small_object(key: &str, etag: &str) -> ObjectRecord {
+pub(super) fn small_object(key: &str, etag: &str) -> ObjectRecord {
     ObjectRecord {
         bucket: "alpha".into(),
         key: key.into(),

@@ -340,7 +340,7 @@ fn commit_fingerprint(parts: &[CommitPart]) -> String {
     hex::encode(h.finalize())
 }
 
-fn combine_crcs<'a>(parts: impl Iterator<Item = (&'a Digests, u64)>) -> WholeCrc {
+pub(super) fn combine_crcs<'a>(parts: impl Iterator<Item = (&'a Digests, u64)>) -> WholeCrc {
     const KINDS: [DigestKind; 4] = [DigestKind::Crc32, DigestKind::Crc32c, DigestKind::Crc64Nvme, DigestKind::Crc64Xz];
     let mut whole: Option<[u64; 4]> = None;
     // Parts mostly share one size: build the shift operators once per distinct size.

@@ -12,14 +12,18 @@
 //! - [`objects`]: buckets and whole objects (put, copy, read, delete, list);
 //! - [`maintenance`]: the sweeper, the orphan scan, start-up recovery and the work lease;
 //! - [`tables`]: the table bucket and table upload sessions, for the table service
-//!   (`ferry-tables`), which owns schemas, partitions and Parquet.
+//!   (`ferry-tables`), which owns schemas, partitions and Parquet;
+//! - [`scrub`]: re-reading every blob against its recorded digests, flagging damaged objects.
 
 mod commit;
 mod maintenance;
 mod objects;
 mod parts;
+mod scrub;
 mod sessions;
 mod tables;
+
+pub use scrub::{FindingKind, ScrubFinding, ScrubOptions, ScrubReport, ScrubSubject};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -164,6 +168,8 @@ pub trait Observer: Send + Sync + 'static {
     /// A commit finished: `published` when this call published the object (not a replay of an
     /// earlier commit, not a refusal).
     fn committed(&self, _elapsed: Duration, _outcome: CommitOutcome) {}
+    /// A scrub read and verified `bytes` more bytes of stored data.
+    fn scrubbed(&self, _bytes: u64) {}
 }
 
 /// How a commit call ended, for [`Observer::committed`].
@@ -195,11 +201,12 @@ pub struct Engine {
     blobs: Arc<dyn BlobStore>,
     config: EngineConfig,
     observer: Arc<dyn Observer>,
+    damage_hint: Arc<scrub::DamageHint>,
 }
 
 impl Engine {
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, config: EngineConfig) -> Self {
-        Engine { meta, blobs, config, observer: Arc::new(Unobserved) }
+        Engine { meta, blobs, config, observer: Arc::new(Unobserved), damage_hint: Default::default() }
     }
 
     /// Report work to `observer` (metrics).

@@ -146,10 +146,14 @@ impl Engine {
         Ok(object)
     }
 
-    /// The object's record. Errors with `NoSuchBucket` or `NoSuchKey`.
+    /// The object's record. Errors with `NoSuchBucket` or `NoSuchKey`, and with `Damaged` when
+    /// a scrub found its stored data damaged (so reads and copies never pass bad bytes on).
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
         match self.meta.get_object(bucket, key).await? {
-            Some(o) => Ok(o),
+            Some(o) => {
+                self.refuse_damaged(bucket, key).await?;
+                Ok(o)
+            }
             None => {
                 self.bucket(bucket).await?;
                 Err(Error::NoSuchKey)

@@ -22,6 +22,7 @@ mod leases;
 mod objects;
 mod parts;
 mod schema;
+mod scrub;
 mod sessions;
 #[cfg(test)]
 mod tests;
@@ -231,5 +232,21 @@ impl MetaStore for PostgresMetaStore {
 
     async fn count_sessions(&self) -> Result<Vec<(SessionState, u64)>> {
         sessions::count(self).await
+    }
+
+    async fn sessions_with_parts(&self, after: &str, limit: usize) -> Result<Vec<String>> {
+        self.scrub_sessions_with_parts(after, limit).await
+    }
+
+    async fn mark_damaged(&self, bucket: &str, key: &str, blob: &BlobId, reason: Option<&str>) -> Result<bool> {
+        self.scrub_mark_damaged(bucket, key, blob, reason).await
+    }
+
+    async fn object_damage(&self, bucket: &str, key: &str) -> Result<Option<String>> {
+        self.scrub_object_damage(bucket, key).await
+    }
+
+    async fn count_damaged(&self) -> Result<u64> {
+        self.scrub_count_damaged().await
     }
 }

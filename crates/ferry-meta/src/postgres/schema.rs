@@ -8,8 +8,11 @@ use ferry_core::Result;
 use super::{PostgresMetaStore, db};
 
 /// Schema migrations, applied in order; never edit one that has shipped, add another.
-pub(super) const MIGRATIONS: &[&str] =
-    &[include_str!("migrations/0001_initial.sql"), include_str!("migrations/0002_session_targets.sql")];
+pub(super) const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_session_targets.sql"),
+    include_str!("migrations/0003_object_damage.sql"),
+];
 
 /// Any value that identifies ferry's migration lock among other applications' advisory locks.
 const MIGRATION_LOCK: i64 = 0x6665_7272_795f_6d69; // "ferry_mi"

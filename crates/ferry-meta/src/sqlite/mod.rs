@@ -10,6 +10,7 @@ mod leases;
 mod objects;
 mod parts;
 mod schema;
+mod scrub;
 mod sessions;
 #[cfg(test)]
 mod tests;
@@ -269,5 +270,21 @@ impl MetaStore for SqliteMetaStore {
 
     async fn count_sessions(&self) -> Result<Vec<(SessionState, u64)>> {
         self.with(|conn| sessions::count(conn)).await
+    }
+
+    async fn sessions_with_parts(&self, after: &str, limit: usize) -> Result<Vec<String>> {
+        self.scrub_sessions_with_parts(after, limit).await
+    }
+
+    async fn mark_damaged(&self, bucket: &str, key: &str, blob: &BlobId, reason: Option<&str>) -> Result<bool> {
+        self.scrub_mark_damaged(bucket, key, blob, reason).await
+    }
+
+    async fn object_damage(&self, bucket: &str, key: &str) -> Result<Option<String>> {
+        self.scrub_object_damage(bucket, key).await
+    }
+
+    async fn count_damaged(&self) -> Result<u64> {
+        self.scrub_count_damaged().await
     }
 }

@@ -12,6 +12,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_leases.sql"),
     include_str!("migrations/0003_session_targets.sql"),
+    include_str!("migrations/0004_object_damage.sql"),
 ];
 
 /// Apply the migrations `conn` has not run yet, each in its own transaction.

@@ -5,4 +5,5 @@ pub mod cp;
 pub mod objects;
 pub mod progress;
 pub mod resume;
+pub mod scrub;
 pub mod table;
