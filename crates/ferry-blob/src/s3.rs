@@ -127,6 +127,32 @@ impl S3BlobStore {
     }
 }
 
+/// `stream`, ending in an `UnexpectedEof` error if it yields fewer than `len` bytes. A range
+/// past an object's end is answered with what there is, so a blob cut short would otherwise
+/// read as a short body; the local store reports it the same way.
+fn whole(
+    stream: impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    len: u64,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    futures_util::stream::unfold((Box::pin(stream), 0u64, false), move |(mut stream, seen, done)| async move {
+        if done {
+            return None;
+        }
+        match stream.next().await {
+            Some(Ok(chunk)) => {
+                let seen = seen + chunk.len() as u64;
+                Some((Ok(chunk), (stream, seen, false)))
+            }
+            Some(Err(e)) => Some((Err(e), (stream, seen, true))),
+            None if seen < len => {
+                let e = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "blob shorter than its manifest");
+                Some((Err(e), (stream, seen, true)))
+            }
+            None => None,
+        }
+    })
+}
+
 fn invalid(message: String) -> Error {
     Error::Blob(std::io::Error::new(std::io::ErrorKind::InvalidInput, message))
 }
@@ -157,7 +183,7 @@ impl BlobStore for S3BlobStore {
         }
         let options = GetOptions { range: Some(GetRange::Bounded(offset..offset + len)), ..Default::default() };
         let result = self.store.get_opts(&path, options).await.map_err(store_error)?;
-        Ok(Box::pin(result.into_stream().map_err(std::io::Error::other)))
+        Ok(Box::pin(whole(result.into_stream().map_err(std::io::Error::other), len)))
     }
 
     async fn size(&self, blob: &BlobId) -> Result<Option<u64>> {
