@@ -20,8 +20,8 @@ pub use checksum::{DigestKind, Digests};
 pub use conditions::{SourceConditions, WriteCondition, etag_in_list};
 pub use engine::{
     CommitOutcome, CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, Expected, ObjectListing, ObjectRead,
-    Observer, PartInput, PartListing, RangeSpec, SweepReport, TrailerSlot, resolve_range, validate_bucket_name,
-    validate_key,
+    Observer, PartInput, PartListing, RangeSpec, SweepObserver, SweepReport, SweeperConfig, TrailerSlot, resolve_range,
+    run_sweeper, validate_bucket_name, validate_key,
 };
 pub use error::{Error, PreconditionFailure, Result};
 pub use ferry_table;

@@ -18,6 +18,8 @@ mod objects;
 mod parts;
 mod sessions;
 
+pub use maintenance::{SweepObserver, SweeperConfig, run_sweeper};
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
