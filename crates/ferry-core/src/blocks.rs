@@ -64,6 +64,8 @@ impl Engine {
         max_size: u64,
     ) -> Result<(PartRecord, u64)> {
         Self::table_session(session)?;
+        // Refused before a row is decoded; the store checks again when it records the block.
+        Self::accepting_parts(session)?;
         let (row_tx, mut row_rx) = mpsc::channel::<Vec<Vec<Value>>>(4);
         let (byte_tx, byte_rx) = mpsc::channel::<io::Result<Bytes>>(4);
         let columns = columns.to_vec();

@@ -9,6 +9,7 @@ pub mod dates;
 pub mod endpoint;
 mod headers;
 mod limits;
+pub mod names;
 mod operations;
 mod query;
 pub mod range;

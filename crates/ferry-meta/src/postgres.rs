@@ -282,6 +282,11 @@ BEGIN
     END LOOP;
 END $$;
 "#,
+    // Part numbers are kept as each protocol sends them (see the SQLite store's note).
+    r#"
+ALTER TABLE sessions ADD COLUMN legacy_numbering BOOLEAN NOT NULL DEFAULT FALSE;
+UPDATE sessions SET legacy_numbering = TRUE;
+"#,
 ];
 
 /// Metadata in a PostgreSQL database shared by every node.
@@ -376,7 +381,7 @@ fn fixed<const N: usize>(bytes: Vec<u8>) -> Result<[u8; N]> {
 }
 
 const SESSION_COLUMNS: &str = "id, bucket, key, state, created, last_activity, expires, meta, checksum, commit_record, \
-     target_kind, target_project, target_table, target_partition";
+     target_kind, target_project, target_table, target_partition, legacy_numbering";
 
 fn session_from_row(row: &Row) -> Result<Session> {
     let state: String = row.get(3);
@@ -395,6 +400,8 @@ fn session_from_row(row: &Row) -> Result<Session> {
         meta: from_json(row.get(7))?,
         checksum: checksum.as_deref().map(from_json).transpose()?,
         commit: commit.as_deref().map(from_json).transpose()?,
+        legacy_numbering: row.get(14),
+        part_shift: 0,
     })
 }
 
@@ -564,7 +571,7 @@ impl MetaStore for PostgresMetaStore {
             .execute(
                 &format!(
                     "INSERT INTO sessions ({SESSION_COLUMNS})
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
                      WHERE $11 = 'table' OR EXISTS (SELECT 1 FROM buckets WHERE name = $2)"
                 ),
                 &[
@@ -582,6 +589,7 @@ impl MetaStore for PostgresMetaStore {
                     &t.project,
                     &t.table,
                     &t.partition,
+                    &s.legacy_numbering,
                 ],
             )
             .await?;
@@ -613,7 +621,8 @@ impl MetaStore for PostgresMetaStore {
                 &format!(
                     "SELECT {SESSION_COLUMNS} FROM sessions
                      WHERE bucket = $1 AND state = 'NORMAL' AND starts_with(key, $2)
-                       AND (NOT $3 OR key > $4 OR (key = $4 AND id > $5))
+                       AND (NOT $3 OR key > $4
+                            OR (key = $4 AND (created, id) > (SELECT m.created, m.id FROM sessions m WHERE m.id = $5)))
                        AND target_kind = 'object' AND NOT ferry_session_stale(id, expires, last_activity, $7, $8)
                      ORDER BY key, created, id LIMIT $6"
                 ),

@@ -102,6 +102,12 @@ WHERE json_extract(meta, '$.user[0][0]') = 'ferry-table'
   AND json_extract(meta, '$.user[1][0]') = 'ferry-partition'
   AND json_valid(json_extract(meta, '$.user[0][1]'));
 "#,
+    // Part numbers are kept as each protocol sends them. Before, US3 uploads stored part n as
+    // n + 1; the sessions open at the upgrade are marked so they finish with that numbering.
+    r#"
+ALTER TABLE sessions ADD COLUMN legacy_numbering INTEGER NOT NULL DEFAULT 0;
+UPDATE sessions SET legacy_numbering = 1;
+"#,
 ];
 
 /// Metadata in one SQLite database file.
@@ -187,7 +193,7 @@ fn fixed<const N: usize>(bytes: Vec<u8>) -> rusqlite::Result<[u8; N]> {
 }
 
 const SESSION_COLUMNS: &str = "id, bucket, key, state, created, last_activity, expires, meta, checksum, commit_record, \
-     target_kind, target_project, target_table, target_partition";
+     target_kind, target_project, target_table, target_partition, legacy_numbering";
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     let state: String = row.get(3)?;
@@ -206,6 +212,8 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
         meta: from_json(&row.get::<_, String>(7)?)?,
         checksum: checksum.as_deref().map(from_json).transpose()?,
         commit: commit.as_deref().map(from_json).transpose()?,
+        legacy_numbering: row.get(14)?,
+        part_shift: 0,
     })
 }
 
@@ -411,7 +419,7 @@ impl MetaStore for SqliteMetaStore {
             tx.execute(
                 &format!(
                     "INSERT INTO sessions ({SESSION_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
                 ),
                 params![
                     s.id,
@@ -428,6 +436,7 @@ impl MetaStore for SqliteMetaStore {
                     t.project,
                     t.table,
                     t.partition,
+                    s.legacy_numbering,
                 ],
             )
             .map_err(db)?;
@@ -463,7 +472,8 @@ impl MetaStore for SqliteMetaStore {
                 .prepare_cached(&format!(
                     "SELECT {SESSION_COLUMNS} FROM sessions
                      WHERE bucket = ?1 AND state = 'NORMAL' AND substr(key, 1, length(?2)) = ?2
-                       AND (?3 = 0 OR key > ?4 OR (key = ?4 AND id > ?5))
+                       AND (?3 = 0 OR key > ?4
+                            OR (key = ?4 AND (created, id) > (SELECT m.created, m.id FROM sessions m WHERE m.id = ?5)))
                        AND target_kind = 'object' AND expires > ?7 AND last_activity > ?8
                      ORDER BY key, created, id LIMIT ?6"
                 ))

@@ -72,7 +72,9 @@ impl From<Error> for OssError {
             Error::NoSuchKey => OssError::no_such_key("The specified key does not exist."),
             Error::AccessDenied(_) => OssError::access_denied(message),
             Error::NoSuchUpload => OssError::no_such_upload("The specified upload does not exist."),
-            Error::InvalidPart(_) => OssError::invalid_part(message),
+            Error::InvalidPart(_) | Error::MissingPart(_) | Error::PartSizeMismatch { .. } => {
+                OssError::invalid_part(message)
+            }
             Error::InvalidPartOrder => OssError::invalid_part_order("The list of parts was not in ascending order."),
             Error::EntityTooSmall { .. } => OssError::entity_too_small(message),
             Error::EntityTooLarge { .. } => OssError::entity_too_large(message),

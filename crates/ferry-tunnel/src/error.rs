@@ -68,6 +68,8 @@ impl From<Error> for OdpsError {
             | Error::InvalidKey(_)
             | Error::KeyTooLong(_)
             | Error::InvalidPartOrder
+            | Error::MissingPart(_)
+            | Error::PartSizeMismatch { .. }
             | Error::EntityTooSmall { .. }
             | Error::EntityTooLarge { .. }
             | Error::InvalidArgument(_)

@@ -49,17 +49,17 @@ fn blob_files(dir: &std::path::Path) -> usize {
 }
 
 fn rules() -> CommitRules {
-    CommitRules { min_part_size: 10, max_parts: 10_000 }
+    CommitRules::new(10, 10_000)
 }
 
 fn commit_list(parts: &[&PartRecord]) -> CommitRequest {
-    CommitRequest {
-        parts: parts
+    CommitRequest::listed(
+        parts
             .iter()
             .map(|p| CommitPart { number: p.number, etag: Some(format!("\"{}\"", p.etag())), checksums: vec![] })
             .collect(),
-        rules: rules(),
-    }
+        rules(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -312,21 +312,21 @@ async fn block_commits_publish_one_file_per_block_or_nothing() {
     let info = e.table(&name).await.unwrap();
 
     // A list that differs from what the server holds publishes nothing and reopens the session.
-    assert!(matches!(e.commit_table_upload(&upload, &[0, 2]).await, Err(Error::InvalidPart(1))));
-    assert!(matches!(e.commit_table_upload(&upload, &[0, 1, 2, 3]).await, Err(Error::InvalidPart(3))));
+    assert!(matches!(e.commit_table_upload(&upload, Some(&[0, 2])).await, Err(Error::InvalidPart(1))));
+    assert!(matches!(e.commit_table_upload(&upload, Some(&[0, 1, 2, 3])).await, Err(Error::InvalidPart(3))));
     assert!(e.table_files(&info, &whole(), now_millis()).await.unwrap().is_empty(), "nothing published");
     let reopened = e.table_upload(&name, &whole(), &upload.session.id).await.unwrap();
     assert_eq!(reopened.session.state, SessionState::Normal);
 
-    e.commit_table_upload(&upload, &[2, 0, 1]).await.unwrap();
+    e.commit_table_upload(&upload, Some(&[2, 0, 1])).await.unwrap();
     let published = e.table_files(&info, &whole(), now_millis()).await.unwrap();
     assert_eq!(published.len(), 3, "one file per block");
     for (file, rows) in published.iter().zip(&blocks) {
         assert_eq!(&all_rows(e, file).await.unwrap(), rows, "block {} is its own file", file.key);
     }
     assert_eq!(blob_files(f.dir.path()), 4, "the schema and the block blobs themselves (no copy)");
-    e.commit_table_upload(&upload, &[0, 1, 2]).await.unwrap();
-    assert!(matches!(e.commit_table_upload(&upload, &[0, 1]).await, Err(Error::NoSuchUpload)));
+    e.commit_table_upload(&upload, Some(&[0, 1, 2])).await.unwrap();
+    assert!(matches!(e.commit_table_upload(&upload, Some(&[0, 1])).await, Err(Error::NoSuchUpload)));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -352,7 +352,7 @@ async fn blocks_of_rows_become_parquet_files() {
     assert!(err.to_string().contains("row checksum mismatch"), "{err}");
     assert_eq!(e.list_parts(s, None, 10).await.unwrap().parts.len(), 1, "only the good block is held");
 
-    e.commit_table_upload(&upload, &[7]).await.unwrap();
+    e.commit_table_upload(&upload, Some(&[7])).await.unwrap();
     let files = e.table_files(&e.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap();
     let bytes = read_table_file(e, &files[0].key).await;
     assert_eq!(read_block(Bytes::from(bytes), &columns()).unwrap(), rows, "the committed file is the rows, as Parquet");
@@ -381,9 +381,9 @@ async fn table_sessions_and_object_sessions_never_mix() {
         assert!(matches!(e.open_session(id, &target).await, Err(Error::NoSuchUpload)), "{target}");
     }
     assert!(matches!(e.put_part(&upload.session, 1, body(b"garbage")).await, Err(Error::NoSuchUpload)));
-    let complete = CommitRequest { parts: vec![CommitPart { number: 1, ..Default::default() }], rules: rules() };
+    let complete = CommitRequest::listed(vec![CommitPart { number: 1, ..Default::default() }], rules());
     assert!(matches!(e.commit(&upload.session, complete).await, Err(Error::NoSuchUpload)));
-    assert!(e.list_sessions(&tables, "", None, 1000).await.unwrap().0.is_empty(), "table uploads are not listed");
+    assert!(e.list_sessions(&tables, "", &UploadMarker::Start, 1000).await.unwrap().sessions.is_empty(), "table uploads are not listed");
     // Another table's name does not open it either.
     let other = TableName::new("p", "other").unwrap();
     let schema = e.table(&name).await.unwrap().schema;
@@ -402,7 +402,7 @@ async fn table_sessions_and_object_sessions_never_mix() {
     // The table upload works as before and the table reads back.
     let rows = rows_of(10, "r");
     e.put_block(&upload.session, 0, &columns(), batches(&rows), 1 << 30).await.unwrap();
-    e.commit_table_upload(&upload, &[0]).await.unwrap();
+    e.commit_table_upload(&upload, Some(&[0])).await.unwrap();
     let files = e.table_files(&e.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap();
     assert_eq!(all_rows(e, &files[0]).await.unwrap(), rows);
 }
@@ -449,7 +449,7 @@ async fn corrupt_table_files_are_reported_and_the_table_can_be_dropped() {
     let name = table(e, "t").await;
     let upload = e.create_table_upload(&name, &whole(), false).await.unwrap();
     e.put_block(&upload.session, 0, &columns(), batches(&rows_of(100, "r")), 1 << 30).await.unwrap();
-    e.commit_table_upload(&upload, &[0]).await.unwrap();
+    e.commit_table_upload(&upload, Some(&[0])).await.unwrap();
     let info = e.table(&name).await.unwrap();
     // Found by listing, so no row count of it is remembered yet.
     let tables = e.config().table_bucket.clone();
@@ -513,9 +513,9 @@ async fn sessions_expire_at_request_time_without_a_sweep() {
     assert!(matches!(e.abort(&s).await, Err(Error::NoSuchUpload)));
     assert_eq!(e.open_session(&s.id, &s.target).await.unwrap().state, SessionState::Expired);
     assert!(matches!(e.head_object("bkt", "late").await, Err(Error::NoSuchKey)), "nothing was published");
-    assert!(e.list_sessions("bkt", "", None, 10).await.unwrap().0.is_empty(), "an expired upload is not listed");
+    assert!(e.list_sessions("bkt", "", &UploadMarker::Start, 10).await.unwrap().sessions.is_empty(), "an expired upload is not listed");
 
-    assert!(matches!(e.commit_table_upload(&upload, &[0]).await, Err(Error::NoSuchUpload)));
+    assert!(matches!(e.commit_table_upload(&upload, Some(&[0])).await, Err(Error::NoSuchUpload)));
     assert!(matches!(
         e.put_block(&upload.session, 1, &columns(), batches(&rows_of(5, "r")), 1 << 30).await,
         Err(Error::NoSuchUpload)
@@ -542,4 +542,137 @@ async fn idle_sessions_expire_at_request_time_and_activity_keeps_them() {
     let refs: Vec<&PartRecord> = parts.iter().collect();
     assert!(matches!(e.commit(&s, commit_list(&refs)).await, Err(Error::NoSuchUpload)));
     assert!(matches!(e.head_object("bkt", "idle").await, Err(Error::NoSuchKey)));
+}
+
+/// US3's rules as its front-end chooses them: every part held, numbered from 0 without a gap,
+/// every part but the last exactly one block.
+fn us3_rules(block: u64) -> CommitRules {
+    CommitRules::new(block, 10_000).contiguous_from(0).exact_part_size(block)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn us3_rules_publish_every_part_from_zero_and_replay_a_repeated_finish() {
+    let f = fixture(EngineConfig::default());
+    let e = &f.engine;
+    e.create_bucket("bkt").await.unwrap();
+    let s = e.create_session(target("u"), ObjectMeta::default(), None).await.unwrap().numbered_from(0);
+    let p0 = e.put_part(&s, 0, body(&[b'a'; 8])).await.unwrap();
+    e.put_part(&s, 2, body(b"cc")).await.unwrap();
+    let finish = |etags: Vec<String>| CommitRequest::held(etags, us3_rules(8));
+    assert!(matches!(e.commit(&s, finish(vec![])).await, Err(Error::MissingPart(1))), "a gap");
+    let p1 = e.put_part(&s, 1, body(&[b'b'; 7])).await.unwrap();
+    assert!(matches!(
+        e.commit(&s, finish(vec![])).await,
+        Err(Error::PartSizeMismatch { number: 1, size: 7, expected: 8 })
+    ));
+    e.put_part(&s, 1, body(&[b'b'; 8])).await.unwrap();
+    assert!(
+        matches!(e.commit(&s, finish(vec!["\"0123\"".into()])).await, Err(Error::InvalidArgument(m)) if m.contains("0123"))
+    );
+    assert_eq!(e.list_parts(&s, None, 10).await.unwrap().parts.len(), 3, "refused commits keep the parts");
+    // The SDK's loose list: empty items, a duplicate, quotes, upper case, any order.
+    let loose = vec![String::new(), format!("\"{}\"", p0.etag().to_uppercase()), p0.etag(), " ".into()];
+    let object = e.commit(&s, finish(loose)).await.unwrap();
+    assert_eq!(object.size, 18);
+    assert_eq!(read(e, "u", None).await, [&[b'a'; 8][..], &[b'b'; 8], b"cc"].concat());
+    assert_ne!(p1.etag(), "", "part receipts keep the client's numbers");
+    // A repeated finish (its first answer lost) answers with what was published, whatever list.
+    let again = e.commit(&s, finish(vec!["ffff".into()])).await.unwrap();
+    assert_eq!((again.key.as_str(), again.size, again.etag), ("u", 18, object.etag));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tunnel_commits_replay_with_the_same_list_an_empty_one_or_none() {
+    let f = fixture(EngineConfig::default());
+    let e = &f.engine;
+    let name = table(e, "replays").await;
+    let upload = e.create_table_upload(&name, &whole(), false).await.unwrap();
+    for block in 0..2 {
+        e.put_block(&upload.session, block, &columns(), batches(&rows_of(3, "r")), 1 << 20).await.unwrap();
+    }
+    // Without a list every block held is published.
+    e.commit_table_upload(&upload, None).await.unwrap();
+    let info = e.table(&name).await.unwrap();
+    assert_eq!(e.table_files(&info, &whole(), now_millis()).await.unwrap().len(), 2);
+    e.commit_table_upload(&upload, None).await.unwrap();
+    e.commit_table_upload(&upload, Some(&[])).await.unwrap();
+    e.commit_table_upload(&upload, Some(&[1, 0])).await.unwrap();
+    assert!(matches!(e.commit_table_upload(&upload, Some(&[0])).await, Err(Error::NoSuchUpload)), "another list");
+}
+
+/// An upload open when ferry began keeping part numbers as sent: US3 had stored its part n as
+/// n + 1. After the upgrade it lists, takes more parts and finishes in US3's numbering, while
+/// a new upload stores the numbers as sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_us3_upload_open_across_the_upgrade_finishes_with_its_old_numbering() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("meta.db");
+    let engine = |dir: &std::path::Path| {
+        let meta = SqliteMetaStore::open(dir.join("meta.db")).unwrap();
+        let blobs = LocalBlobStore::open(dir).unwrap();
+        Engine::new(Arc::new(meta), Arc::new(blobs), EngineConfig::default())
+    };
+    let id = {
+        let e = engine(dir.path());
+        e.create_bucket("bkt").await.unwrap();
+        let s = e.create_session(target("old"), ObjectMeta::default(), None).await.unwrap();
+        // As the old US3 front-end stored US3 parts 0 and 1.
+        e.put_part(&s, 1, body(&[b'a'; 8])).await.unwrap();
+        e.put_part(&s, 2, body(&[b'b'; 8])).await.unwrap();
+        s.id
+    };
+    {
+        // The database as it was before the upgrade: without the column, one migration back.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        conn.execute_batch("ALTER TABLE sessions DROP COLUMN legacy_numbering").unwrap();
+        conn.pragma_update(None, "user_version", version - 1).unwrap();
+    }
+    let e = engine(dir.path());
+    let s = e.open_session(&id, &Target::object("bkt", "old")).await.unwrap();
+    assert!(s.legacy_numbering, "the migration marks the sessions open at the upgrade");
+    let s = s.numbered_from(0);
+    let listed = e.list_parts(&s, None, 10).await.unwrap().parts;
+    assert_eq!(listed.iter().map(|p| p.number).collect::<Vec<_>>(), [0, 1], "in US3's numbering");
+    assert_eq!(e.list_parts(&s, Some(0), 10).await.unwrap().parts[0].number, 1, "markers too");
+    assert_eq!(e.put_part(&s, 2, body(b"cc")).await.unwrap().number, 2);
+    let object = e.commit(&s, CommitRequest::held(vec![], us3_rules(8))).await.unwrap();
+    assert_eq!(object.size, 18);
+    assert_eq!(read(&e, "old", None).await, [&[b'a'; 8][..], &[b'b'; 8], b"cc"].concat());
+
+    // A new upload keeps US3's numbers as sent; S3 never sees a shift.
+    let fresh = e.create_session(target("new"), ObjectMeta::default(), None).await.unwrap();
+    assert!(!fresh.legacy_numbering);
+    let fresh = fresh.numbered_from(0);
+    assert_eq!(fresh.part_shift, 0);
+    e.put_part(&fresh, 0, body(b"z")).await.unwrap();
+    let fresh = e.open_session(&fresh.id, &Target::object("bkt", "new")).await.unwrap();
+    assert_eq!(e.list_parts(&fresh, None, 10).await.unwrap().parts[0].number, 0, "stored as sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_of_one_key_page_one_at_a_time_oldest_first() {
+    let f = fixture(EngineConfig::default());
+    let e = &f.engine;
+    e.create_bucket("bkt").await.unwrap();
+    let mut ids = Vec::new();
+    for key in ["a", "same", "same", "same", "same", "z"] {
+        ids.push(e.create_session(target(key), ObjectMeta::default(), None).await.unwrap().id);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let mut marker = UploadMarker::Start;
+    let mut paged = Vec::new();
+    loop {
+        let page = e.list_sessions("bkt", "", &marker, 1).await.unwrap();
+        paged.extend(page.sessions.iter().map(|s| s.id.clone()));
+        match page.next_marker() {
+            Some(next) => marker = next,
+            None => break,
+        }
+        assert!(paged.len() <= ids.len(), "paging repeats uploads");
+    }
+    assert_eq!(paged, ids, "each upload once, by key then age");
+    let after_key = e.list_sessions("bkt", "", &UploadMarker::from_markers("same", ""), 10).await.unwrap();
+    assert_eq!(after_key.sessions.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), [ids[5].clone()]);
+    assert!(!after_key.truncated && after_key.next_marker().is_none());
 }
