@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use ferry_core::{
-    BlobId, BlobStore, CommitRecord, Digests, Error, ManifestEntry, MetaStore, ObjectMeta, ObjectRecord, PartRecord,
-    Millis, PreconditionFailure, Session, SessionClock, SessionState, Target, WholeCrc, WriteCondition, now_millis,
+    BlobId, BlobStore, CommitRecord, Digests, Error, ManifestEntry, MetaStore, Millis, ObjectMeta, ObjectRecord,
+    PartRecord, PreconditionFailure, Session, SessionClock, SessionState, Target, WholeCrc, WriteCondition, now_millis,
     random_id,
 };
 use futures_util::TryStreamExt;

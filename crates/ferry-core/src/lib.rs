@@ -20,9 +20,8 @@ pub use checksum::{DigestKind, Digests};
 pub use conditions::{SourceConditions, WriteCondition, etag_in_list};
 pub use engine::{
     CommitOutcome, CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, Expected, ObjectListing, ObjectRead,
-    Observer, PartInput, PartList, PartListing, RangeSpec, SweepObserver, SweepReport, SweeperConfig, TrailerSlot, UploadListing, UploadMarker,
-    resolve_range,
-    run_sweeper, validate_bucket_name, validate_key,
+    Observer, PartInput, PartList, PartListing, RangeSpec, SweepObserver, SweepReport, SweeperConfig, TrailerSlot,
+    UploadListing, UploadMarker, resolve_range, run_sweeper, validate_bucket_name, validate_key,
 };
 pub use error::{Error, PreconditionFailure, Result};
 pub use ferry_table;

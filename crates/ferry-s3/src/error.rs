@@ -83,9 +83,11 @@ impl From<Error> for S3Error {
             Error::NoSuchUpload => S3Error::no_such_upload(
                 "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
             ),
-            Error::InvalidPart(_) | Error::MissingPart(_) | Error::PartSizeMismatch { .. } => S3Error::invalid_part(format!(
-                "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag. ({message})"
-            )),
+            Error::InvalidPart(_) | Error::MissingPart(_) | Error::PartSizeMismatch { .. } => {
+                S3Error::invalid_part(format!(
+                    "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag. ({message})"
+                ))
+            }
             Error::InvalidPartOrder => S3Error::invalid_part_order(
                 "The list of parts was not in ascending order. Parts must be ordered by part number.",
             ),

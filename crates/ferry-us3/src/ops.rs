@@ -3,7 +3,8 @@
 
 use ferry_core::checksum::Wanted;
 use ferry_core::{
-    CommitRequest, CommitRules, DigestKind, Error, UploadMarker, Expected, ObjectMeta, ObjectTarget, PartInput, Session, Target,
+    CommitRequest, CommitRules, DigestKind, Error, Expected, ObjectMeta, ObjectTarget, PartInput, Session, Target,
+    UploadMarker,
 };
 use ferry_http::dates::http_date;
 use ferry_http::range::parse_range;

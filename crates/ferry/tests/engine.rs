@@ -102,15 +102,18 @@ async fn commit_verification_errors_leave_the_session_usable() {
     let s = e.create_session(target("obj"), ObjectMeta::default(), None).await.unwrap();
     let p1 = e.put_part(&s, 1, body(&[1; 5])).await.unwrap();
     let p2 = e.put_part(&s, 2, body(&[2; 50])).await.unwrap();
-    let mut wrong = commit_list(&[&p1, &p2]);
-    wrong.parts[1].etag = Some("\"00000000000000000000000000000000\"".into());
+    let edited = |parts: &[&PartRecord], edit: &dyn Fn(&mut Vec<CommitPart>)| {
+        let mut request = commit_list(parts);
+        if let PartList::Listed(list) = &mut request.parts {
+            edit(list);
+        }
+        request
+    };
+    let wrong = edited(&[&p1, &p2], &|l| l[1].etag = Some("\"00000000000000000000000000000000\"".into()));
     assert!(matches!(e.commit(&s, wrong).await, Err(Error::InvalidPart(2))));
-    let mut missing = commit_list(&[&p1]);
-    missing.parts.push(CommitPart { number: 7, ..Default::default() });
+    let missing = edited(&[&p1], &|l| l.push(CommitPart { number: 7, ..Default::default() }));
     assert!(matches!(e.commit(&s, missing).await, Err(Error::InvalidPart(7))));
-    let mut backwards = commit_list(&[&p2, &p1]);
-    backwards.parts.swap(0, 1);
-    backwards.parts.swap(0, 1);
+    let backwards = commit_list(&[&p2, &p1]);
     assert!(matches!(e.commit(&s, backwards).await, Err(Error::InvalidPartOrder)));
     assert!(matches!(e.commit(&s, commit_list(&[&p1, &p2])).await, Err(Error::EntityTooSmall { number: 1, .. })));
     assert_eq!(
@@ -383,7 +386,10 @@ async fn table_sessions_and_object_sessions_never_mix() {
     assert!(matches!(e.put_part(&upload.session, 1, body(b"garbage")).await, Err(Error::NoSuchUpload)));
     let complete = CommitRequest::listed(vec![CommitPart { number: 1, ..Default::default() }], rules());
     assert!(matches!(e.commit(&upload.session, complete).await, Err(Error::NoSuchUpload)));
-    assert!(e.list_sessions(&tables, "", &UploadMarker::Start, 1000).await.unwrap().sessions.is_empty(), "table uploads are not listed");
+    assert!(
+        e.list_sessions(&tables, "", &UploadMarker::Start, 1000).await.unwrap().sessions.is_empty(),
+        "table uploads are not listed"
+    );
     // Another table's name does not open it either.
     let other = TableName::new("p", "other").unwrap();
     let schema = e.table(&name).await.unwrap().schema;
@@ -513,7 +519,10 @@ async fn sessions_expire_at_request_time_without_a_sweep() {
     assert!(matches!(e.abort(&s).await, Err(Error::NoSuchUpload)));
     assert_eq!(e.open_session(&s.id, &s.target).await.unwrap().state, SessionState::Expired);
     assert!(matches!(e.head_object("bkt", "late").await, Err(Error::NoSuchKey)), "nothing was published");
-    assert!(e.list_sessions("bkt", "", &UploadMarker::Start, 10).await.unwrap().sessions.is_empty(), "an expired upload is not listed");
+    assert!(
+        e.list_sessions("bkt", "", &UploadMarker::Start, 10).await.unwrap().sessions.is_empty(),
+        "an expired upload is not listed"
+    );
 
     assert!(matches!(e.commit_table_upload(&upload, Some(&[0])).await, Err(Error::NoSuchUpload)));
     assert!(matches!(

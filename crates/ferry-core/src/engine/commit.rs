@@ -160,6 +160,8 @@ impl Engine {
         if let Some(extra) = held.keys().filter(|b| !wanted.contains(b)).min() {
             return Err(Error::InvalidPart(*extra));
         }
+        // Without a list, what is published is the list a retry may name.
+        let fingerprint = if blocks.is_none() { blocks_fingerprint(wanted.clone()) } else { fingerprint };
         let modified = now_millis();
         let files: Vec<ObjectRecord> = wanted
             .iter()
@@ -303,15 +305,7 @@ impl Commit<'_> {
                 // Known only once the held parts are read, under the commit's lock.
                 PartList::Held { .. } => String::new(),
             },
-            Commit::Blocks { blocks, .. } => {
-                let sorted: std::collections::BTreeSet<u32> = blocks.unwrap_or_default().iter().copied().collect();
-                let mut h = Md5::new();
-                h.update(b"blocks");
-                for b in sorted {
-                    h.update(b.to_be_bytes());
-                }
-                hex::encode(h.finalize())
-            }
+            Commit::Blocks { blocks, .. } => blocks_fingerprint(blocks.unwrap_or_default().iter().copied().collect()),
         }
     }
 
@@ -426,6 +420,16 @@ fn normalize_etag(etag: &str) -> String {
 
 fn etag_matches(client: &str, md5: &[u8; 16]) -> bool {
     normalize_etag(client) == hex::encode(md5)
+}
+
+/// Identifies a block list (in any order), so a retry with the same list is recognised.
+fn blocks_fingerprint(blocks: std::collections::BTreeSet<u32>) -> String {
+    let mut h = Md5::new();
+    h.update(b"blocks");
+    for b in blocks {
+        h.update(b.to_be_bytes());
+    }
+    hex::encode(h.finalize())
 }
 
 /// Identifies a commit list, so a retry with the same list is recognised.
@@ -556,16 +560,19 @@ mod tests {
         assert_eq!(chosen.map(|c| c.iter().map(|p| p.number).collect::<Vec<_>>()).ok(), Some(vec![0, 1]));
         let unknown = every_part_held(&h, &["ffff".into()], &rules);
         assert!(matches!(unknown, Err(Error::InvalidArgument(m)) if m == "ETag ffff does not match any uploaded part"));
-        let none = every_part_held(&BTreeMap::new(), &[], &rules);
+        let empty = BTreeMap::new();
+        let none = every_part_held(&empty, &[], &rules);
         assert!(matches!(none, Err(Error::InvalidArgument(m)) if m == "no parts were uploaded"));
-        let gap = every_part_held(&held(&[(1, 4)]), &["ffff".into()], &rules);
+        let one = held(&[(1, 4)]);
+        let gap = every_part_held(&one, &["ffff".into()], &rules);
         assert!(matches!(gap, Err(Error::MissingPart(0))), "a gap is reported before an unknown ETag");
     }
 
     #[test]
     fn which_commits_replay_a_published_one() {
         let rules = CommitRules::new(0, 10_000);
-        let listed = Commit::Object(CommitRequest::listed(vec![CommitPart { number: 1, ..Default::default() }], rules), None);
+        let listed =
+            Commit::Object(CommitRequest::listed(vec![CommitPart { number: 1, ..Default::default() }], rules), None);
         let fingerprint = listed.fingerprint();
         assert!(listed.replays(&fingerprint)(&fingerprint), "the same list");
         assert!(!listed.replays(&fingerprint)("other"), "another list");
