@@ -28,6 +28,14 @@ pub enum Error {
     InvalidPart(u32),
     #[error("the part list is not in ascending order")]
     InvalidPartOrder,
+    /// The dialect's rules want parts without gaps ([`crate::CommitRules::contiguous_from`]),
+    /// and this one is absent.
+    #[error("part {0} is missing")]
+    MissingPart(u32),
+    /// The dialect's rules want every part but the last of one size
+    /// ([`crate::CommitRules::exact_part_size`]).
+    #[error("part {number} is {size} bytes; every part but the last must be {expected}")]
+    PartSizeMismatch { number: u32, size: u64, expected: u64 },
     #[error("part {number} is {size} bytes, smaller than the minimum {min}")]
     EntityTooSmall { number: u32, size: u64, min: u64 },
     #[error("the body is larger than the maximum {max} bytes")]

@@ -17,8 +17,9 @@ pub use checksum::{DigestKind, Digests};
 pub use conditions::{SourceConditions, WriteCondition, etag_in_list};
 pub use engine::{
     CommitOutcome, CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, Expected, FindingKind, ObjectListing,
-    ObjectRead, Observer, PartInput, PartListing, RangeSpec, ScrubFinding, ScrubOptions, ScrubReport, ScrubSubject,
-    SweepReport, TrailerSlot, resolve_range, validate_bucket_name, validate_key,
+    ObjectRead, Observer, PartInput, PartList, PartListing, RangeSpec, ScrubFinding, ScrubOptions, ScrubReport,
+    ScrubSubject, SweepObserver, SweepReport, SweeperConfig, TrailerSlot, UploadListing, UploadMarker, resolve_range,
+    run_sweeper, validate_bucket_name, validate_key,
 };
 pub use error::{Error, PreconditionFailure, Result, TableError};
 pub use store::{BlobStore, BlobWriter, MetaStore};

@@ -37,8 +37,9 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn create_session(&self, session: &Session) -> Result<()>;
     async fn get_session(&self, id: &str) -> Result<Option<Session>>;
     /// Object sessions in `Normal` state on `bucket` whose key starts with `prefix` and that
-    /// are not stale by `clock`, ordered by (key, created, id), strictly after `after` = (key,
-    /// id) when given; at most `limit`. Table sessions are never listed.
+    /// are not stale by `clock`, ordered by (key, created, id), at most `limit`. With `after` =
+    /// (key, id): only those after session `id` of `key` in that order; when no session `id`
+    /// exists, only those after every session of `key`. Table sessions are never listed.
     async fn list_sessions(
         &self,
         bucket: &str,

@@ -210,6 +210,24 @@ pub struct Session {
     /// Set once Closed: fingerprint of the committed part list and the published ETag, so a
     /// retried identical commit gets the same answer.
     pub commit: Option<CommitRecord>,
+    /// The session was open when ferry began keeping part numbers as each protocol sends them.
+    /// Before, US3 uploads stored part n as n + 1; see [`Session::numbered_from`]. New sessions
+    /// are never legacy.
+    pub legacy_numbering: bool,
+    /// Added to every part number a front-end hands the engine for this session, subtracted
+    /// from every number the engine hands back: 1 for a legacy session opened by a dialect
+    /// numbering its parts from 0 (US3), else 0. Not stored: set by [`Session::numbered_from`].
+    pub part_shift: u32,
+}
+
+impl Session {
+    /// This session as seen by a dialect whose first part number is `first` (US3: 0): a legacy
+    /// object session held its parts one higher than such a dialect numbers them, and the
+    /// engine keeps translating for it so an upload open across the upgrade finishes correctly.
+    pub fn numbered_from(mut self, first: u32) -> Session {
+        self.part_shift = u32::from(self.legacy_numbering && first == 0 && self.target.is_object());
+        self
+    }
 }
 
 /// What a finished commit leaves on its session for idempotent retries.

@@ -15,6 +15,7 @@ pub mod errors;
 pub mod fuzz;
 mod headers;
 mod limits;
+pub mod names;
 mod operations;
 pub mod part_input;
 mod query;

@@ -76,6 +76,8 @@ pub(crate) fn session(row: &impl Columns) -> Result<Session> {
         meta: from_json(&row.text(7)?)?,
         checksum: json_opt(row.text_opt(8)?)?,
         commit: json_opt(row.text_opt(9)?)?,
+        legacy_numbering: row.int(14)? != 0,
+        part_shift: 0,
     })
 }
 

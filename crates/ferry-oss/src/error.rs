@@ -76,7 +76,7 @@ ferry_http::error_table! {
         Error::NoSuchKey => no_such_key("The specified key does not exist."),
         Error::AccessDenied(_) => access_denied(message),
         Error::NoSuchUpload => no_such_upload("The specified upload does not exist."),
-        Error::InvalidPart(_) => invalid_part(message),
+        Error::InvalidPart(_) | Error::MissingPart(_) | Error::PartSizeMismatch { .. } => invalid_part(message),
         Error::InvalidPartOrder => invalid_part_order("The list of parts was not in ascending order."),
         Error::EntityTooSmall { .. } => entity_too_small(message),
         Error::EntityTooLarge { .. } => entity_too_large(message),

@@ -88,7 +88,7 @@ ferry_http::error_table! {
         Error::NoSuchUpload => no_such_upload(
             "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
         ),
-        Error::InvalidPart(_) => invalid_part(format!(
+        Error::InvalidPart(_) | Error::MissingPart(_) | Error::PartSizeMismatch { .. } => invalid_part(format!(
             "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag. ({message})"
         )),
         Error::InvalidPartOrder => invalid_part_order(

@@ -11,7 +11,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use ferry_core::checksum::Wanted;
-use ferry_core::{Error, PartInput, PartRecord, Result, Session};
+use ferry_core::{Engine, Error, PartInput, PartRecord, Result, Session};
 
 use crate::Tables;
 
@@ -67,6 +67,8 @@ impl Tables {
         if session.target.is_object() {
             return Err(Error::NoSuchUpload);
         }
+        // Refused before a row is decoded; the store checks again when it records the block.
+        Engine::accepting_parts(session)?;
         let (row_tx, mut row_rx) = mpsc::channel::<Vec<Vec<Value>>>(4);
         let (byte_tx, byte_rx) = mpsc::channel::<io::Result<Bytes>>(4);
         let columns = columns.to_vec();

@@ -82,9 +82,10 @@ impl Tables {
         Ok(TableUpload { session, table, partition })
     }
 
-    /// Commit a table upload: `blocks` must be exactly the blocks held. Each becomes one file of
-    /// the partition, published together. A retried commit with the same list succeeds.
-    pub async fn commit_table_upload(&self, upload: &TableUpload, blocks: &[u32]) -> Result<()> {
+    /// Commit a table upload: `blocks` must be exactly the blocks held (`None`: every block held).
+    /// Each becomes one file of the partition, published together. A retried commit with the
+    /// same list, an empty one or none succeeds.
+    pub async fn commit_table_upload(&self, upload: &TableUpload, blocks: Option<&[u32]>) -> Result<()> {
         let current = self.table(&upload.table.name).await?;
         if current.id != upload.table.id {
             return Err(Error::Table(TableError::NoSuchTable(upload.table.name.to_string())));

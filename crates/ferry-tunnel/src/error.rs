@@ -74,6 +74,8 @@ ferry_http::error_table! {
         | Error::InvalidKey(_)
         | Error::KeyTooLong(_)
         | Error::InvalidPartOrder
+        | Error::MissingPart(_)
+        | Error::PartSizeMismatch { .. }
         | Error::EntityTooSmall { .. }
         | Error::EntityTooLarge { .. }
         | Error::InvalidArgument(_)

@@ -29,22 +29,26 @@ fn status_word(state: SessionState) -> &'static str {
     }
 }
 
-/// `Ok` while the session takes blocks; else an error naming its state and what to do next.
-/// (The engine checks again when it stores the block: this read may already be stale.)
-fn accepting_blocks(upload: &TableUpload) -> OdpsResult<()> {
+/// The engine's error for an operation on `upload`, in Tunnel's words: an upload that is no
+/// longer open is named with its state (as the open read it) and what to do next.
+fn upload_error(upload: &TableUpload, e: Error) -> OdpsError {
+    if !matches!(e, Error::NoSuchUpload) {
+        return e.into();
+    }
     let id = &upload.session.id;
     let why = match upload.session.state {
-        SessionState::Normal | SessionState::Unknown | SessionState::Closing => return Ok(()),
+        // Open when it was read, ended since: the engine's own words.
+        SessionState::Normal | SessionState::Unknown | SessionState::Closing => return e.into(),
         SessionState::Closed => "is CLOSED: it was committed",
         SessionState::Expired => "is EXPIRED: it outlived its lifetime or went idle too long",
         SessionState::Aborted => "was CANCELED",
         SessionState::Critical => "is CRITICAL: the server found an inconsistency in it",
     };
-    Err(OdpsError::new(
+    OdpsError::new(
         StatusCode::NOT_FOUND,
         "NoSuchUpload",
         format!("the upload session {id} {why}; open a new upload session and write the blocks again"),
-    ))
+    )
 }
 
 /// Every block the session holds, ascending (none once it is no longer open).
@@ -126,12 +130,15 @@ pub async fn write_block(ctx: &Ctx<'_>, table: &TableName, body: Body) -> OdpsRe
     let encoding = Encoding::parse(ctx.parts.headers.get(http::header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()))
         .map_err(OdpsError::invalid_argument)?;
     let upload = open(ctx, table).await?;
-    accepting_blocks(&upload)?;
     let columns = upload.table.schema.columns.clone();
     let types = upload.table.schema.column_types();
     let config = &ctx.fe.config;
     let rows = row_batches(ferry_http::body_stream(body), encoding, types, config.idle_timeout);
-    let (_, count) = ctx.tables().put_block(&upload.session, block, &columns, rows, config.max_block_size).await?;
+    let (_, count) = ctx
+        .tables()
+        .put_block(&upload.session, block, &columns, rows, config.max_block_size)
+        .await
+        .map_err(|e| upload_error(&upload, e))?;
     tracing::debug!(upload = %upload.session.id, block, rows = count, "block stored");
     Ok(json_response(StatusCode::OK, &json!({"BlockID": block, "RecordCount": count})))
 }
@@ -164,20 +171,17 @@ async fn commit_list(body: Body) -> OdpsResult<Option<Vec<u32>>> {
 }
 
 /// `POST ?uploadid=`: publish the blocks as the partition's new files.
+/// Without a list every block held is committed; the engine answers a retried commit (the same
+/// list, an empty one or none) of a committed session as done.
 pub async fn commit(ctx: &Ctx<'_>, table: &TableName, body: Body) -> OdpsResult<Response> {
     let upload = open(ctx, table).await?;
-    if upload.session.state != SessionState::Closed {
-        accepting_blocks(&upload)?;
-    }
-    let blocks = match commit_list(body).await? {
-        Some(blocks) => blocks,
-        // A retried commit whose first answer was lost: it is done.
-        None if upload.session.state == SessionState::Closed => Vec::new(),
+    let listed = commit_list(body).await?;
+    // The blocks the answer names: the list, or those held before the commit publishes them
+    // (none once committed).
+    let blocks = match &listed {
+        Some(blocks) => blocks.clone(),
         None => held_blocks(ctx, &upload).await?,
     };
-    if upload.session.state == SessionState::Closed && blocks.is_empty() {
-        return Ok(json_response(StatusCode::OK, &session_json(&upload, SessionState::Closed, &[])));
-    }
-    ctx.tables().commit_table_upload(&upload, &blocks).await?;
+    ctx.tables().commit_table_upload(&upload, listed.as_deref()).await.map_err(|e| upload_error(&upload, e))?;
     Ok(json_response(StatusCode::OK, &session_json(&upload, SessionState::Closed, &blocks)))
 }

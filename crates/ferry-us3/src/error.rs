@@ -70,6 +70,8 @@ ferry_http::error_table! {
         | Error::InvalidKey(_)
         | Error::KeyTooLong(_)
         | Error::InvalidPart(_)
+        | Error::MissingPart(_)
+        | Error::PartSizeMismatch { .. }
         | Error::InvalidPartOrder
         | Error::EntityTooSmall { .. }
         | Error::EntityTooLarge { .. }

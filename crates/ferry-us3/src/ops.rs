@@ -1,7 +1,9 @@
 //! The UFile calls: put, head, download, delete, list, copy; multipart with 0-based part numbers
 //! and a server-chosen block size.
 
-use ferry_core::{CommitPart, CommitRequest, CommitRules, ObjectMeta, ObjectTarget, PartInput, Session, Target};
+use ferry_core::{
+    CommitRequest, CommitRules, Error, ObjectMeta, ObjectTarget, PartInput, Session, Target, UploadMarker,
+};
 use ferry_http::part_input::{BodyRules, Length, Md5Form};
 use ferry_http::range::parse_range;
 use ferry_http::response::{no_content, quoted, set, set_read_span, set_validators, status_only};
@@ -124,14 +126,16 @@ pub async fn list_objects(ctx: &Ctx<'_>) -> Us3Result<Response> {
 }
 
 /// The session named by `uploadId`, opened by the engine for this bucket and key (for this
-/// bucket alone on the bucket-level part listing, which names no key).
+/// bucket alone on the bucket-level part listing, which names no key), with US3's part numbers
+/// (from 0) kept as sent.
 async fn session(ctx: &Ctx<'_>) -> Us3Result<Session> {
     let id = ctx.query.get("uploadId").unwrap_or("");
     let engine = &ctx.us3.engine;
-    Ok(match ctx.key.is_empty() {
+    let session = match ctx.key.is_empty() {
         true => engine.open_bucket_session(id, &ctx.bucket).await?,
         false => engine.open_session(id, &Target::object(ctx.bucket.as_str(), ctx.key.as_str())).await?,
-    })
+    };
+    Ok(session.numbered_from(0))
 }
 
 pub async fn init_upload(ctx: &Ctx<'_>) -> Us3Result<Response> {
@@ -159,8 +163,7 @@ pub async fn upload_part(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
     let number = part_number(ctx)?;
     let session = session(ctx).await?;
     let part_input = input(ctx, body, ctx.us3.config.block_size)?;
-    // US3 numbers parts from 0; the engine stores them from 1.
-    let part = ctx.us3.engine.put_part(&session, number + 1, part_input).await?;
+    let part = ctx.us3.engine.put_part(&session, number, part_input).await?;
     Ok(part_reply(number, &part))
 }
 
@@ -178,7 +181,7 @@ pub async fn upload_part_copy(ctx: &Ctx<'_>) -> Us3Result<Response> {
     };
     let session = session(ctx).await?;
     let block = ctx.us3.config.block_size;
-    let part = ctx.us3.engine.copy_part(&session, number + 1, &source, range, block).await?;
+    let part = ctx.us3.engine.copy_part(&session, number, &source, range, block).await?;
     Ok(part_reply(number, &part))
 }
 
@@ -195,17 +198,20 @@ pub async fn list_uploads(ctx: &Ctx<'_>) -> Us3Result<Response> {
         }
     };
     let after = match marker.split_once('/') {
-        _ if marker.is_empty() => None,
-        Some((id, key)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()) => Some((key, id)),
-        _ => Some((marker, "\u{10FFFF}")),
+        _ if marker.is_empty() => UploadMarker::Start,
+        Some((id, key)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            UploadMarker::AfterUpload { key: key.to_string(), id: id.to_string() }
+        }
+        _ => UploadMarker::AfterKey(marker.to_string()),
     };
-    let (sessions, truncated) = ctx.us3.engine.list_sessions(&ctx.bucket, prefix, after, limit).await?;
-    let data: Vec<serde_json::Value> = sessions
+    let listing = ctx.us3.engine.list_sessions(&ctx.bucket, prefix, &after, limit).await?;
+    let data: Vec<serde_json::Value> = listing
+        .sessions
         .iter()
         .map(|s| serde_json::json!({"UploadId": s.id, "FileName": s.target.key(), "StartTime": s.created / 1000}))
         .collect();
-    let next = match sessions.last() {
-        Some(last) if truncated => format!("{}/{}", last.id, last.target.key()),
+    let next = match listing.next_marker() {
+        Some(UploadMarker::AfterUpload { key, id }) => format!("{id}/{key}"),
         _ => String::new(),
     };
     Ok(json(serde_json::json!({"RetCode": 0, "ErrMsg": "", "NextMarker": next, "DataSet": data})))
@@ -226,26 +232,25 @@ pub async fn list_parts(ctx: &Ctx<'_>) -> Us3Result<Response> {
         }
     };
     let max_parts = number("max-parts")?.unwrap_or(1000).clamp(1, 1000);
-    // US3 numbers parts from 0 and the engine from 1: "after US3 part m" is "after engine part m + 1".
-    let after = number("part-number-marker")?.map(|m| m.saturating_add(1));
+    let after = number("part-number-marker")?;
     let listing = ctx.us3.engine.list_parts(&session, after, max_parts as usize).await?;
     let data: Vec<serde_json::Value> = listing
         .parts
         .iter()
-        .map(|p| serde_json::json!({"PartId": p.number - 1, "ETag": format!("\"{}\"", p.etag()), "Size": p.size}))
+        .map(|p| serde_json::json!({"PartId": p.number, "ETag": format!("\"{}\"", p.etag()), "Size": p.size}))
         .collect();
     let parts: Vec<serde_json::Value> = listing
         .parts
         .iter()
         .map(|p| {
-            serde_json::json!({"PartNum": p.number - 1, "Etag": format!("\"{}\"", p.etag()),
+            serde_json::json!({"PartNum": p.number, "Etag": format!("\"{}\"", p.etag()),
             "LastModified": p.modified / 1000, "Size": p.size})
         })
         .collect();
     let mut reply = serde_json::json!({"UploadId": session.id, "Bucket": ctx.bucket, "Key": session.target.key(),
         "MaxParts": max_parts, "IsTruncated": listing.truncated, "Parts": parts, "DataSet": data});
     if let (true, Some(last)) = (listing.truncated, listing.parts.last()) {
-        reply["NextPartNumberMarker"] = serde_json::json!(last.number - 1);
+        reply["NextPartNumberMarker"] = serde_json::json!(last.number);
     }
     Ok(json(reply))
 }
@@ -253,46 +258,20 @@ pub async fn list_parts(ctx: &Ctx<'_>) -> Us3Result<Response> {
 /// Finish: the object is the stored parts 0..N-1 in order. The SDK's resume path can send a
 /// list with empty items, duplicates and reordering, so the list is checked loosely: every
 /// non-empty ETag in it must belong to a stored part, and the stored parts must be contiguous
-/// with every part but the last exactly one block. Wrong bytes are never published.
+/// with every part but the last exactly one block (the engine's rules, chosen here). Wrong bytes
+/// are never published; a repeated finish of a published upload gets the same answer.
 pub async fn finish_upload(ctx: &Ctx<'_>, body: Body) -> Us3Result<Response> {
     let session = session(ctx).await?;
     let body = read_limited(body_stream(body), 1024 * 1024).await.map_err(|e| Us3Error::bad_request(e.to_string()))?;
-    let listed: Vec<String> = String::from_utf8_lossy(&body)
-        .split(',')
-        .map(|e| e.trim().trim_matches('"').to_ascii_lowercase())
-        .filter(|e| !e.is_empty())
-        .collect();
-    let engine = &ctx.us3.engine;
-    if let (ferry_core::SessionState::Closed, Some(done)) = (session.state, &session.commit) {
-        // A repeated finish of a published upload gets the same answer.
-        return Ok(json(serde_json::json!({"Bucket": ctx.bucket, "Key": session.target.key(), "FileSize": done.size})));
-    }
-    let parts = engine.list_parts(&session, None, 10_000).await?.parts;
-    if parts.is_empty() {
-        return Err(Us3Error::bad_request("no parts were uploaded"));
-    }
-    for (i, p) in parts.iter().enumerate() {
-        if p.number as usize != i + 1 {
-            return Err(Us3Error::bad_request(format!("part {i} is missing")));
-        }
-    }
-    let held: std::collections::HashSet<String> = parts.iter().map(|p| p.etag()).collect();
-    if let Some(unknown) = listed.iter().find(|e| !held.contains(*e)) {
-        return Err(Us3Error::bad_request(format!("ETag {unknown} does not match any uploaded part")));
-    }
+    let etags: Vec<String> = String::from_utf8_lossy(&body).split(',').map(str::to_string).collect();
     let block = ctx.us3.config.block_size;
-    if let Some(short) = parts[..parts.len() - 1].iter().find(|p| p.size != block) {
-        return Err(Us3Error::bad_request(format!(
-            "part {} is {} bytes; every part but the last must be {block}",
-            short.number - 1,
-            short.size
-        )));
-    }
-    let request = CommitRequest {
-        parts: parts.iter().map(|p| CommitPart { number: p.number, etag: Some(p.etag()), checksums: vec![] }).collect(),
-        rules: CommitRules { min_part_size: block, max_parts: 10_000 },
-    };
-    let object = engine.commit(&session, request).await?;
+    let rules = CommitRules::new(block, 10_000).contiguous_from(0).exact_part_size(block);
+    let object = ctx.us3.engine.commit(&session, CommitRequest::held(etags, rules)).await.map_err(|e| match e {
+        // The engine's words for a list it refuses are US3's own messages, without a prefix.
+        Error::InvalidArgument(message) => Us3Error::bad_request(message),
+        Error::MissingPart(_) | Error::PartSizeMismatch { .. } => Us3Error::bad_request(e.to_string()),
+        e => e.into(),
+    })?;
     Ok(json(serde_json::json!({"Bucket": ctx.bucket, "Key": object.key, "FileSize": object.size})))
 }
 

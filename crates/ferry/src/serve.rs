@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferry_core::credentials::CredentialStore;
-use ferry_core::{Engine, EngineConfig};
+use ferry_core::{Engine, EngineConfig, SessionState, SweepObserver, SweepReport, SweeperConfig, run_sweeper};
 use ferry_http::{Limits, Operations, Router, ServeOptions};
 use ferry_oss::{OssConfig, OssFrontend};
 use ferry_s3::{S3Config, S3Frontend};
@@ -214,15 +214,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     banner(&format!("{scheme}://{addr}"), &args, &stores, &creds, &origin);
 
-    let sweeper = Sweeper {
-        engine: engine.clone(),
+    let sweeper = SweeperConfig {
         // The only user of its stores takes the lease back at once after a restart; nodes sharing
         // stores each have their own name, and a restarted node waits for its old lease to lapse.
         node: if stores.exclusive { "embedded".to_string() } else { ferry_core::random_id()[..12].to_string() },
         interval: args.sweep_interval,
         orphan_age: args.session_lifetime.max(args.gc_grace),
-        metrics: sweep_metrics,
-        scrub_metrics: scrub_metrics.clone(),
+        orphan_scan_interval: Duration::from_secs(3600),
     };
     let scrubber = args.scrub_interval.map(|interval| {
         tokio::spawn(
@@ -232,12 +230,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 lease_ttl: sweeper.lease_ttl(),
                 interval,
                 rate: args.scrub_rate,
-                metrics: scrub_metrics,
+                metrics: scrub_metrics.clone(),
             }
             .run(),
         )
     });
-    let sweeper = tokio::spawn(sweeper.run());
+    let (stop_sweeper, sweeper_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sweeper = tokio::spawn(async move {
+        let gauges = SweepGauges { sweep: sweep_metrics, scrub: scrub_metrics };
+        run_sweeper(engine, sweeper, &gauges, async {
+            let _ = sweeper_stopped.await;
+        })
+        .await;
+    });
     let limits = Limits {
         header_read_timeout: args.header_timeout,
         body_idle_timeout: args.body_idle_timeout,
@@ -245,7 +250,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let options = ServeOptions { tls, drain_timeout: Duration::from_secs(30), limits };
     ferry_http::serve(listener, router, options, shutdown_signal()).await?;
-    sweeper.abort();
+    let _ = stop_sweeper.send(());
+    let _ = sweeper.await;
     if let Some(scrubber) = scrubber {
         scrubber.abort();
     }
@@ -293,74 +299,29 @@ fn banner(url: &str, args: &ServeArgs, stores: &Stores, creds: &ferry_core::cred
     println!("Tables (pyodps): ODPS(access_id, secret_key, \"myproject\", endpoint=\"{url}/odps\")");
 }
 
-/// Periodic work: expire sessions, collect garbage, scan for orphaned blobs, refresh the
-/// session gauges. Nodes sharing the stores take turns through a lease, so one of them sweeps
-/// at a time and another takes over within a few intervals when it stops.
-struct Sweeper {
-    engine: Engine,
-    node: String,
-    interval: Duration,
-    /// Blobs unreferenced for this long are orphans of a crash. At least a session lifetime, so
-    /// a part still being written (its session alive) is never mistaken for one.
-    orphan_age: Duration,
-    metrics: SweepMetrics,
-    scrub_metrics: ScrubMetrics,
+/// The sweeper's reports into the node's metrics.
+struct SweepGauges {
+    sweep: SweepMetrics,
+    scrub: ScrubMetrics,
 }
 
-impl Sweeper {
-    /// How long the sweeper's lease lasts without renewal.
-    fn lease_ttl(&self) -> Duration {
-        (self.interval * 3).max(Duration::from_secs(10))
+impl SweepObserver for SweepGauges {
+    fn session_counts(&self, counts: &[(SessionState, u64)]) {
+        self.sweep.set_session_counts(counts);
     }
-
-    async fn run(self) {
-        let lease_ttl = self.lease_ttl();
-        let mut last_orphan_scan: Option<std::time::Instant> = None;
-        loop {
-            match self.engine.session_counts().await {
-                Ok(counts) => self.metrics.set_session_counts(&counts),
-                Err(e) => tracing::warn!(error = %e, "counting sessions failed"),
-            }
-            // Flags set by another node or by `ferry scrub` show here too.
-            match self.engine.damaged_objects().await {
-                Ok(n) => {
-                    self.scrub_metrics.damaged_objects.set(i64::try_from(n).unwrap_or(i64::MAX));
-                }
-                Err(e) => tracing::warn!(error = %e, "counting damaged objects failed"),
-            }
-            if let Some(note) = low_space_note(&self.engine, &self.metrics.free_bytes).await {
-                tracing::warn!("{note}");
-            }
-            match self.engine.lease("sweeper", &self.node, lease_ttl).await {
-                Ok(true) => self.sweep(&mut last_orphan_scan).await,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "could not take the sweeper lease"),
-            }
-            tokio::time::sleep(self.interval).await;
-        }
+    fn damaged_objects(&self, n: u64) {
+        // Flags set by another node or by `ferry scrub` show here too.
+        self.scrub.damaged_objects.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
-
-    async fn sweep(&self, last_orphan_scan: &mut Option<std::time::Instant>) {
-        match self.engine.sweep().await {
-            Ok(report) if report != Default::default() => {
-                self.metrics.expired_sessions.inc_by(report.expired_sessions);
-                self.metrics.deleted_blobs.inc_by(report.deleted_blobs);
-                tracing::info!(?report, "sweep");
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "sweep failed"),
-        }
-        if last_orphan_scan.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
-            match self.engine.collect_orphans(self.orphan_age).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    self.metrics.orphans.inc_by(n);
-                    tracing::info!(deleted = n, "removed orphaned blobs");
-                }
-                Err(e) => tracing::warn!(error = %e, "orphan scan failed"),
-            }
-            *last_orphan_scan = Some(std::time::Instant::now());
-        }
+    fn free_space(&self, free: u64) {
+        self.sweep.free_bytes.set(i64::try_from(free).unwrap_or(i64::MAX));
+    }
+    fn swept(&self, report: SweepReport) {
+        self.sweep.expired_sessions.inc_by(report.expired_sessions);
+        self.sweep.deleted_blobs.inc_by(report.deleted_blobs);
+    }
+    fn orphans_deleted(&self, n: u64) {
+        self.sweep.orphans.inc_by(n);
     }
 }
 

@@ -44,10 +44,10 @@ fn is_refused(e: &Error, why: PreconditionFailure) -> bool {
 }
 
 fn commit_request(parts: &[&PartRecord]) -> CommitRequest {
-    CommitRequest {
-        parts: parts.iter().map(|p| CommitPart { number: p.number, etag: Some(p.etag()), checksums: vec![] }).collect(),
-        rules: CommitRules { min_part_size: 1, max_parts: 10_000 },
-    }
+    CommitRequest::listed(
+        parts.iter().map(|p| CommitPart { number: p.number, etag: Some(p.etag()), checksums: vec![] }).collect(),
+        CommitRules::new(1, 10_000),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

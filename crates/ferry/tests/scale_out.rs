@@ -73,10 +73,10 @@ async fn engine_on_postgres_and_s3() {
         let session = node.open_session(&session.id, &session.target).await.unwrap();
         parts.push(node.put_part(&session, i as u32 + 1, body(data)).await.unwrap());
     }
-    let request = CommitRequest {
-        parts: parts.iter().map(|p| CommitPart { number: p.number, ..Default::default() }).collect(),
-        rules: CommitRules { min_part_size: 5 << 20, max_parts: 10_000 },
-    };
+    let request = CommitRequest::listed(
+        parts.iter().map(|p| CommitPart { number: p.number, ..Default::default() }).collect(),
+        CommitRules::new(5 << 20, 10_000),
+    );
     let object = b.commit(&session, request.clone()).await.unwrap();
     assert_eq!(object.size, 18_000_000);
     assert_eq!(a.commit(&session, request).await.unwrap().etag, object.etag, "a retried commit replays");
@@ -99,7 +99,7 @@ async fn engine_on_postgres_and_s3() {
     let batches: Vec<Result<Vec<Vec<Value>>>> = rows.chunks(5000).map(|c| Ok(c.to_vec())).collect();
     a.put_block(&upload.session, 3, &columns, Box::pin(futures_util::stream::iter(batches)), 1 << 30).await.unwrap();
     let upload = b.table_upload(&name, &PartitionSpec::default(), &upload.session.id).await.unwrap();
-    b.commit_table_upload(&upload, &[3]).await.unwrap();
+    b.commit_table_upload(&upload, Some(&[3])).await.unwrap();
     let info = a.table(&name).await.unwrap();
     let files = a.table_files(&info, &PartitionSpec::default(), now_millis()).await.unwrap();
     assert_eq!(files.iter().map(|f| f.rows).collect::<Vec<_>>(), vec![100_000]);

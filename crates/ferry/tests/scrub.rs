@@ -60,10 +60,10 @@ async fn multipart(engine: &Engine, key: &str) -> Vec<BlobId> {
     let session = engine.create_session(target(key), ObjectMeta::default(), None).await.unwrap();
     let p1 = engine.put_part(&session, 1, body(&data(1, 30_000))).await.unwrap();
     let p2 = engine.put_part(&session, 2, body(&data(2, 20_000))).await.unwrap();
-    let request = CommitRequest {
-        parts: [p1, p2].iter().map(|p| CommitPart { number: p.number, ..Default::default() }).collect(),
-        rules: CommitRules { min_part_size: 10, max_parts: 10_000 },
-    };
+    let request = CommitRequest::listed(
+        [p1, p2].iter().map(|p| CommitPart { number: p.number, ..Default::default() }).collect(),
+        CommitRules::new(10, 10_000),
+    );
     engine.commit(&session, request).await.unwrap().manifest.iter().map(|e| e.blob.clone()).collect()
 }
 
@@ -228,7 +228,7 @@ async fn a_damaged_table_file_is_found_and_refused_to_downloads() {
     let rows: Vec<Result<Vec<Vec<Value>>>> = vec![Ok((0..1000).map(|i| vec![Value::Int(i)]).collect())];
     tables.put_block(&upload.session, 0, &columns, Box::pin(futures_util::stream::iter(rows)), 1 << 30).await.unwrap();
     let upload = tables.table_upload(&name, &PartitionSpec::default(), &upload.session.id).await.unwrap();
-    tables.commit_table_upload(&upload, &[0]).await.unwrap();
+    tables.commit_table_upload(&upload, Some(&[0])).await.unwrap();
     let info = tables.table(&name).await.unwrap();
     let file = tables.table_files(&info, &PartitionSpec::default(), now_millis()).await.unwrap().remove(0);
     let blob = engine.head_object(&engine.config().table_bucket, &file.key).await.unwrap().manifest[0].blob.clone();

@@ -31,9 +31,12 @@ pub(super) async fn sessions_expire_at_request_time_without_a_sweep(stack: &dyn 
     assert!(matches!(e.abort(&s).await, Err(Error::NoSuchUpload)));
     assert_eq!(e.open_session(&s.id, &s.target).await.unwrap().state, SessionState::Expired);
     assert!(matches!(e.head_object("bkt", "late").await, Err(Error::NoSuchKey)), "nothing was published");
-    assert!(e.list_sessions("bkt", "", None, 10).await.unwrap().0.is_empty(), "an expired upload is not listed");
+    assert!(
+        e.list_sessions("bkt", "", &UploadMarker::Start, 10).await.unwrap().sessions.is_empty(),
+        "an expired upload is not listed"
+    );
 
-    assert!(matches!(t.commit_table_upload(&upload, &[0]).await, Err(Error::NoSuchUpload)));
+    assert!(matches!(t.commit_table_upload(&upload, Some(&[0])).await, Err(Error::NoSuchUpload)));
     assert!(matches!(
         t.put_block(&upload.session, 1, &columns(), batches(&rows_of(5, "r")), 1 << 30).await,
         Err(Error::NoSuchUpload)

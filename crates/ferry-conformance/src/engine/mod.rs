@@ -74,11 +74,14 @@ pub async fn engine_suite(stack: &dyn Stack) {
         objects::checksums_composite_and_full_object,
         objects::abort_expiry_and_garbage_collection,
         objects::listing_with_delimiter_and_pages,
+        objects::us3_rules_publish_every_part_from_zero_and_replay_a_repeated_finish,
+        objects::uploads_of_one_key_page_one_at_a_time_oldest_first,
         tables::block_commits_publish_one_file_per_block_or_nothing,
         tables::blocks_of_rows_become_parquet_files,
         tables::table_sessions_and_object_sessions_never_mix,
         tables::the_table_bucket_is_read_only_to_object_calls,
         tables::corrupt_table_files_are_reported_and_the_table_can_be_dropped,
+        tables::tunnel_commits_replay_with_the_same_list_an_empty_one_or_none,
         expiry::sessions_expire_at_request_time_without_a_sweep,
         expiry::idle_sessions_expire_at_request_time_and_activity_keeps_them,
     );
@@ -98,17 +101,17 @@ async fn read(engine: &Engine, key: &str, range: Option<RangeSpec>) -> Vec<u8> {
 }
 
 fn rules() -> CommitRules {
-    CommitRules { min_part_size: 10, max_parts: 10_000 }
+    CommitRules::new(10, 10_000)
 }
 
 fn commit_list(parts: &[&PartRecord]) -> CommitRequest {
-    CommitRequest {
-        parts: parts
+    CommitRequest::listed(
+        parts
             .iter()
             .map(|p| CommitPart { number: p.number, etag: Some(format!("\"{}\"", p.etag())), checksums: vec![] })
             .collect(),
-        rules: rules(),
-    }
+        rules(),
+    )
 }
 
 /// The attribute [`Stack`] and [`RawBlobs`] implementations need, so their crates need not

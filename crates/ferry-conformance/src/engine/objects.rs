@@ -47,15 +47,18 @@ pub(super) async fn commit_verification_errors_leave_the_session_usable(stack: &
     let s = e.create_session(target("obj"), ObjectMeta::default(), None).await.unwrap();
     let p1 = e.put_part(&s, 1, body(&[1; 5])).await.unwrap();
     let p2 = e.put_part(&s, 2, body(&[2; 50])).await.unwrap();
-    let mut wrong = commit_list(&[&p1, &p2]);
-    wrong.parts[1].etag = Some("\"00000000000000000000000000000000\"".into());
+    let edited = |parts: &[&PartRecord], edit: &dyn Fn(&mut Vec<CommitPart>)| {
+        let mut request = commit_list(parts);
+        if let PartList::Listed(list) = &mut request.parts {
+            edit(list);
+        }
+        request
+    };
+    let wrong = edited(&[&p1, &p2], &|l| l[1].etag = Some("\"00000000000000000000000000000000\"".into()));
     assert!(matches!(e.commit(&s, wrong).await, Err(Error::InvalidPart(2))));
-    let mut missing = commit_list(&[&p1]);
-    missing.parts.push(CommitPart { number: 7, ..Default::default() });
+    let missing = edited(&[&p1], &|l| l.push(CommitPart { number: 7, ..Default::default() }));
     assert!(matches!(e.commit(&s, missing).await, Err(Error::InvalidPart(7))));
-    let mut backwards = commit_list(&[&p2, &p1]);
-    backwards.parts.swap(0, 1);
-    backwards.parts.swap(0, 1);
+    let backwards = commit_list(&[&p2, &p1]);
     assert!(matches!(e.commit(&s, backwards).await, Err(Error::InvalidPartOrder)));
     assert!(matches!(e.commit(&s, commit_list(&[&p1, &p2])).await, Err(Error::EntityTooSmall { number: 1, .. })));
     assert_eq!(
@@ -193,4 +196,66 @@ pub(super) async fn listing_with_delimiter_and_pages(stack: &dyn Stack) {
     let flat = e.list_objects("bkt", "a/", "", "", 10).await.unwrap();
     assert_eq!(flat.objects.len(), 2);
     assert!(matches!(e.delete_bucket("bkt").await, Err(Error::BucketNotEmpty)));
+}
+
+/// US3's rules as its front-end chooses them: every part held, numbered from 0 without a gap,
+/// every part but the last exactly one block.
+pub(super) fn us3_rules(block: u64) -> CommitRules {
+    CommitRules::new(block, 10_000).contiguous_from(0).exact_part_size(block)
+}
+
+pub(super) async fn us3_rules_publish_every_part_from_zero_and_replay_a_repeated_finish(stack: &dyn Stack) {
+    let f = fixture(stack, EngineConfig::default()).await;
+    let e = &f.engine;
+    e.create_bucket("bkt").await.unwrap();
+    let s = e.create_session(target("u"), ObjectMeta::default(), None).await.unwrap().numbered_from(0);
+    let p0 = e.put_part(&s, 0, body(&[b'a'; 8])).await.unwrap();
+    e.put_part(&s, 2, body(b"cc")).await.unwrap();
+    let finish = |etags: Vec<String>| CommitRequest::held(etags, us3_rules(8));
+    assert!(matches!(e.commit(&s, finish(vec![])).await, Err(Error::MissingPart(1))), "a gap");
+    let p1 = e.put_part(&s, 1, body(&[b'b'; 7])).await.unwrap();
+    assert!(matches!(
+        e.commit(&s, finish(vec![])).await,
+        Err(Error::PartSizeMismatch { number: 1, size: 7, expected: 8 })
+    ));
+    e.put_part(&s, 1, body(&[b'b'; 8])).await.unwrap();
+    assert!(
+        matches!(e.commit(&s, finish(vec!["\"0123\"".into()])).await, Err(Error::InvalidArgument(m)) if m.contains("0123"))
+    );
+    assert_eq!(e.list_parts(&s, None, 10).await.unwrap().parts.len(), 3, "refused commits keep the parts");
+    // The SDK's loose list: empty items, a duplicate, quotes, upper case, any order.
+    let loose = vec![String::new(), format!("\"{}\"", p0.etag().to_uppercase()), p0.etag(), " ".into()];
+    let object = e.commit(&s, finish(loose)).await.unwrap();
+    assert_eq!(object.size, 18);
+    assert_eq!(read(e, "u", None).await, [&[b'a'; 8][..], &[b'b'; 8], b"cc"].concat());
+    assert_ne!(p1.etag(), "", "part receipts keep the client's numbers");
+    // A repeated finish (its first answer lost) answers with what was published, whatever list.
+    let again = e.commit(&s, finish(vec!["ffff".into()])).await.unwrap();
+    assert_eq!((again.key.as_str(), again.size, again.etag), ("u", 18, object.etag));
+}
+
+pub(super) async fn uploads_of_one_key_page_one_at_a_time_oldest_first(stack: &dyn Stack) {
+    let f = fixture(stack, EngineConfig::default()).await;
+    let e = &f.engine;
+    e.create_bucket("bkt").await.unwrap();
+    let mut ids = Vec::new();
+    for key in ["a", "same", "same", "same", "same", "z"] {
+        ids.push(e.create_session(target(key), ObjectMeta::default(), None).await.unwrap().id);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let mut marker = UploadMarker::Start;
+    let mut paged = Vec::new();
+    loop {
+        let page = e.list_sessions("bkt", "", &marker, 1).await.unwrap();
+        paged.extend(page.sessions.iter().map(|s| s.id.clone()));
+        match page.next_marker() {
+            Some(next) => marker = next,
+            None => break,
+        }
+        assert!(paged.len() <= ids.len(), "paging repeats uploads");
+    }
+    assert_eq!(paged, ids, "each upload once, by key then age");
+    let after_key = e.list_sessions("bkt", "", &UploadMarker::from_markers("same", ""), 10).await.unwrap();
+    assert_eq!(after_key.sessions.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), [ids[5].clone()]);
+    assert!(!after_key.truncated && after_key.next_marker().is_none());
 }

@@ -70,21 +70,21 @@ pub(super) async fn block_commits_publish_one_file_per_block_or_nothing(stack: &
     let info = t.table(&name).await.unwrap();
 
     // A list that differs from what the server holds publishes nothing and reopens the session.
-    assert!(matches!(t.commit_table_upload(&upload, &[0, 2]).await, Err(Error::InvalidPart(1))));
-    assert!(matches!(t.commit_table_upload(&upload, &[0, 1, 2, 3]).await, Err(Error::InvalidPart(3))));
+    assert!(matches!(t.commit_table_upload(&upload, Some(&[0, 2])).await, Err(Error::InvalidPart(1))));
+    assert!(matches!(t.commit_table_upload(&upload, Some(&[0, 1, 2, 3])).await, Err(Error::InvalidPart(3))));
     assert!(t.table_files(&info, &whole(), now_millis()).await.unwrap().is_empty(), "nothing published");
     let reopened = t.table_upload(&name, &whole(), &upload.session.id).await.unwrap();
     assert_eq!(reopened.session.state, SessionState::Normal);
 
-    t.commit_table_upload(&upload, &[2, 0, 1]).await.unwrap();
+    t.commit_table_upload(&upload, Some(&[2, 0, 1])).await.unwrap();
     let published = t.table_files(&info, &whole(), now_millis()).await.unwrap();
     assert_eq!(published.len(), 3, "one file per block");
     for (file, rows) in published.iter().zip(&blocks) {
         assert_eq!(&all_rows(t, file).await.unwrap(), rows, "block {} is its own file", file.key);
     }
     assert_eq!(f.blobs.count().await, 4, "the schema and the block blobs themselves (no copy)");
-    t.commit_table_upload(&upload, &[0, 1, 2]).await.unwrap();
-    assert!(matches!(t.commit_table_upload(&upload, &[0, 1]).await, Err(Error::NoSuchUpload)));
+    t.commit_table_upload(&upload, Some(&[0, 1, 2])).await.unwrap();
+    assert!(matches!(t.commit_table_upload(&upload, Some(&[0, 1])).await, Err(Error::NoSuchUpload)));
 }
 
 pub(super) async fn blocks_of_rows_become_parquet_files(stack: &dyn Stack) {
@@ -110,7 +110,7 @@ pub(super) async fn blocks_of_rows_become_parquet_files(stack: &dyn Stack) {
     assert!(err.to_string().contains("row checksum mismatch"), "{err}");
     assert_eq!(e.list_parts(s, None, 10).await.unwrap().parts.len(), 1, "only the good block is held");
 
-    t.commit_table_upload(&upload, &[7]).await.unwrap();
+    t.commit_table_upload(&upload, Some(&[7])).await.unwrap();
     let files = t.table_files(&t.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap();
     let bytes = read_table_file(e, &files[0].key).await;
     assert_eq!(read_block(Bytes::from(bytes), &columns()).unwrap(), rows, "the committed file is the rows, as Parquet");
@@ -139,9 +139,12 @@ pub(super) async fn table_sessions_and_object_sessions_never_mix(stack: &dyn Sta
         assert!(matches!(e.open_session(id, &target).await, Err(Error::NoSuchUpload)), "{target}");
     }
     assert!(matches!(e.put_part(&upload.session, 1, body(b"garbage")).await, Err(Error::NoSuchUpload)));
-    let complete = CommitRequest { parts: vec![CommitPart { number: 1, ..Default::default() }], rules: rules() };
+    let complete = CommitRequest::listed(vec![CommitPart { number: 1, ..Default::default() }], rules());
     assert!(matches!(e.commit(&upload.session, complete).await, Err(Error::NoSuchUpload)));
-    assert!(e.list_sessions(&tables, "", None, 1000).await.unwrap().0.is_empty(), "table uploads are not listed");
+    assert!(
+        e.list_sessions(&tables, "", &UploadMarker::Start, 1000).await.unwrap().sessions.is_empty(),
+        "table uploads are not listed"
+    );
     // Another table's name does not open it either.
     let other = TableName::new("p", "other").unwrap();
     let schema = t.table(&name).await.unwrap().schema;
@@ -160,7 +163,7 @@ pub(super) async fn table_sessions_and_object_sessions_never_mix(stack: &dyn Sta
     // The table upload works as before and the table reads back.
     let rows = rows_of(10, "r");
     t.put_block(&upload.session, 0, &columns(), batches(&rows), 1 << 30).await.unwrap();
-    t.commit_table_upload(&upload, &[0]).await.unwrap();
+    t.commit_table_upload(&upload, Some(&[0])).await.unwrap();
     let files = t.table_files(&t.table(&name).await.unwrap(), &whole(), now_millis()).await.unwrap();
     assert_eq!(all_rows(t, &files[0]).await.unwrap(), rows);
 }
@@ -207,7 +210,7 @@ pub(super) async fn corrupt_table_files_are_reported_and_the_table_can_be_droppe
     let name = table(t, "t").await;
     let upload = t.create_table_upload(&name, &whole(), false).await.unwrap();
     t.put_block(&upload.session, 0, &columns(), batches(&rows_of(100, "r")), 1 << 30).await.unwrap();
-    t.commit_table_upload(&upload, &[0]).await.unwrap();
+    t.commit_table_upload(&upload, Some(&[0])).await.unwrap();
     let info = t.table(&name).await.unwrap();
     // Found by listing, so no row count of it is remembered yet.
     let tables = e.config().table_bucket.clone();
@@ -244,4 +247,23 @@ pub(super) async fn corrupt_table_files_are_reported_and_the_table_can_be_droppe
         e.list_objects(&tables, "p/t/", "", "", 100).await.unwrap().objects.len() == 1,
         "only the new schema is left under the name"
     );
+}
+
+pub(super) async fn tunnel_commits_replay_with_the_same_list_an_empty_one_or_none(stack: &dyn Stack) {
+    let f = fixture(stack, EngineConfig::default()).await;
+    let e = &f.engine;
+    let t = &Tables::new(e.clone());
+    let name = table(t, "replays").await;
+    let upload = t.create_table_upload(&name, &whole(), false).await.unwrap();
+    for block in 0..2 {
+        t.put_block(&upload.session, block, &columns(), batches(&rows_of(3, "r")), 1 << 20).await.unwrap();
+    }
+    // Without a list every block held is published.
+    t.commit_table_upload(&upload, None).await.unwrap();
+    let info = t.table(&name).await.unwrap();
+    assert_eq!(t.table_files(&info, &whole(), now_millis()).await.unwrap().len(), 2);
+    t.commit_table_upload(&upload, None).await.unwrap();
+    t.commit_table_upload(&upload, Some(&[])).await.unwrap();
+    t.commit_table_upload(&upload, Some(&[1, 0])).await.unwrap();
+    assert!(matches!(t.commit_table_upload(&upload, Some(&[0])).await, Err(Error::NoSuchUpload)), "another list");
 }

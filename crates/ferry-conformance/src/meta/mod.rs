@@ -6,8 +6,8 @@ mod races;
 use std::sync::Arc;
 
 use ferry_core::{
-    BlobId, CommitRecord, Digests, Error, ManifestEntry, MetaStore, ObjectMeta, ObjectRecord, PartRecord, Session,
-    SessionClock, SessionState, Target, WholeCrc, now_millis, random_id,
+    BlobId, CommitRecord, Digests, Error, ManifestEntry, MetaStore, Millis, ObjectMeta, ObjectRecord, PartRecord,
+    Session, SessionClock, SessionState, Target, WholeCrc, now_millis, random_id,
 };
 
 use races::{concurrency, conditional_races, conditional_writes, counts, leases, small_object};
@@ -100,6 +100,8 @@ fn session(bucket: &str, key: &str) -> Session {
         },
         checksum: None,
         commit: None,
+        legacy_numbering: false,
+        part_shift: 0,
     }
 }
 
@@ -146,6 +148,33 @@ async fn sessions_and_parts(store: &dyn MetaStore) {
     assert_eq!(listed.iter().map(|x| x.target.key()).collect::<Vec<_>>(), ["dir/file", "dir/other"]);
     let after = store.list_sessions("alpha", "", Some(("dir/file", &s.id)), 10, clock()).await.unwrap();
     assert_eq!(after.len(), 1, "listing after (key, id) is exclusive");
+
+    // Uploads of one key come oldest first whatever their ids, and paging one at a time after
+    // the last (key, id) returned visits each exactly once.
+    let mut same_key = Vec::new();
+    for (i, id) in ["ffff-3", "aaaa-1", "cccc-2", "0000-4"].into_iter().enumerate() {
+        let mut u = session("alpha", "same/key");
+        u.id = id.to_string();
+        u.created += i as Millis;
+        store.create_session(&u).await.unwrap();
+        same_key.push(u.id);
+    }
+    let mut paged = Vec::new();
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let marker = after.as_ref().map(|(k, i)| (k.as_str(), i.as_str()));
+        let page = store.list_sessions("alpha", "same/", marker, 1, clock()).await.unwrap();
+        let Some(u) = page.first() else { break };
+        assert!(paged.len() < 10, "paging does not end");
+        paged.push(u.id.clone());
+        after = Some((u.target.key().to_string(), u.id.clone()));
+    }
+    assert_eq!(paged, same_key, "every upload of the key once, oldest first");
+    let key_only = store.list_sessions("alpha", "", Some(("same/key", "\u{10FFFF}")), 10, clock()).await.unwrap();
+    assert!(key_only.iter().all(|u| u.target.key() > "same/key"), "an unknown id skips every upload of the key");
+    for id in &same_key {
+        assert!(store.transition(id, &[SessionState::Normal], SessionState::Aborted, clock()).await.unwrap());
+    }
 
     // Abort: CAS, parts become garbage, parts refused afterwards.
     assert!(store.transition(&other.id, &[SessionState::Normal], SessionState::Aborted, clock()).await.unwrap());

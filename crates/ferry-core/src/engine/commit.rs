@@ -6,21 +6,23 @@
 //! outcome, and a refused commit reopens the session for more parts. Object uploads publish one
 //! object; table uploads publish one file per block.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use md5::{Digest as _, Md5};
 
-use super::{CommitOutcome, CommitPart, CommitRequest, Engine, validate_key};
+use super::{CommitOutcome, CommitPart, CommitRequest, CommitRules, Engine, PartList, validate_key};
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, DigestKind, Digests};
 use crate::conditions::WriteCondition;
 use crate::error::{Error, Result};
 use crate::types::*;
 
 impl Engine {
-    /// Verify the client's part list against what the server holds and publish the object by
-    /// metadata only. A retried commit of an already-published session with the same list
-    /// returns the same result.
+    /// Verify the client's part list against what the server holds and the dialect's
+    /// [`CommitRules`], and publish the object by metadata only. A retried commit of an
+    /// already-published session answers with the object it published: for a
+    /// [`PartList::Listed`] commit only when the list is the same (else `NoSuchUpload`), for a
+    /// [`PartList::Held`] commit always.
     ///
     /// `session` comes from [`Engine::open_session`]; a table session is `NoSuchUpload`. A
     /// session whose time ran out is expired by the store as the commit starts, and the commit
@@ -41,32 +43,39 @@ impl Engine {
         condition: Option<WriteCondition>,
     ) -> Result<ObjectRecord> {
         Self::object_session(session)?;
-        let objects = self.commit_as(&session.id, Commit::Object(request, condition)).await?;
+        let objects = self.commit_as(session, Commit::Object(request, condition)).await?;
         objects.into_iter().next().ok_or_else(|| Error::Critical("a commit published no object".into()))
     }
 
     /// Commit a table upload: `blocks` must be exactly the block ids the session holds (each
-    /// stored as the part of that number); each block is published as its own file, named by
-    /// `file_key(block)`, in one transaction and by metadata only. A retried commit of the same
-    /// list returns an empty list (the files are already published).
+    /// stored as the part of that number; `None` takes every block held); each block is
+    /// published as its own file, named by `file_key(block)`, in one transaction and by metadata
+    /// only. A retried commit of a published session with the same list, an empty list or none
+    /// returns an empty list (the files are already published: a retry whose first answer was
+    /// lost); another list is `NoSuchUpload`.
     pub(crate) async fn commit_blocks(
         &self,
         session: &Session,
-        blocks: &[u32],
+        blocks: Option<&[u32]>,
         file_key: &(dyn Fn(u32) -> String + Sync),
     ) -> Result<Vec<ObjectRecord>> {
         Self::table_session(session)?;
-        self.commit_as(&session.id, Commit::Blocks { blocks, file_key }).await
+        self.commit_as(session, Commit::Blocks { blocks, file_key }).await
     }
 
-    async fn commit_as(&self, session_id: &str, commit: Commit<'_>) -> Result<Vec<ObjectRecord>> {
+    async fn commit_as(&self, session: &Session, commit: Commit<'_>) -> Result<Vec<ObjectRecord>> {
         let started = std::time::Instant::now();
-        let (result, outcome) = self.commit_once(session_id, &commit).await;
+        let (result, outcome) = self.commit_once(&session.id, session.part_shift, &commit).await;
         self.observer.committed(started.elapsed(), outcome);
         result
     }
 
-    async fn commit_once(&self, session_id: &str, commit: &Commit<'_>) -> (Result<Vec<ObjectRecord>>, CommitOutcome) {
+    async fn commit_once(
+        &self,
+        session_id: &str,
+        part_shift: u32,
+        commit: &Commit<'_>,
+    ) -> (Result<Vec<ObjectRecord>>, CommitOutcome) {
         let refused = |e: Error| (Err(e), CommitOutcome::Refused);
         let fingerprint = commit.fingerprint();
         if let Err(e) = commit.check() {
@@ -80,14 +89,14 @@ impl Engine {
             let session = match self.load_session(session_id).await {
                 // The stored target decides, not the caller's copy: an object commit never
                 // publishes a table upload's blocks, nor the reverse.
-                Ok(s) if s.target.is_object() == matches!(commit, Commit::Object(..)) => s,
+                Ok(s) if s.target.is_object() == matches!(commit, Commit::Object(..)) => Session { part_shift, ..s },
                 Ok(_) => return refused(Error::NoSuchUpload),
                 Err(e) => return refused(e),
             };
             match session.state {
                 SessionState::Normal => {}
                 SessionState::Closed => {
-                    let result = self.replay_commit(&session, &fingerprint).map(|o| match commit {
+                    let result = self.replay_commit(&session, commit.replays(&fingerprint)).map(|o| match commit {
                         Commit::Object(..) => vec![o],
                         Commit::Blocks { .. } => Vec::new(),
                     });
@@ -116,7 +125,7 @@ impl Engine {
                     self.publish(&session, request, condition.as_ref(), fingerprint).await.map(|o| vec![o])
                 }
                 Commit::Blocks { blocks, file_key } => {
-                    self.publish_blocks(&session, blocks, file_key, fingerprint).await
+                    self.publish_blocks(&session, *blocks, file_key, fingerprint).await
                 }
             };
             return match published {
@@ -136,18 +145,23 @@ impl Engine {
     async fn publish_blocks(
         &self,
         session: &Session,
-        blocks: &[u32],
+        blocks: Option<&[u32]>,
         file_key: &(dyn Fn(u32) -> String + Sync),
         fingerprint: String,
     ) -> Result<Vec<ObjectRecord>> {
         let held = self.all_parts(&session.id).await?;
-        let wanted: std::collections::BTreeSet<u32> = blocks.iter().copied().collect();
+        let wanted: std::collections::BTreeSet<u32> = match blocks {
+            Some(blocks) => blocks.iter().copied().collect(),
+            None => held.keys().copied().collect(),
+        };
         if let Some(missing) = wanted.iter().find(|b| !held.contains_key(b)) {
             return Err(Error::InvalidPart(*missing));
         }
         if let Some(extra) = held.keys().filter(|b| !wanted.contains(b)).min() {
             return Err(Error::InvalidPart(*extra));
         }
+        // Without a list, what is published is the list a retry may name.
+        let fingerprint = if blocks.is_none() { blocks_fingerprint(wanted.clone()) } else { fingerprint };
         let modified = now_millis();
         let files: Vec<ObjectRecord> = wanted
             .iter()
@@ -183,9 +197,11 @@ impl Engine {
         Ok(files)
     }
 
-    fn replay_commit(&self, session: &Session, fingerprint: &str) -> Result<ObjectRecord> {
+    /// The answer to a commit of an already-published session: what it published, when `replays`
+    /// says this commit repeats it; else `NoSuchUpload` (the upload is no longer open).
+    fn replay_commit(&self, session: &Session, replays: impl Fn(&str) -> bool) -> Result<ObjectRecord> {
         match &session.commit {
-            Some(done) if done.fingerprint == fingerprint => Ok(ObjectRecord {
+            Some(done) if replays(&done.fingerprint) => Ok(ObjectRecord {
                 bucket: session.target.bucket().unwrap_or_default().to_string(),
                 key: session.target.key().to_string(),
                 size: done.size,
@@ -207,31 +223,28 @@ impl Engine {
         condition: Option<&WriteCondition>,
         fingerprint: String,
     ) -> Result<ObjectRecord> {
-        let held = self.all_parts(&session.id).await?;
-        let mut chosen: Vec<&PartRecord> = Vec::with_capacity(request.parts.len());
-        for wanted in &request.parts {
-            let part = held.get(&wanted.number).ok_or(Error::InvalidPart(wanted.number))?;
-            if let Some(etag) = &wanted.etag
-                && !etag_matches(etag, &part.digests.md5)
-            {
-                return Err(Error::InvalidPart(wanted.number));
+        // Numbered as the client numbers them (see `Session::part_shift`).
+        let held: BTreeMap<u32, PartRecord> = self
+            .all_parts(&session.id)
+            .await?
+            .into_values()
+            .map(|mut p| {
+                p.number = p.number.saturating_sub(session.part_shift);
+                (p.number, p)
+            })
+            .collect();
+        let (chosen, fingerprint) = match &request.parts {
+            PartList::Listed(parts) => (chosen_parts(&held, parts)?, fingerprint),
+            PartList::Held { etags } => {
+                let chosen = every_part_held(&held, etags, &request.rules)?;
+                let listed: Vec<CommitPart> = chosen
+                    .iter()
+                    .map(|p| CommitPart { number: p.number, etag: Some(p.etag()), checksums: Vec::new() })
+                    .collect();
+                (chosen, commit_fingerprint(&listed))
             }
-            for (algorithm, value) in &wanted.checksums {
-                if part.digests.base64(*algorithm).as_deref() != Some(value.trim()) {
-                    return Err(Error::InvalidPart(wanted.number));
-                }
-            }
-            chosen.push(part);
-        }
-        if let Some((_, init)) = chosen.split_last()
-            && let Some(small) = init.iter().find(|p| p.size < request.rules.min_part_size)
-        {
-            return Err(Error::EntityTooSmall {
-                number: small.number,
-                size: small.size,
-                min: request.rules.min_part_size,
-            });
-        }
+        };
+        check_rules(&chosen, &request.rules)?;
         let digests: Vec<Digests> = chosen.iter().map(|p| p.digests).collect();
         let crc = combine_crcs(chosen.iter().map(|p| (&p.digests, p.size)));
         let checksum = session.checksum.and_then(|c| object_checksum(c, &digests, &crc));
@@ -262,8 +275,8 @@ impl Engine {
         Ok(object)
     }
 
-    async fn all_parts(&self, session_id: &str) -> Result<HashMap<u32, PartRecord>> {
-        let mut held = HashMap::new();
+    async fn all_parts(&self, session_id: &str) -> Result<BTreeMap<u32, PartRecord>> {
+        let mut held = BTreeMap::new();
         let mut after = None;
         loop {
             let page = self.meta.list_parts(session_id, after, 10_000).await?;
@@ -280,42 +293,122 @@ enum Commit<'a> {
     /// One object from a list of parts, published if the condition holds.
     Object(CommitRequest, Option<WriteCondition>),
     /// One file per block: the list must match the blocks held exactly.
-    Blocks { blocks: &'a [u32], file_key: &'a (dyn Fn(u32) -> String + Sync) },
+    /// `None` publishes every block held.
+    Blocks { blocks: Option<&'a [u32]>, file_key: &'a (dyn Fn(u32) -> String + Sync) },
 }
 
 impl Commit<'_> {
     fn fingerprint(&self) -> String {
         match self {
-            Commit::Object(request, _) => commit_fingerprint(&request.parts),
-            Commit::Blocks { blocks, .. } => {
-                let sorted: std::collections::BTreeSet<u32> = blocks.iter().copied().collect();
-                let mut h = Md5::new();
-                h.update(b"blocks");
-                for b in sorted {
-                    h.update(b.to_be_bytes());
-                }
-                hex::encode(h.finalize())
-            }
+            Commit::Object(request, _) => match &request.parts {
+                PartList::Listed(parts) => commit_fingerprint(parts),
+                // Known only once the held parts are read, under the commit's lock.
+                PartList::Held { .. } => String::new(),
+            },
+            Commit::Blocks { blocks, .. } => blocks_fingerprint(blocks.unwrap_or_default().iter().copied().collect()),
         }
     }
 
     fn check(&self) -> Result<()> {
         match self {
-            Commit::Object(request, _) => check_part_list(request),
-            Commit::Blocks { .. } => Ok(()),
+            Commit::Object(CommitRequest { parts: PartList::Listed(parts), rules }, _) => check_part_list(parts, rules),
+            Commit::Object(CommitRequest { parts: PartList::Held { .. }, .. }, _) | Commit::Blocks { .. } => Ok(()),
         }
+    }
+
+    /// Whether this commit, reaching a session already published with `published` (the
+    /// fingerprint of what it published), is a retry to answer with that result. A commit that
+    /// takes whatever is held (US3's finish, Tunnel's commit without a list or with an empty
+    /// one) repeats any earlier commit: its first answer was lost.
+    fn replays<'s>(&'s self, fingerprint: &'s str) -> impl Fn(&str) -> bool + 's {
+        let any = match self {
+            Commit::Object(request, _) => matches!(request.parts, PartList::Held { .. }),
+            Commit::Blocks { blocks, .. } => blocks.is_none_or(|b| b.is_empty()),
+        };
+        move |published: &str| any || published == fingerprint
     }
 }
 
+/// The held parts a listed commit names, in its order, each matching the ETag and checksums
+/// the client holds for it.
+fn chosen_parts<'h>(held: &'h BTreeMap<u32, PartRecord>, parts: &[CommitPart]) -> Result<Vec<&'h PartRecord>> {
+    let mut chosen = Vec::with_capacity(parts.len());
+    for wanted in parts {
+        let part = held.get(&wanted.number).ok_or(Error::InvalidPart(wanted.number))?;
+        if let Some(etag) = &wanted.etag
+            && !etag_matches(etag, &part.digests.md5)
+        {
+            return Err(Error::InvalidPart(wanted.number));
+        }
+        for (algorithm, value) in &wanted.checksums {
+            if part.digests.base64(*algorithm).as_deref() != Some(value.trim()) {
+                return Err(Error::InvalidPart(wanted.number));
+            }
+        }
+        chosen.push(part);
+    }
+    Ok(chosen)
+}
+
+/// Every held part, ascending, for a [`PartList::Held`] commit: at least one must be held, and
+/// each non-empty ETag the client listed must be one of theirs. Contiguity is checked first
+/// when the rules ask for it, so a gap is reported as the missing part rather than as an
+/// unknown ETag.
+fn every_part_held<'h>(
+    held: &'h BTreeMap<u32, PartRecord>,
+    etags: &[String],
+    rules: &CommitRules,
+) -> Result<Vec<&'h PartRecord>> {
+    let chosen: Vec<&PartRecord> = held.values().collect();
+    if chosen.is_empty() {
+        return Err(Error::InvalidArgument("no parts were uploaded".into()));
+    }
+    check_contiguous(&chosen, rules)?;
+    let known: std::collections::HashSet<String> = chosen.iter().map(|p| hex::encode(p.digests.md5)).collect();
+    if let Some(unknown) = etags.iter().map(|e| normalize_etag(e)).find(|e| !e.is_empty() && !known.contains(e)) {
+        return Err(Error::InvalidArgument(format!("ETag {unknown} does not match any uploaded part")));
+    }
+    Ok(chosen)
+}
+
+/// `MissingPart` with the first number absent, when the rules want parts without gaps.
+fn check_contiguous(chosen: &[&PartRecord], rules: &CommitRules) -> Result<()> {
+    if let Some(first) = rules.contiguous_from {
+        for (i, p) in chosen.iter().enumerate() {
+            let want = first.saturating_add(i as u32);
+            if p.number != want {
+                return Err(Error::MissingPart(want));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The dialect's rules on the parts about to be published, in order: contiguity, then exact
+/// and minimum sizes of every part but the last.
+fn check_rules(chosen: &[&PartRecord], rules: &CommitRules) -> Result<()> {
+    check_contiguous(chosen, rules)?;
+    let Some((_, init)) = chosen.split_last() else { return Ok(()) };
+    if let Some(expected) = rules.exact_part_size
+        && let Some(odd) = init.iter().find(|p| p.size != expected)
+    {
+        return Err(Error::PartSizeMismatch { number: odd.number, size: odd.size, expected });
+    }
+    if let Some(small) = init.iter().find(|p| p.size < rules.min_part_size) {
+        return Err(Error::EntityTooSmall { number: small.number, size: small.size, min: rules.min_part_size });
+    }
+    Ok(())
+}
+
 /// Structural checks of a commit list, before anything is locked.
-fn check_part_list(request: &CommitRequest) -> Result<()> {
-    if request.parts.is_empty() {
+fn check_part_list(parts: &[CommitPart], rules: &CommitRules) -> Result<()> {
+    if parts.is_empty() {
         return Err(Error::InvalidArgument("the part list is empty".into()));
     }
-    if request.parts.len() > request.rules.max_parts {
-        return Err(Error::InvalidArgument(format!("more than {} parts", request.rules.max_parts)));
+    if parts.len() > rules.max_parts {
+        return Err(Error::InvalidArgument(format!("more than {} parts", rules.max_parts)));
     }
-    if request.parts.windows(2).any(|w| w[0].number >= w[1].number) {
+    if parts.windows(2).any(|w| w[0].number >= w[1].number) {
         return Err(Error::InvalidPartOrder);
     }
     Ok(())
@@ -327,6 +420,16 @@ fn normalize_etag(etag: &str) -> String {
 
 fn etag_matches(client: &str, md5: &[u8; 16]) -> bool {
     normalize_etag(client) == hex::encode(md5)
+}
+
+/// Identifies a block list (in any order), so a retry with the same list is recognised.
+fn blocks_fingerprint(blocks: std::collections::BTreeSet<u32>) -> String {
+    let mut h = Md5::new();
+    h.update(b"blocks");
+    for b in blocks {
+        h.update(b.to_be_bytes());
+    }
+    hex::encode(h.finalize())
 }
 
 /// Identifies a commit list, so a retry with the same list is recognised.
@@ -387,16 +490,101 @@ mod tests {
     use super::*;
     use crate::engine::CommitRules;
 
+    fn part(number: u32, size: u64) -> PartRecord {
+        let mut digests = Digests::default();
+        digests.md5[0] = number as u8;
+        PartRecord { number, blob: BlobId(format!("b{number}")), size, digests, modified: 0 }
+    }
+
+    fn held(parts: &[(u32, u64)]) -> BTreeMap<u32, PartRecord> {
+        parts.iter().map(|&(n, size)| (n, part(n, size))).collect()
+    }
+
     #[test]
     fn part_list_order() {
-        let rules = CommitRules { min_part_size: 0, max_parts: 10_000 };
-        let parts = |ns: &[u32]| CommitRequest {
-            parts: ns.iter().map(|&number| CommitPart { number, ..Default::default() }).collect(),
-            rules,
+        let rules = CommitRules::new(0, 10_000);
+        let parts = |ns: &[u32]| -> Vec<CommitPart> {
+            ns.iter().map(|&number| CommitPart { number, ..Default::default() }).collect()
         };
-        assert!(check_part_list(&parts(&[1, 2, 5])).is_ok());
-        assert!(matches!(check_part_list(&parts(&[2, 1])), Err(Error::InvalidPartOrder)));
-        assert!(matches!(check_part_list(&parts(&[1, 1])), Err(Error::InvalidPartOrder)));
-        assert!(matches!(check_part_list(&parts(&[])), Err(Error::InvalidArgument(_))));
+        assert!(check_part_list(&parts(&[1, 2, 5]), &rules).is_ok());
+        assert!(matches!(check_part_list(&parts(&[2, 1]), &rules), Err(Error::InvalidPartOrder)));
+        assert!(matches!(check_part_list(&parts(&[1, 1]), &rules), Err(Error::InvalidPartOrder)));
+        assert!(matches!(check_part_list(&parts(&[]), &rules), Err(Error::InvalidArgument(_))));
+        assert!(matches!(check_part_list(&parts(&[1, 2, 3]), &CommitRules::new(0, 2)), Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn s3_rules_want_a_minimum_size_but_the_last_and_allow_gaps() {
+        let rules = CommitRules::new(10, 10_000);
+        let h = held(&[(1, 10), (3, 12), (4, 1)]);
+        let all: Vec<&PartRecord> = h.values().collect();
+        assert!(check_rules(&all, &rules).is_ok(), "gaps and a short last part are fine");
+        let h = held(&[(1, 9), (2, 10)]);
+        let all: Vec<&PartRecord> = h.values().collect();
+        assert!(matches!(check_rules(&all, &rules), Err(Error::EntityTooSmall { number: 1, size: 9, min: 10 })));
+    }
+
+    #[test]
+    fn contiguity_counts_from_the_dialects_first_number() {
+        let from_zero = CommitRules::new(0, 10_000).contiguous_from(0);
+        let h = held(&[(0, 4), (1, 4), (2, 1)]);
+        assert!(check_rules(&h.values().collect::<Vec<_>>(), &from_zero).is_ok());
+        let h = held(&[(0, 4), (2, 4)]);
+        assert!(matches!(check_rules(&h.values().collect::<Vec<_>>(), &from_zero), Err(Error::MissingPart(1))));
+        let h = held(&[(1, 4), (2, 4)]);
+        assert!(matches!(check_rules(&h.values().collect::<Vec<_>>(), &from_zero), Err(Error::MissingPart(0))));
+        let from_one = CommitRules::new(0, 10_000).contiguous_from(1);
+        assert!(check_rules(&h.values().collect::<Vec<_>>(), &from_one).is_ok());
+    }
+
+    #[test]
+    fn exact_part_size_spares_only_the_last_part() {
+        let block = CommitRules::new(4, 10_000).exact_part_size(4);
+        let h = held(&[(0, 4), (1, 4), (2, 3)]);
+        assert!(check_rules(&h.values().collect::<Vec<_>>(), &block).is_ok());
+        let h = held(&[(0, 4), (1, 5), (2, 3)]);
+        assert!(matches!(
+            check_rules(&h.values().collect::<Vec<_>>(), &block),
+            Err(Error::PartSizeMismatch { number: 1, size: 5, expected: 4 })
+        ));
+        let h = held(&[(0, 9)]);
+        assert!(check_rules(&h.values().collect::<Vec<_>>(), &block).is_ok(), "a single part may be any size");
+    }
+
+    #[test]
+    fn held_commits_take_every_part_and_check_each_etag_given() {
+        let rules = CommitRules::new(0, 10_000).contiguous_from(0);
+        let h = held(&[(0, 4), (1, 2)]);
+        let etag0 = hex::encode(h[&0].digests.md5);
+        let chosen = every_part_held(&h, &["".into(), format!("\"{}\"", etag0.to_uppercase()), etag0.clone()], &rules);
+        assert_eq!(chosen.map(|c| c.iter().map(|p| p.number).collect::<Vec<_>>()).ok(), Some(vec![0, 1]));
+        let unknown = every_part_held(&h, &["ffff".into()], &rules);
+        assert!(matches!(unknown, Err(Error::InvalidArgument(m)) if m == "ETag ffff does not match any uploaded part"));
+        let empty = BTreeMap::new();
+        let none = every_part_held(&empty, &[], &rules);
+        assert!(matches!(none, Err(Error::InvalidArgument(m)) if m == "no parts were uploaded"));
+        let one = held(&[(1, 4)]);
+        let gap = every_part_held(&one, &["ffff".into()], &rules);
+        assert!(matches!(gap, Err(Error::MissingPart(0))), "a gap is reported before an unknown ETag");
+    }
+
+    #[test]
+    fn which_commits_replay_a_published_one() {
+        let rules = CommitRules::new(0, 10_000);
+        let listed =
+            Commit::Object(CommitRequest::listed(vec![CommitPart { number: 1, ..Default::default() }], rules), None);
+        let fingerprint = listed.fingerprint();
+        assert!(listed.replays(&fingerprint)(&fingerprint), "the same list");
+        assert!(!listed.replays(&fingerprint)("other"), "another list");
+        let held = Commit::Object(CommitRequest::held(vec!["x".into()], rules), None);
+        assert!(held.replays("")("anything"), "a commit of whatever is held repeats any");
+        let key = |b: u32| b.to_string();
+        for (blocks, any) in [(None, true), (Some(&[][..]), true), (Some(&[0u32, 1][..]), false)] {
+            let commit = Commit::Blocks { blocks, file_key: &key };
+            assert_eq!(commit.replays("")("another list"), any, "{blocks:?}");
+        }
+        let same = Commit::Blocks { blocks: Some(&[1, 0]), file_key: &key };
+        let again = Commit::Blocks { blocks: Some(&[0, 1]), file_key: &key };
+        assert!(same.replays(&same.fingerprint())(&again.fingerprint()), "block order does not matter");
     }
 }

@@ -72,3 +72,114 @@ impl Engine {
         Ok(())
     }
 }
+
+/// How the periodic sweeper runs: see [`run_sweeper`].
+#[derive(Debug, Clone)]
+pub struct SweeperConfig {
+    /// This node's name for the sweeper lease. The only user of its stores keeps one name across
+    /// restarts (and takes the lease back at once); nodes sharing stores each have their own.
+    pub node: String,
+    /// How often the sweeper wakes.
+    pub interval: Duration,
+    /// Blobs unreferenced for this long are orphans of a crash. At least a session lifetime, so
+    /// a part still being written (its session alive) is never mistaken for one.
+    pub orphan_age: Duration,
+    /// How often the orphan scan (a walk of every blob) runs at most.
+    pub orphan_scan_interval: Duration,
+}
+
+/// What the sweeper reports as it works, for metrics and logs. Every method has a no-op default.
+pub trait SweepObserver: Send + Sync {
+    /// Sessions by state, counted at the start of each round.
+    fn session_counts(&self, _counts: &[(SessionState, u64)]) {}
+    /// Bytes free in the blob store at the start of each round, when it can tell.
+    fn free_space(&self, _free: u64) {}
+    /// A sweep by this node finished.
+    fn swept(&self, _report: SweepReport) {}
+    /// The orphan scan deleted `n` blobs.
+    fn orphans_deleted(&self, _n: u64) {}
+    /// Objects flagged damaged by a scrub (on any node), counted at the start of each round.
+    fn damaged_objects(&self, _n: u64) {}
+}
+
+impl SweeperConfig {
+    /// How long the sweeper's lease lasts without renewal; other periodic work that must run on
+    /// one node at a time (the background scrub) holds the same lease for as long.
+    pub fn lease_ttl(&self) -> Duration {
+        (self.interval * 3).max(Duration::from_secs(10))
+    }
+}
+
+/// The periodic work of a node until `shutdown` completes: count sessions, note free space and,
+/// while this node holds the `sweeper` lease, [`Engine::sweep`] and now and then
+/// [`Engine::collect_orphans`]. Nodes sharing the stores take turns through the lease, so one of
+/// them sweeps at a time and another takes over within a few intervals when it stops. Failures
+/// are logged and retried at the next round; they never end the loop.
+pub async fn run_sweeper(
+    engine: Engine,
+    config: SweeperConfig,
+    observer: &dyn SweepObserver,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let lease_ttl = config.lease_ttl();
+    let mut last_orphan_scan: Option<std::time::Instant> = None;
+    let rounds = async {
+        loop {
+            match engine.session_counts().await {
+                Ok(counts) => observer.session_counts(&counts),
+                Err(e) => tracing::warn!(error = %e, "counting sessions failed"),
+            }
+            match engine.damaged_objects().await {
+                Ok(n) => observer.damaged_objects(n),
+                Err(e) => tracing::warn!(error = %e, "counting damaged objects failed"),
+            }
+            if let Some(free) = engine.available_space().await {
+                observer.free_space(free);
+                let min = engine.config.min_free_space;
+                if free < min {
+                    tracing::warn!(
+                        "low space: {free} bytes free, below --min-free-space {min}; new uploads are refused"
+                    );
+                }
+            }
+            match engine.lease("sweeper", &config.node, lease_ttl).await {
+                Ok(true) => sweep_round(&engine, &config, observer, &mut last_orphan_scan).await,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "could not take the sweeper lease"),
+            }
+            tokio::time::sleep(config.interval).await;
+        }
+    };
+    tokio::select! {
+        _ = rounds => {}
+        _ = shutdown => {}
+    }
+}
+
+async fn sweep_round(
+    engine: &Engine,
+    config: &SweeperConfig,
+    observer: &dyn SweepObserver,
+    last_orphan_scan: &mut Option<std::time::Instant>,
+) {
+    match engine.sweep().await {
+        Ok(report) => {
+            if report != SweepReport::default() {
+                tracing::info!(?report, "sweep");
+            }
+            observer.swept(report);
+        }
+        Err(e) => tracing::warn!(error = %e, "sweep failed"),
+    }
+    if last_orphan_scan.is_none_or(|t| t.elapsed() > config.orphan_scan_interval) {
+        match engine.collect_orphans(config.orphan_age).await {
+            Ok(0) => {}
+            Ok(n) => {
+                observer.orphans_deleted(n);
+                tracing::info!(deleted = n, "removed orphaned blobs");
+            }
+            Err(e) => tracing::warn!(error = %e, "orphan scan failed"),
+        }
+        *last_orphan_scan = Some(std::time::Instant::now());
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! This module holds what every part shares: [`Engine`] itself and its [`EngineConfig`], the
 //! types front-ends pass in and get back, the [`Observer`] hook for metrics, and the small
-//! validation rules (keys, bucket names, ranges) every dialect applies the same way. The work is
+//! validation rules (keys, bucket names, ranges) that protect storage whatever the dialect. The work is
 //! split by what it owns, each in `impl Engine` blocks of its own file:
 //!
 //! - [`sessions`]: creating, opening, listing and aborting upload sessions, and their expiry rules;
@@ -24,6 +24,8 @@ mod sessions;
 mod tables;
 
 pub use scrub::{FindingKind, ScrubFinding, ScrubOptions, ScrubReport, ScrubSubject};
+
+pub use maintenance::{SweepObserver, SweeperConfig, run_sweeper};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -104,18 +106,74 @@ pub struct CommitPart {
     pub checksums: Vec<(ChecksumAlgorithm, String)>,
 }
 
-/// The protocol's rules for a commit.
-#[derive(Debug, Clone, Copy)]
+/// The protocol's rules for a commit, chosen by the front-end. [`CommitRules::new`] gives S3's
+/// (ascending list, a minimum size for every part but the last); the builder methods add the
+/// rules other dialects have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommitRules {
-    /// Every part but the last must be at least this big.
+    /// Every part but the last must be at least this big (`EntityTooSmall`).
     pub min_part_size: u64,
+    /// At most this many parts (`InvalidArgument`).
     pub max_parts: usize,
+    /// When set, the parts must be numbered `first, first + 1, ...` without a gap (US3: from 0);
+    /// a gap is `MissingPart` with the first number absent.
+    pub contiguous_from: Option<u32>,
+    /// When set, every part but the last must be exactly this big (US3's block size), else
+    /// `PartSizeMismatch`.
+    pub exact_part_size: Option<u64>,
 }
 
+impl CommitRules {
+    /// S3's rules: an ascending list of at most `max_parts`, every part but the last at least
+    /// `min_part_size`.
+    pub fn new(min_part_size: u64, max_parts: usize) -> Self {
+        CommitRules { min_part_size, max_parts, contiguous_from: None, exact_part_size: None }
+    }
+
+    /// Parts must be numbered `first, first + 1, ...` without a gap.
+    pub fn contiguous_from(mut self, first: u32) -> Self {
+        self.contiguous_from = Some(first);
+        self
+    }
+
+    /// Every part but the last must be exactly `size` bytes.
+    pub fn exact_part_size(mut self, size: u64) -> Self {
+        self.exact_part_size = Some(size);
+        self
+    }
+}
+
+/// Which parts a commit publishes.
+#[derive(Debug, Clone)]
+pub enum PartList {
+    /// Exactly these parts, in this order, each matching what the server holds (S3 and OSS
+    /// CompleteMultipartUpload). A repeated commit of a published session with the same list
+    /// answers with what it published; another list is `NoSuchUpload`.
+    Listed(Vec<CommitPart>),
+    /// Every part the session holds, in ascending order, each ETag given naming one of them
+    /// (US3's finish, whose SDKs send a loose list of ETags: empty items, duplicates, any order).
+    /// An ETag no held part has is `InvalidArgument`; no part held at all is `InvalidArgument`.
+    /// A repeated commit of a published session answers with what it published, whatever ETags.
+    Held { etags: Vec<String> },
+}
+
+/// A commit: the parts to publish and the rules they must meet.
 #[derive(Debug, Clone)]
 pub struct CommitRequest {
-    pub parts: Vec<CommitPart>,
+    pub parts: PartList,
     pub rules: CommitRules,
+}
+
+impl CommitRequest {
+    /// Exactly `parts`, in order ([`PartList::Listed`]).
+    pub fn listed(parts: Vec<CommitPart>, rules: CommitRules) -> Self {
+        CommitRequest { parts: PartList::Listed(parts), rules }
+    }
+
+    /// Every part held ([`PartList::Held`]), each of `etags` naming one of them.
+    pub fn held(etags: Vec<String>, rules: CommitRules) -> Self {
+        CommitRequest { parts: PartList::Held { etags }, rules }
+    }
 }
 
 /// A page of parts.
@@ -123,6 +181,65 @@ pub struct CommitRequest {
 pub struct PartListing {
     pub parts: Vec<PartRecord>,
     pub truncated: bool,
+}
+
+impl PartListing {
+    /// The part-number marker the next page starts after: the last part returned.
+    pub fn next_marker(&self) -> Option<u32> {
+        self.parts.last().map(|p| p.number)
+    }
+}
+
+/// Where a listing of uploads in progress resumes. Uploads are listed by key, then oldest
+/// first; the marker names the last upload a client saw, or a key whose uploads it skips.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UploadMarker {
+    /// From the first upload.
+    #[default]
+    Start,
+    /// After every upload of this key (S3's `key-marker` without `upload-id-marker`).
+    AfterKey(String),
+    /// After upload `id` of `key`: the next page of the same key carries on with younger
+    /// uploads of it, then the next keys. An id that names no upload of `key` skips every
+    /// upload of `key`.
+    AfterUpload { key: String, id: String },
+}
+
+impl UploadMarker {
+    /// The marker S3 and OSS send: `key-marker` and `upload-id-marker`, empty when absent. An
+    /// upload-id marker without a key marker is ignored, as S3 does.
+    pub fn from_markers(key_marker: &str, upload_id_marker: &str) -> Self {
+        match (key_marker, upload_id_marker) {
+            ("", _) => UploadMarker::Start,
+            (key, "") => UploadMarker::AfterKey(key.to_string()),
+            (key, id) => UploadMarker::AfterUpload { key: key.to_string(), id: id.to_string() },
+        }
+    }
+
+    /// As the store takes it: (key, id) to resume after; an id no upload has (the greatest
+    /// character, which random ids never hold) for a key marker alone.
+    fn as_store_after(&self) -> Option<(&str, &str)> {
+        match self {
+            UploadMarker::Start => None,
+            UploadMarker::AfterKey(key) => Some((key, "\u{10FFFF}")),
+            UploadMarker::AfterUpload { key, id } => Some((key, id)),
+        }
+    }
+}
+
+/// A page of uploads in progress.
+#[derive(Debug, Clone)]
+pub struct UploadListing {
+    pub sessions: Vec<Session>,
+    pub truncated: bool,
+}
+
+impl UploadListing {
+    /// Where the next page starts, when there is one: after the last upload returned.
+    pub fn next_marker(&self) -> Option<UploadMarker> {
+        let last = self.sessions.last().filter(|_| self.truncated)?;
+        Some(UploadMarker::AfterUpload { key: last.target.key().to_string(), id: last.id.clone() })
+    }
 }
 
 /// A page of an object listing, with keys rolled up under `delimiter` into common prefixes.
@@ -254,22 +371,12 @@ pub fn resolve_range(spec: RangeSpec, size: u64) -> Result<(u64, u64)> {
     }
 }
 
-/// S3's bucket naming rules, which every dialect ferry speaks accepts.
+/// What the engine asks of a bucket name, to protect its storage: 1 to 255 bytes, no `/` (bucket
+/// and key are joined with one in copy sources and table paths) and no control characters.
+/// Each dialect applies its own naming rules before this (S3's: `ferry_http::names`).
 pub fn validate_bucket_name(name: &str) -> Result<()> {
-    let ok_len = (3..=63).contains(&name.len());
-    let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-    let ok_ends = name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
-    let ok_dots = !name.contains("..");
-    // S3 refuses names shaped like an IPv4 address (`192.168.5.4`): a virtual-host request
-    // for one could not be told from a request to that address.
-    let parts: Vec<&str> = name.split('.').collect();
-    let ip_shaped = parts.len() == 4 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    if ok_len && ok_chars && ok_ends && ok_dots && !ip_shaped {
-        Ok(())
-    } else {
-        Err(Error::InvalidBucketName(name.to_string()))
-    }
+    let ok = (1..=255).contains(&name.len()) && !name.contains('/') && !name.chars().any(char::is_control);
+    if ok { Ok(()) } else { Err(Error::InvalidBucketName(name.to_string())) }
 }
 
 /// Object keys are opaque strings: any UTF-8 except NUL, 1..=1024 bytes. They never become
@@ -306,12 +413,13 @@ mod tests {
     }
 
     #[test]
-    fn bucket_names() {
-        for good in ["abc", "my-bucket.2", "a1b", "192.168.1.1.x", "1.2.3", "1.2.3.4.5"] {
-            assert!(validate_bucket_name(good).is_ok(), "{good}");
+    fn bucket_names_only_protect_storage() {
+        // Dialect rules (case, length 3..63, IP shapes) are the front-ends' to apply.
+        for fine in ["abc", "Upper_Case", "192.168.1.1", "x"] {
+            assert!(validate_bucket_name(fine).is_ok(), "{fine}");
         }
-        for bad in ["ab", "Upper", "-x-", "a..b", "under_score", &"x".repeat(64), "192.168.1.1", "10.0.0.255"] {
-            assert!(validate_bucket_name(bad).is_err(), "{bad}");
+        for bad in ["", "a/b", "a\0b", &"x".repeat(256)] {
+            assert!(validate_bucket_name(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -33,12 +33,14 @@ impl Engine {
             wanted.add(c.algorithm.digest_kind());
         }
         let (blob, size, digests) = self.ingest(input, wanted).await?;
-        let part = PartRecord { number, blob, size, digests, modified: now_millis() };
+        let stored = number.checked_add(session.part_shift).ok_or(Error::InvalidPart(number))?;
+        let mut part = PartRecord { number: stored, blob, size, digests, modified: now_millis() };
         if let Err(e) = self.meta.put_part(&session.id, &part, self.session_clock()).await {
             self.discard(&part.blob).await;
             return Err(e);
         }
         self.observer.stored(size, true);
+        part.number = number;
         Ok(part)
     }
 
@@ -90,18 +92,25 @@ impl Engine {
         self.put_part(session, number, input).await
     }
 
-    /// Parts of an opened session with number > `after`, ascending, at most `limit`. Errors
-    /// with `NoSuchUpload` unless the session is `Normal` or `Closing`.
+    /// Parts of an opened session with number > `after`, ascending, at most `limit`, numbered as
+    /// the session's dialect numbers them. Errors with `NoSuchUpload` unless the session is
+    /// `Normal` or `Closing`.
     pub async fn list_parts(&self, session: &Session, after: Option<u32>, limit: usize) -> Result<PartListing> {
         // Judged as the session is now, not as the caller's copy was: a listing is the resume
         // source of truth, and must not show parts of a session that has since ended.
+        let session_shift = session.part_shift;
         let session = self.open_where(&session.id, |t| *t == session.target).await?;
         if !matches!(session.state, SessionState::Normal | SessionState::Closing) {
             return Err(Error::NoSuchUpload);
         }
+        let shift = session_shift;
+        let after = after.map(|n| n.saturating_add(shift));
         let mut parts = self.meta.list_parts(&session.id, after, limit + 1).await?;
         let truncated = parts.len() > limit;
         parts.truncate(limit);
+        for p in &mut parts {
+            p.number = p.number.saturating_sub(shift);
+        }
         Ok(PartListing { parts, truncated })
     }
 

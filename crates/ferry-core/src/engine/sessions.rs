@@ -5,7 +5,7 @@
 //! `open_session` (never by loading it and comparing fields itself) and hands the opened session
 //! to `put_part`, `list_parts`, `commit` or `abort`, which check it again.
 
-use super::{Engine, validate_key};
+use super::{Engine, UploadListing, UploadMarker, validate_key};
 use crate::error::{Error, Result};
 use crate::types::*;
 
@@ -43,6 +43,8 @@ impl Engine {
             meta,
             checksum,
             commit: None,
+            legacy_numbering: false,
+            part_shift: 0,
         };
         self.meta.create_session(&session).await?;
         Ok(session)
@@ -103,7 +105,7 @@ impl Engine {
     }
 
     /// `Ok` if the session accepts parts, else `NoSuchUpload` (or `Busy` while committing).
-    pub(super) fn accepting_parts(session: &Session) -> Result<()> {
+    pub fn accepting_parts(session: &Session) -> Result<()> {
         match session.state {
             SessionState::Normal => Ok(()),
             SessionState::Closing => Err(Error::Busy),
@@ -123,21 +125,22 @@ impl Engine {
         if session.target.is_object() { Err(Error::NoSuchUpload) } else { Ok(()) }
     }
 
-    /// Object sessions accepting parts on `bucket`, ordered by key then age, after (key, id).
-    /// Table uploads are never listed, nor sessions whose time is up.
+    /// Object sessions accepting parts on `bucket` under `prefix`, ordered by key then age
+    /// (oldest first), after `marker`, at most `limit`. Table uploads are never listed, nor
+    /// sessions whose time is up. Errors with `NoSuchBucket`.
     pub async fn list_sessions(
         &self,
         bucket: &str,
         prefix: &str,
-        after: Option<(&str, &str)>,
+        marker: &UploadMarker,
         limit: usize,
-    ) -> Result<(Vec<Session>, bool)> {
+    ) -> Result<UploadListing> {
         self.bucket(bucket).await?;
         let clock = self.session_clock();
-        let mut sessions = self.meta.list_sessions(bucket, prefix, after, limit + 1, clock).await?;
+        let mut sessions = self.meta.list_sessions(bucket, prefix, marker.as_store_after(), limit + 1, clock).await?;
         let truncated = sessions.len() > limit;
         sessions.truncate(limit);
-        Ok((sessions, truncated))
+        Ok(UploadListing { sessions, truncated })
     }
 
     /// Cancel an opened session (either kind); its parts become garbage. Errors with

@@ -107,14 +107,15 @@ impl Engine {
         self.store_part(session, number, input).await
     }
 
-    /// Commit a table session: `blocks` must be exactly the parts it holds; each is published
-    /// as its own object of the table bucket, named by `file_key(block)`, in one transaction
-    /// and by metadata only. A retried commit of the same list succeeds and publishes nothing
-    /// more. `NoSuchUpload` for an object session.
+    /// Commit a table session: `blocks` must be exactly the parts it holds (`None`: every part
+    /// held); each is published as its own object of the table bucket, named by
+    /// `file_key(block)`, in one transaction and by metadata only. A retried commit of the same
+    /// list, an empty one or none succeeds and publishes nothing more. `NoSuchUpload` for an
+    /// object session.
     pub async fn commit_table_session(
         &self,
         session: &Session,
-        blocks: &[u32],
+        blocks: Option<&[u32]>,
         file_key: &(dyn Fn(u32) -> String + Sync),
     ) -> Result<()> {
         self.commit_blocks(session, blocks, file_key).await.map(|_| ())

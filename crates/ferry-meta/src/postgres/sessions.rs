@@ -35,7 +35,7 @@ pub(super) async fn list(store: &PostgresMetaStore, page: &SessionPage) -> Resul
     let sql = format!(
         "SELECT {SESSION_COLUMNS} FROM sessions
          WHERE bucket = $1 AND state = 'NORMAL' AND starts_with(key, $2)
-           AND (NOT $3 OR key > $4 OR (key = $4 AND id > $5))
+           AND (NOT $3 OR key > $4 OR (key = $4 AND (created, id) > (SELECT m.created, m.id FROM sessions m WHERE m.id = $5)))
            AND target_kind = 'object' AND NOT ferry_session_stale(id, expires, last_activity, $7, $8)
          ORDER BY key, created, id LIMIT $6"
     );

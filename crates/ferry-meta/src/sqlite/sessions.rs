@@ -32,7 +32,7 @@ pub(super) fn list(conn: &Connection, page: &SessionPage) -> Result<Vec<Session>
         &format!(
             "SELECT {SESSION_COLUMNS} FROM sessions
              WHERE bucket = ?1 AND state = 'NORMAL' AND substr(key, 1, length(?2)) = ?2
-               AND (?3 = 0 OR key > ?4 OR (key = ?4 AND id > ?5))
+               AND (?3 = 0 OR key > ?4 OR (key = ?4 AND (created, id) > (SELECT m.created, m.id FROM sessions m WHERE m.id = ?5)))
                AND target_kind = 'object' AND expires > ?7 AND last_activity > ?8
              ORDER BY key, created, id LIMIT ?6"
         ),

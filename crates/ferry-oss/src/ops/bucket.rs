@@ -106,6 +106,7 @@ pub fn acl_policy(grant: &str) -> Response {
 pub async fn create(ctx: &Ctx<'_>, body: Body) -> OssResult<Response> {
     check_acl(ctx, "x-oss-acl", "private")?;
     check_create_bucket(&read_small(body, 64 * 1024).await?)?;
+    ferry_http::names::check_bucket_name(&ctx.bucket)?;
     ctx.oss.engine.create_bucket(&ctx.bucket).await?;
     let mut r = response::status_only(StatusCode::OK);
     response::set(&mut r, "location", format!("/{}", ctx.bucket));

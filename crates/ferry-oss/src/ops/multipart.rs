@@ -2,7 +2,7 @@
 //! CompleteMultipartUpload, AbortMultipartUpload.
 
 use crate::response::iso8601;
-use ferry_core::{CommitRequest, CommitRules, ObjectTarget, Session, Target};
+use ferry_core::{CommitRequest, CommitRules, ObjectTarget, Session, Target, UploadMarker};
 use ferry_http::xml::{XmlWriter, parse_complete};
 use ferry_http::{Body, Response};
 use http::StatusCode;
@@ -64,7 +64,7 @@ pub async fn list_parts(ctx: &Ctx<'_>) -> OssResult<Response> {
     let mut w = XmlWriter::plain("ListPartsResult");
     w.elem("Bucket", &ctx.bucket).elem("Key", &ctx.key).elem("UploadId", upload_id(ctx).to_ascii_uppercase());
     w.elem("PartNumberMarker", marker.to_string());
-    w.elem("NextPartNumberMarker", listing.parts.last().map_or(marker, |p| p.number).to_string());
+    w.elem("NextPartNumberMarker", listing.next_marker().unwrap_or(marker).to_string());
     w.elem("MaxParts", max.to_string()).elem("IsTruncated", listing.truncated.to_string());
     for p in &listing.parts {
         w.open("Part")
@@ -87,22 +87,19 @@ pub async fn list_uploads(ctx: &Ctx<'_>) -> OssResult<Response> {
     let max = number(ctx, "max-uploads", MAX_LIST)?.min(MAX_LIST);
     let key_marker = ctx.query.get("key-marker").unwrap_or("");
     let id_marker = ctx.query.get("upload-id-marker").unwrap_or("").to_ascii_lowercase();
-    let after = if key_marker.is_empty() {
-        None
-    } else if id_marker.is_empty() {
-        Some((key_marker, "\u{10FFFF}"))
-    } else {
-        Some((key_marker, id_marker.as_str()))
-    };
-    let (sessions, truncated) = ctx.oss.engine.list_sessions(&ctx.bucket, prefix, after, max).await?;
+    let marker = UploadMarker::from_markers(key_marker, &id_marker);
+    let listing = ctx.oss.engine.list_sessions(&ctx.bucket, prefix, &marker, max).await?;
+    let (sessions, truncated) = (&listing.sessions, listing.truncated);
     let mut w = XmlWriter::plain("ListMultipartUploadsResult");
     w.elem("Bucket", &ctx.bucket).elem("KeyMarker", key_marker).elem("UploadIdMarker", &id_marker);
-    let last = sessions.last().filter(|_| truncated);
-    w.elem("NextKeyMarker", last.map_or("", |s| s.target.key()));
-    w.elem("NextUploadIdMarker", last.map(|s| s.id.to_ascii_uppercase()).unwrap_or_default());
+    let (next_key, next_id) = match listing.next_marker() {
+        Some(UploadMarker::AfterUpload { key, id }) => (key, id.to_ascii_uppercase()),
+        _ => (String::new(), String::new()),
+    };
+    w.elem("NextKeyMarker", next_key).elem("NextUploadIdMarker", next_id);
     w.elem("Delimiter", "").elem("Prefix", prefix).elem("MaxUploads", max.to_string());
     w.elem("IsTruncated", truncated.to_string());
-    for s in &sessions {
+    for s in sessions {
         w.open("Upload")
             .elem("Key", s.target.key())
             .elem("UploadId", s.id.to_ascii_uppercase())
@@ -116,8 +113,7 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> OssResult<Response> {
     let session = session(ctx).await?;
     let parts = parse_complete(&read_small(body, 8 * 1024 * 1024).await?)?;
     let max_parts = ctx.oss.config.max_parts as usize;
-    let request =
-        CommitRequest { parts, rules: CommitRules { min_part_size: ctx.oss.config.min_part_size, max_parts } };
+    let request = CommitRequest::listed(parts, CommitRules::new(ctx.oss.config.min_part_size, max_parts));
     let object = ctx.oss.engine.commit_if(&session, request, forbid_overwrite(ctx)).await?;
     let mut r = written(ctx, &object).await?;
     if r.status() == StatusCode::OK && !ctx.parts.headers.contains_key("x-oss-callback") {

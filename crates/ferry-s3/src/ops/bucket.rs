@@ -24,6 +24,7 @@ pub async fn list_buckets(ctx: &Ctx<'_>) -> S3Result<Response> {
 pub async fn create(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     let config = read_small(ctx.parts, &ctx.payload, body, 64 * 1024).await?;
     check_create_bucket(&config)?;
+    ferry_http::names::check_bucket_name(&ctx.bucket)?;
     ctx.s3.engine.create_bucket(&ctx.bucket).await?;
     let mut r = response::status_only(StatusCode::OK);
     response::set(&mut r, "location", format!("/{}", ctx.bucket));

@@ -2,7 +2,9 @@
 //! CompleteMultipartUpload, AbortMultipartUpload.
 
 use ferry_core::checksum::{ChecksumAlgorithm, ChecksumType};
-use ferry_core::{ChecksumRequest, CommitPart, CommitRequest, CommitRules, ObjectTarget, PartRecord, Session, Target};
+use ferry_core::{
+    ChecksumRequest, CommitPart, CommitRequest, CommitRules, ObjectTarget, PartRecord, Session, Target, UploadMarker,
+};
 use ferry_http::{Body, Response};
 use http::StatusCode;
 
@@ -139,8 +141,8 @@ pub async fn list_parts(ctx: &Ctx<'_>) -> S3Result<Response> {
     let mut w = XmlWriter::new("ListPartsResult");
     w.elem("Bucket", &ctx.bucket).elem("Key", &ctx.key).elem("UploadId", &session.id);
     w.elem("PartNumberMarker", marker.unwrap_or(0).to_string());
-    if let Some(last) = listing.parts.last() {
-        w.elem("NextPartNumberMarker", last.number.to_string());
+    if let Some(next) = listing.next_marker() {
+        w.elem("NextPartNumberMarker", next.to_string());
     }
     w.elem("MaxParts", max.to_string()).elem("IsTruncated", listing.truncated.to_string());
     for part in &listing.parts {
@@ -162,25 +164,19 @@ pub async fn list_uploads(ctx: &Ctx<'_>) -> S3Result<Response> {
     let id_marker = q.get("upload-id-marker").unwrap_or("");
     let max = q.page_size("max-uploads", MAX_LIST)?;
     let encoder = super::list::Encoder::from_query(q.get("encoding-type"))?;
-    // Markers are exclusive: with only a key marker, every upload of that key is skipped.
-    let after = if key_marker.is_empty() {
-        None
-    } else if id_marker.is_empty() {
-        Some((key_marker, "\u{10FFFF}"))
-    } else {
-        Some((key_marker, id_marker))
-    };
-    let (sessions, truncated) = ctx.s3.engine.list_sessions(&ctx.bucket, prefix, after, max).await?;
+    let marker = UploadMarker::from_markers(key_marker, id_marker);
+    let listing = ctx.s3.engine.list_sessions(&ctx.bucket, prefix, &marker, max).await?;
+    let (sessions, truncated) = (&listing.sessions, listing.truncated);
     let mut w = XmlWriter::new("ListMultipartUploadsResult");
     w.elem("Bucket", &ctx.bucket).elem("KeyMarker", encoder.key(key_marker)).elem("UploadIdMarker", id_marker);
-    if let Some(last) = sessions.last().filter(|_| truncated) {
-        w.elem("NextKeyMarker", encoder.key(last.target.key())).elem("NextUploadIdMarker", &last.id);
+    if let Some(UploadMarker::AfterUpload { key, id }) = listing.next_marker() {
+        w.elem("NextKeyMarker", encoder.key(&key)).elem("NextUploadIdMarker", &id);
     }
     w.opt("Delimiter", q.get("delimiter")).elem("Prefix", encoder.key(prefix));
     w.elem("MaxUploads", max.to_string());
     encoder.write_type(&mut w);
     w.elem("IsTruncated", truncated.to_string());
-    for s in &sessions {
+    for s in sessions {
         w.open("Upload").elem("Key", encoder.key(s.target.key())).elem("UploadId", &s.id);
         write_owner(&mut w, "Initiator");
         write_owner(&mut w, "Owner");
@@ -206,7 +202,7 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     if parts.iter().any(|p| p.number == 0 || p.number > ctx.s3.config.max_parts) {
         return Err(S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive"));
     }
-    let request = CommitRequest { parts, rules: CommitRules { min_part_size: ctx.s3.config.min_part_size, max_parts } };
+    let request = CommitRequest::listed(parts, CommitRules::new(ctx.s3.config.min_part_size, max_parts));
     let object = ctx.s3.engine.commit_if(&session, request, condition).await?;
     let mut w = XmlWriter::new("CompleteMultipartUploadResult");
     w.elem("Location", format!("/{}/{}", ctx.bucket, ctx.key))
