@@ -20,6 +20,46 @@ fn replay(target: &str, run: fn(&[u8])) {
 }
 
 #[test]
+fn xml_corpus() {
+    replay("xml", ferry_http::fuzz::xml);
+}
+
+#[test]
+fn http_fields_corpus() {
+    replay("http_fields", ferry_http::fuzz::http_fields);
+}
+#[test]
+fn aws_chunked_corpus() {
+    replay("aws_chunked", ferry_s3::fuzz::aws_chunked);
+}
+
+#[test]
+fn s3_auth_corpus() {
+    replay("s3_auth", ferry_s3::fuzz::auth);
+}
+#[test]
 fn oss_auth_corpus() {
     replay("oss_auth", ferry_oss::fuzz::auth);
+}
+#[test]
+fn us3_auth_corpus() {
+    replay("us3_auth", ferry_us3::fuzz::auth);
+}
+#[test]
+fn partition_corpus() {
+    replay("partition", ferry_table::fuzz::partition);
+}
+#[test]
+fn tunnel_auth_corpus() {
+    replay("tunnel_auth", ferry_tunnel::fuzz::auth);
+}
+
+#[test]
+fn tunnel_records_corpus() {
+    replay("tunnel_records", ferry_tunnel::fuzz::records);
+}
+
+#[test]
+fn ddl_corpus() {
+    replay("ddl", ferry_tunnel::fuzz::ddl);
 }
