@@ -126,3 +126,60 @@ def test_min_free_space_refuses_uploads_early(small_disk):
             s3.delete_object(Bucket=bucket, Key=key)
     finally:
         server.stop()
+
+
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def test_a_disk_filled_to_the_last_byte_by_another_process_is_freed_through_the_api(small_disk):
+    data = small_disk / "data"
+    data.mkdir()
+    server = FerryServer(data, "--min-free-space", "0", "--gc-grace", "0s", "--sweep-interval", "1s").start()
+    try:
+        s3 = server.client()
+        bucket = f"last-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=bucket)
+        body = os.urandom(6 * MiB)
+        s3.put_object(Bucket=bucket, Key="big", Body=body)
+        reserve = data / "reserve"
+        assert reserve.stat().st_size == 8 * MiB, "the full-disk reserve is set aside at start"
+
+        # Another process takes every byte left.
+        filler = small_disk / "filler"
+        with open(filler, "wb", buffering=0) as f:
+            chunk = b"\0" * (64 * 1024)
+            while True:
+                try:
+                    f.write(chunk)
+                except OSError:
+                    break
+            while True:
+                try:
+                    f.write(b"\0" * 512)
+                except OSError:
+                    break
+        assert free_bytes(small_disk) < 64 * 1024
+
+        # Deleting frees the object's space on that disk: the delete answers, and the sweeper
+        # (its lease and garbage collection are metadata writes too) collects the blob.
+        s3.delete_object(Bucket=bucket, Key="big")
+        deadline = time.time() + 30
+        while free_bytes(small_disk) < 5 * MiB and time.time() < deadline:
+            time.sleep(0.2)
+        assert free_bytes(small_disk) >= 5 * MiB, "the deleted object's blob was never collected"
+        assert filler.exists()
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket=bucket, Key="big")
+
+        # Once the disk has room again, the reserve is set aside again.
+        filler.unlink()
+        deadline = time.time() + 30
+        while not (reserve.exists() and reserve.stat().st_size == 8 * MiB) and time.time() < deadline:
+            time.sleep(0.2)
+        assert reserve.stat().st_size == 8 * MiB
+        s3.put_object(Bucket=bucket, Key="again", Body=b"fits")
+        assert s3.get_object(Bucket=bucket, Key="again")["Body"].read() == b"fits"
+    finally:
+        server.stop()

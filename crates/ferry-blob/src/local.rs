@@ -34,9 +34,17 @@ const WRITE_BUFFER: usize = 256 * 1024;
 /// Empty files created (and their directory entries fsynced) per batch.
 const POOL_BATCH: usize = 64;
 
+/// Space kept in `<data dir>/reserve` for a full disk: when another process fills the disk to
+/// the last byte, the metadata writes that free space (deletes, aborts, the sweeper's lease and
+/// garbage collection) would fail for want of a few pages. The engine releases this file when
+/// such a write fails and retries; the sweeper sets it aside again once the disk has room.
+pub const RESERVE_BYTES: u64 = 8 * 1024 * 1024;
+
 /// Blobs as files under one directory.
 pub struct LocalBlobStore {
     blobs: PathBuf,
+    /// The file holding [`RESERVE_BYTES`] for a full disk.
+    reserve: PathBuf,
     /// Staging directory of earlier versions, removed at start-up (see `clean_incomplete`).
     tmp: PathBuf,
     pool: Arc<Mutex<Pool>>,
@@ -97,12 +105,35 @@ impl LocalBlobStore {
         }
         sync_dir(root)?;
         sync_dir(&blobs)?;
-        Ok(LocalBlobStore { blobs, tmp, pool: Arc::default() })
+        let store = LocalBlobStore { blobs, tmp, reserve: root.join("reserve"), pool: Arc::default() };
+        set_reserve_aside(&store.reserve);
+        Ok(store)
     }
 
     fn path(&self, id: &BlobId) -> Result<PathBuf> {
         crate::check_id(id)?;
         Ok(self.blobs.join(&id.0[..2]).join(&id.0))
+    }
+}
+
+/// Write the reserve file at `path` unless it is there whole. Best effort: on a disk too full
+/// for it, there is none until the sweeper finds room.
+fn set_reserve_aside(path: &Path) {
+    if fs::metadata(path).is_ok_and(|m| m.len() == RESERVE_BYTES) {
+        return;
+    }
+    let written = (|| {
+        // Zeros, not a sparse `set_len`: only written blocks hold space.
+        let mut file = File::create(path)?;
+        let zeros = vec![0u8; 1024 * 1024];
+        for _ in 0..RESERVE_BYTES / zeros.len() as u64 {
+            file.write_all(&zeros)?;
+        }
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(path);
+        tracing::warn!(error = %e, "no room for the full-disk reserve yet");
     }
 }
 
@@ -218,6 +249,18 @@ impl BlobStore for LocalBlobStore {
         // statvfs is one cheap syscall; bytes an unprivileged writer may still use.
         let stat = rustix::fs::statvfs(&self.blobs).ok()?;
         Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+
+    async fn release_reserve(&self) -> bool {
+        fs::remove_file(&self.reserve).is_ok()
+    }
+
+    async fn restore_reserve(&self) {
+        // Only with room to spare, so the reserve never takes the last bytes itself.
+        if !self.reserve.exists() && self.available_space().await.is_some_and(|free| free > 4 * RESERVE_BYTES) {
+            let path = self.reserve.clone();
+            let _ = tokio::task::spawn_blocking(move || set_reserve_aside(&path)).await;
+        }
     }
 
     async fn check(&self) -> Result<()> {

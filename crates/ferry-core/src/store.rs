@@ -157,6 +157,14 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn available_space(&self) -> Option<u64> {
         None
     }
+    /// Give back the space kept in reserve for a full disk (see `ferry_blob::LocalBlobStore`),
+    /// so that metadata writes that free space (deletes, aborts, the sweeper) have room. `true`
+    /// when there was a reserve to release.
+    async fn release_reserve(&self) -> bool {
+        false
+    }
+    /// Set the reserve aside again once there is room for it.
+    async fn restore_reserve(&self) {}
 }
 
 /// One blob being written.

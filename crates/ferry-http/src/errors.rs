@@ -6,30 +6,16 @@
 //! says how it answers it.
 //!
 //! The wire format (XML, JSON) stays with each dialect; this module only fixes the shape.
-
-use http::StatusCode;
-
-/// A dialect's error value, as its table builds it.
-pub trait WireError: Sized {
-    /// What the dialect puts on the wire beside the status: a code name (`"NoSuchKey"`), or a
-    /// number (US3's `RetCode`).
-    type Code;
-
-    /// The error with this status, code and message.
-    fn from_row(status: StatusCode, code: Self::Code, message: String) -> Self;
-
-    /// The HTTP status the error is answered with. [`error_table!`] logs the engine's message of
-    /// every error it maps to 500, since the client is told only "internal error".
-    fn status(&self) -> StatusCode;
-}
-
-/// Declares a dialect's error table: one constructor per row (`fn name(message) -> Self`, with
-/// the row's status and code) and `From` conversions whose arms name those rows. The type must
-/// implement [`WireError`].
+/// Declares a dialect's error type and its table: the struct (`status`, the code field named and
+/// typed as given, `message`), one constructor per row (`fn name(message) -> Self`, with the row's
+/// status and code) and `From` conversions whose arms name those rows. Every error whose row is
+/// `INTERNAL_SERVER_ERROR` has the converted value's text logged, since the client is told only
+/// "internal error".
 ///
 /// ```text
 /// ferry_http::error_table! {
-///     S3Error;
+///     /// An S3 error response.
+///     pub struct S3Error { code: &'static str }
 ///     codes {
 ///         no_such_key => NOT_FOUND, "NoSuchKey";
 ///         internal_error => INTERNAL_SERVER_ERROR, "InternalError";
@@ -49,7 +35,8 @@ pub trait WireError: Sized {
 #[macro_export]
 macro_rules! error_table {
     (
-        $name:ident;
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident { $code_field:ident: $code_ty:ty }
         codes {
             $( $(#[$doc:meta])* $ctor:ident => $status:ident, $code:expr; )*
         }
@@ -59,16 +46,27 @@ macro_rules! error_table {
             }
         )*
     ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        $vis struct $name {
+            /// The HTTP status of the answer.
+            pub status: $crate::errors::__support::StatusCode,
+            /// The dialect's code for the error.
+            pub $code_field: $code_ty,
+            /// What the client is told.
+            pub message: String,
+        }
+
         impl $name {
             $(
                 $(#[$doc])*
                 #[allow(dead_code)]
                 pub fn $ctor(message: impl Into<String>) -> Self {
-                    <Self as $crate::errors::WireError>::from_row(
-                        $crate::errors::__support::StatusCode::$status,
-                        $code,
-                        message.into(),
-                    )
+                    $name {
+                        status: $crate::errors::__support::StatusCode::$status,
+                        $code_field: $code,
+                        message: message.into(),
+                    }
                 }
             )*
         }
@@ -84,9 +82,7 @@ macro_rules! error_table {
                             $( $pat => $name::$to($($arg),*), )+
                         }
                     };
-                    if $crate::errors::WireError::status(&mapped)
-                        == $crate::errors::__support::StatusCode::INTERNAL_SERVER_ERROR
-                    {
+                    if mapped.status == $crate::errors::__support::StatusCode::INTERNAL_SERVER_ERROR {
                         $crate::errors::__support::tracing::error!(error = %text, "internal error");
                     }
                     mapped
@@ -120,23 +116,6 @@ pub mod __support {
 mod tests {
     use super::*;
 
-    #[derive(Debug, PartialEq, Eq)]
-    struct TestError {
-        status: StatusCode,
-        code: &'static str,
-        message: String,
-    }
-
-    impl WireError for TestError {
-        type Code = &'static str;
-        fn from_row(status: StatusCode, code: &'static str, message: String) -> Self {
-            TestError { status, code, message }
-        }
-        fn status(&self) -> StatusCode {
-            self.status
-        }
-    }
-
     #[derive(Debug)]
     enum Source {
         Missing(String),
@@ -153,7 +132,7 @@ mod tests {
     }
 
     crate::error_table! {
-        TestError;
+        struct TestError { code: &'static str }
         codes {
             no_such_thing => NOT_FOUND, "NoSuchThing";
             internal => INTERNAL_SERVER_ERROR, "Internal";
@@ -167,7 +146,7 @@ mod tests {
     #[test]
     fn rows_carry_status_code_and_message() {
         let e = TestError::no_such_thing("x");
-        assert_eq!((e.status, e.code, e.message.as_str()), (StatusCode::NOT_FOUND, "NoSuchThing", "x"));
+        assert_eq!((e.status, e.code, e.message.as_str()), (http::StatusCode::NOT_FOUND, "NoSuchThing", "x"));
     }
 
     #[test]
@@ -181,6 +160,6 @@ mod tests {
     fn conversions_use_the_rows() {
         let e = TestError::from(Source::Missing("key".into()));
         assert_eq!(e, TestError::no_such_thing("gone: key is missing"));
-        assert_eq!(TestError::from(Source::Broken).status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(TestError::from(Source::Broken).status, http::StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -6,33 +6,12 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ferry_core::{Error, PreconditionFailure};
-use ferry_http::errors::WireError;
 use ferry_http::xml::{XmlError, XmlWriter};
 use ferry_http::{BodyHeaderError, Response};
-use http::StatusCode;
-
-/// An OSS error response: code, HTTP status and message.
-#[derive(Debug, Clone)]
-pub struct OssError {
-    pub code: &'static str,
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl WireError for OssError {
-    type Code = &'static str;
-
-    fn from_row(status: StatusCode, code: &'static str, message: String) -> Self {
-        OssError { code, status, message }
-    }
-
-    fn status(&self) -> StatusCode {
-        self.status
-    }
-}
 
 ferry_http::error_table! {
-    OssError;
+    /// An OSS error response: code, HTTP status and message.
+    pub struct OssError { code: &'static str }
     codes {
         access_denied => FORBIDDEN, "AccessDenied";
         bad_digest => BAD_REQUEST, "InvalidDigest";

@@ -3,17 +3,8 @@
 
 use ferry_core::{DigestKind, Error};
 use ferry_http::BodyHeaderError;
-use ferry_http::errors::WireError;
 use ferry_http::xml::XmlError;
 use http::StatusCode;
-
-/// An S3 error response: code, HTTP status and message.
-#[derive(Debug, Clone)]
-pub struct S3Error {
-    pub code: &'static str,
-    pub status: StatusCode,
-    pub message: String,
-}
 
 impl S3Error {
     pub fn new(code: &'static str, status: StatusCode, message: impl Into<String>) -> Self {
@@ -21,20 +12,9 @@ impl S3Error {
     }
 }
 
-impl WireError for S3Error {
-    type Code = &'static str;
-
-    fn from_row(status: StatusCode, code: &'static str, message: String) -> Self {
-        S3Error { code, status, message }
-    }
-
-    fn status(&self) -> StatusCode {
-        self.status
-    }
-}
-
 ferry_http::error_table! {
-    S3Error;
+    /// An S3 error response: code, HTTP status and message.
+    pub struct S3Error { code: &'static str }
     codes {
         access_control_list_not_supported => BAD_REQUEST, "AccessControlListNotSupported";
         access_denied => FORBIDDEN, "AccessDenied";

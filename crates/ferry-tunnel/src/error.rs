@@ -4,16 +4,8 @@
 
 use ferry_core::{Error, TableError};
 use ferry_http::Response;
-use ferry_http::errors::WireError;
 use ferry_http::xml::XmlWriter;
 use http::StatusCode;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OdpsError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
 
 pub type OdpsResult<T> = Result<T, OdpsError>;
 
@@ -23,20 +15,9 @@ impl OdpsError {
     }
 }
 
-impl WireError for OdpsError {
-    type Code = &'static str;
-
-    fn from_row(status: StatusCode, code: &'static str, message: String) -> Self {
-        OdpsError { status, code, message }
-    }
-
-    fn status(&self) -> StatusCode {
-        self.status
-    }
-}
-
 ferry_http::error_table! {
-    OdpsError;
+    /// An ODPS error response: HTTP status, code (the client's exception class) and message.
+    pub struct OdpsError { code: &'static str }
     codes {
         access_denied => FORBIDDEN, "AccessDenied";
         insufficient_storage => INSUFFICIENT_STORAGE, "InsufficientStorage";

@@ -4,17 +4,8 @@
 //! exactly (the SDK parses error bodies only then).
 
 use ferry_core::Error;
-use ferry_http::errors::WireError;
 use ferry_http::{BodyHeaderError, Response};
 use http::StatusCode;
-
-/// A US3 error response: HTTP status, `RetCode` and message (`ErrMsg`).
-#[derive(Debug, Clone)]
-pub struct Us3Error {
-    pub status: StatusCode,
-    pub ret_code: i64,
-    pub message: String,
-}
 
 impl Us3Error {
     pub fn new(status: StatusCode, ret_code: i64, message: impl Into<String>) -> Self {
@@ -22,20 +13,9 @@ impl Us3Error {
     }
 }
 
-impl WireError for Us3Error {
-    type Code = i64;
-
-    fn from_row(status: StatusCode, ret_code: i64, message: String) -> Self {
-        Us3Error { status, ret_code, message }
-    }
-
-    fn status(&self) -> StatusCode {
-        self.status
-    }
-}
-
 ferry_http::error_table! {
-    Us3Error;
+    /// A US3 error response: HTTP status, `RetCode` and message (`ErrMsg`).
+    pub struct Us3Error { ret_code: i64 }
     codes {
         bad_request => BAD_REQUEST, -148643;
         unauthorized => FORBIDDEN, -148651;

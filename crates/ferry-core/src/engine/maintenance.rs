@@ -7,14 +7,34 @@
 use std::time::Duration;
 
 use super::{Engine, SweepReport};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::types::*;
 
 impl Engine {
     /// Take or renew the lease `name` for `holder` for `ttl`: among nodes sharing the stores, the
     /// holder does the periodic work the lease names.
     pub async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
-        self.meta.acquire_lease(name, holder, now_millis(), ttl.as_millis() as Millis).await
+        self.freeing("the sweeper lease", || {
+            self.meta.acquire_lease(name, holder, now_millis(), ttl.as_millis() as Millis)
+        })
+        .await
+    }
+
+    /// Run `op`, a metadata write that frees space (or must happen for space to be freed). If it
+    /// fails because the disk is full, release the blob store's reserve and run it once more: a
+    /// disk filled to the last byte by another process must never keep ferry from freeing space.
+    pub(crate) async fn freeing<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        match op().await {
+            Err(Error::InsufficientStorage(why)) if self.blobs.release_reserve().await => {
+                tracing::warn!(%why, "the disk is full: released the space reserve for {what}");
+                op().await
+            }
+            other => other,
+        }
     }
 
     /// How many sessions are in each state.
@@ -27,7 +47,8 @@ impl Engine {
         let now = now_millis();
         let idle_before = now - self.config.idle_timeout.as_millis() as Millis;
         let closing_before = now - self.config.closing_timeout.as_millis() as Millis;
-        let expired_sessions = self.meta.expire_sessions(now, idle_before, closing_before).await?;
+        let expired_sessions =
+            self.freeing("expiring sessions", || self.meta.expire_sessions(now, idle_before, closing_before)).await?;
         let before = now - self.config.gc_grace.as_millis() as Millis;
         let mut deleted_blobs = 0;
         loop {
@@ -38,7 +59,7 @@ impl Engine {
             for blob in &batch {
                 self.blobs.delete(blob).await?;
             }
-            self.meta.forget_garbage(&batch).await?;
+            self.freeing("garbage collection", || self.meta.forget_garbage(&batch)).await?;
             deleted_blobs += batch.len() as u64;
         }
         Ok(SweepReport { expired_sessions, deleted_blobs })
@@ -135,6 +156,8 @@ pub async fn run_sweeper(
             }
             if let Some(free) = engine.available_space().await {
                 observer.free_space(free);
+                // Set aside again what a full disk made the engine release.
+                engine.blobs.restore_reserve().await;
                 let min = engine.config.min_free_space;
                 if free < min {
                     tracing::warn!(

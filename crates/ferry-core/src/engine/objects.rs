@@ -220,7 +220,7 @@ impl Engine {
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool> {
         self.refuse_table_bucket(bucket)?;
         self.bucket(bucket).await?;
-        self.meta.delete_object(bucket, key).await
+        self.freeing("a delete", || self.meta.delete_object(bucket, key)).await
     }
 
     /// List keys under `prefix` after `after`, rolling keys that contain `delimiter` past the

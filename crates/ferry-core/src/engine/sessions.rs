@@ -147,13 +147,14 @@ impl Engine {
     /// `NoSuchUpload` unless it was live (an expired session is `NoSuchUpload`, as in S3).
     pub async fn abort(&self, session: &Session) -> Result<()> {
         let moved = self
-            .meta
-            .transition(
-                &session.id,
-                &[SessionState::Normal, SessionState::Unknown],
-                SessionState::Aborted,
-                self.session_clock(),
-            )
+            .freeing("an abort", || {
+                self.meta.transition(
+                    &session.id,
+                    &[SessionState::Normal, SessionState::Unknown],
+                    SessionState::Aborted,
+                    self.session_clock(),
+                )
+            })
             .await?;
         if moved {
             Ok(())

@@ -73,7 +73,7 @@ impl Engine {
     /// there was nothing to delete. For the table service only, like
     /// [`Engine::put_table_object`].
     pub async fn delete_table_object(&self, key: &str) -> Result<bool> {
-        self.meta.delete_object(&self.config.table_bucket, key).await
+        self.freeing("a table delete", || self.meta.delete_object(&self.config.table_bucket, key)).await
     }
 
     /// Open a new upload session writing blocks to `target`, a `Target::TablePartition`;
