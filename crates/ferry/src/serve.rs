@@ -263,8 +263,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn low_space_note(engine: &Engine, gauge: &prometheus_client::metrics::gauge::Gauge) -> Option<String> {
     let free = engine.available_space().await?;
     gauge.set(i64::try_from(free).unwrap_or(i64::MAX));
-    let min = engine.config().min_free_space;
-    (free < min).then(|| format!("low space: {free} bytes free, below --min-free-space {min}; new uploads are refused"))
+    engine.low_space_note(free)
 }
 
 fn banner(url: &str, args: &ServeArgs, stores: &Stores, creds: &ferry_core::credentials::Credentials, origin: &Origin) {

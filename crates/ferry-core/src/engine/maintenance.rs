@@ -158,11 +158,8 @@ pub async fn run_sweeper(
                 observer.free_space(free);
                 // Set aside again what a full disk made the engine release.
                 engine.blobs.restore_reserve().await;
-                let min = engine.config.min_free_space;
-                if free < min {
-                    tracing::warn!(
-                        "low space: {free} bytes free, below --min-free-space {min}; new uploads are refused"
-                    );
+                if let Some(note) = engine.low_space_note(free) {
+                    tracing::warn!("{note}");
                 }
             }
             match engine.lease("sweeper", &config.node, lease_ttl).await {

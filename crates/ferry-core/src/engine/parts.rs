@@ -131,6 +131,14 @@ impl Engine {
         self.blobs.available_space().await
     }
 
+    /// What to tell operators (logs, readiness) while `free` bytes are below `min_free_space`
+    /// and new uploads are refused; `None` while there is room.
+    pub fn low_space_note(&self, free: u64) -> Option<String> {
+        let min = self.config.min_free_space;
+        (free < min)
+            .then(|| format!("low space: {free} bytes free, below --min-free-space {min}; new uploads are refused"))
+    }
+
     /// Stream a body into a new blob while hashing it on another thread; verify size and
     /// expected digests; only then make the blob durable.
     pub(crate) async fn ingest(&self, mut input: PartInput, mut wanted: Wanted) -> Result<(BlobId, u64, Digests)> {
