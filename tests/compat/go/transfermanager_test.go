@@ -1,0 +1,265 @@
+package compat
+
+import (
+	"context"
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// partSize is the smallest part the transfer manager takes; a 13 MiB file is 3 parts.
+const partSize = 5 * mib
+
+// byteCounter records the transfer manager's progress events (which may come from several
+// goroutines at once).
+type byteCounter struct {
+	mu                 sync.Mutex
+	started, completed bool
+	events             int
+	bytes              int64 // the largest running total reported
+}
+
+func (c *byteCounter) OnObjectTransferStart(_ context.Context, _ *transfermanager.ObjectTransferStartEvent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.started = true
+}
+
+func (c *byteCounter) OnObjectBytesTransferred(_ context.Context, e *transfermanager.ObjectBytesTransferredEvent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events++
+	c.bytes = max(c.bytes, e.BytesTransferred)
+}
+
+func (c *byteCounter) OnObjectTransferComplete(_ context.Context, e *transfermanager.ObjectTransferCompleteEvent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.completed = e.BytesTransferred == c.bytes
+}
+
+func tmClient(t *testing.T, log *requestLog) *transfermanager.Client {
+	return transfermanager.New(awsClient(t, log), func(o *transfermanager.Options) {
+		o.PartSizeBytes = partSize
+		o.MultipartUploadThreshold = partSize
+		o.Concurrency = 3
+	})
+}
+
+// composite is S3's COMPOSITE multipart checksum: the digest of the parts' digests, "-N".
+func composite(data []byte, size int, newHash func() hash.Hash) string {
+	outer := newHash()
+	n := 0
+	for off := 0; off < len(data); off += size {
+		end := min(off+size, len(data))
+		h := newHash()
+		h.Write(data[off:end])
+		outer.Write(h.Sum(nil))
+		n++
+	}
+	return fmt.Sprintf("%s-%d", base64.StdEncoding.EncodeToString(outer.Sum(nil)), n)
+}
+
+func b64(h hash.Hash, data []byte) string {
+	h.Write(data)
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+func newCRC32() hash.Hash  { return crc32.NewIEEE() }
+func newCRC32C() hash.Hash { return crc32.New(crc32.MakeTable(crc32.Castagnoli)) }
+
+// upload sends the file with the transfer manager and checks the progress events it fired.
+func upload(t *testing.T, tm *transfermanager.Client, key, path string, size int, opts func(*transfermanager.UploadObjectInput)) *transfermanager.UploadObjectOutput {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	progress := &byteCounter{}
+	in := &transfermanager.UploadObjectInput{Bucket: aws.String(bucket(t)), Key: aws.String(key), Body: f}
+	if opts != nil {
+		opts(in)
+	}
+	out, err := tm.UploadObject(ctxFor(t), in, func(o *transfermanager.Options) {
+		o.ObjectProgressListeners.Register(progress)
+	})
+	if err != nil {
+		t.Fatalf("UploadObject %s: %v", key, err)
+	}
+	if !progress.started || !progress.completed || progress.bytes != int64(size) || progress.events == 0 {
+		t.Fatalf("progress events: started %v completed %v events %d bytes %d, want %d bytes", progress.started, progress.completed, progress.events, progress.bytes, size)
+	}
+	return out
+}
+
+// TestTransferManagerDefaultChecksumAndPartDownload uploads a 3-part file with the transfer
+// manager's defaults (CRC32, COMPOSITE), downloads it in parallel by part number, and reads
+// single parts with HeadObject/GetObject partNumber.
+func TestTransferManagerDefaultChecksumAndPartDownload(t *testing.T) {
+	log := newRequestLog()
+	tm := tmClient(t, log)
+	size := 13 * mib
+	path, data := randomFile(t, "tm-default.bin", size, 1)
+	out := upload(t, tm, "tm/default.bin", path, size, nil)
+
+	wantCRC := composite(data, partSize, newCRC32)
+	if got := aws.ToString(out.ChecksumCRC32); got != wantCRC {
+		t.Fatalf("CompleteMultipartUpload ChecksumCRC32 = %q, want %q", got, wantCRC)
+	}
+	if out.ChecksumType != tmtypes.ChecksumTypeComposite {
+		t.Fatalf("ChecksumType = %q, want COMPOSITE", out.ChecksumType)
+	}
+	creates := log.matching("POST", "uploads")
+	if len(creates) != 1 || creates[0].Header.Get("x-amz-checksum-algorithm") != "CRC32" {
+		t.Fatalf("CreateMultipartUpload requests: %d, algorithm %q", len(creates), creates[0].Header.Get("x-amz-checksum-algorithm"))
+	}
+	parts := log.matching("PUT", "partNumber")
+	if len(parts) != 3 {
+		t.Fatalf("UploadPart requests: %d, want 3", len(parts))
+	}
+
+	// Parallel download by part number: part 1 first, then parts 2..3 concurrently.
+	dlLog := newRequestLog()
+	dl := tmClient(t, dlLog)
+	dest := filepath.Join(workdir(t), "tm-default.out")
+	f, err := os.Create(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	progress := &byteCounter{}
+	dout, err := dl.DownloadObject(ctxFor(t), &transfermanager.DownloadObjectInput{
+		Bucket: aws.String(bucket(t)), Key: aws.String("tm/default.bin"), WriterAt: f,
+	}, func(o *transfermanager.Options) { o.ObjectProgressListeners.Register(progress) })
+	if err != nil {
+		t.Fatalf("DownloadObject: %v", err)
+	}
+	got, err := os.ReadFile(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("downloaded %d bytes, sha256 %s; want %d bytes, sha256 %s", len(got), sha256hex(got), len(data), sha256hex(data))
+	}
+	if aws.ToInt64(dout.ContentLength) != int64(size) || !progress.completed || progress.bytes != int64(size) {
+		t.Fatalf("download output length %d, progress %+v", aws.ToInt64(dout.ContentLength), progress)
+	}
+	var numbers []string
+	for _, r := range dlLog.matching("GET", "partNumber") {
+		numbers = append(numbers, r.URL.Query().Get("partNumber"))
+		if r.Header.Get("x-amz-checksum-mode") != "ENABLED" {
+			t.Fatalf("part GET without checksum mode: %v", r.Header)
+		}
+	}
+	sort.Strings(numbers)
+	if fmt.Sprint(numbers) != "[1 2 3]" {
+		t.Fatalf("part GETs: %v", numbers)
+	}
+
+	// HeadObject / GetObject of one part: x-amz-mp-parts-count and that part's bytes.
+	client := awsClient(t, newRequestLog())
+	head, err := client.HeadObject(ctxFor(t), &s3.HeadObjectInput{
+		Bucket: aws.String(bucket(t)), Key: aws.String("tm/default.bin"), PartNumber: aws.Int32(3),
+	})
+	if err != nil {
+		t.Fatalf("HeadObject partNumber=3: %v", err)
+	}
+	if aws.ToInt32(head.PartsCount) != 3 || aws.ToInt64(head.ContentLength) != int64(size-2*partSize) {
+		t.Fatalf("HeadObject part 3: parts %d, length %d", aws.ToInt32(head.PartsCount), aws.ToInt64(head.ContentLength))
+	}
+	whole, err := client.GetObject(ctxFor(t), &s3.GetObjectInput{
+		Bucket: aws.String(bucket(t)), Key: aws.String("tm/default.bin"), ChecksumMode: s3types.ChecksumModeEnabled,
+	})
+	if err != nil {
+		t.Fatalf("GetObject: %v", err)
+	}
+	whole.Body.Close()
+	if aws.ToString(whole.ChecksumCRC32) != wantCRC || whole.ChecksumType != s3types.ChecksumTypeComposite {
+		t.Fatalf("GetObject checksum %q type %q", aws.ToString(whole.ChecksumCRC32), whole.ChecksumType)
+	}
+	writeResult(t, map[string]any{
+		"key": "tm/default.bin", "file": path, "sha256": sha256hex(data), "etag": unquote(aws.ToString(out.ETag)),
+		"checksum_crc32": wantCRC,
+	})
+}
+
+// TestTransferManagerFullObjectCRC32C asks for a FULL_OBJECT CRC32C multipart checksum: the
+// server combines the parts' CRCs into the CRC32C of the whole file.
+func TestTransferManagerFullObjectCRC32C(t *testing.T) {
+	log := newRequestLog()
+	tm := tmClient(t, log)
+	size := 11*mib + 7
+	path, data := randomFile(t, "tm-crc32c.bin", size, 2)
+	out := upload(t, tm, "tm/crc32c.bin", path, size, func(in *transfermanager.UploadObjectInput) {
+		in.ChecksumAlgorithm = tmtypes.ChecksumAlgorithmCrc32c
+		in.ChecksumType = tmtypes.ChecksumTypeFullObject
+	})
+	want := b64(newCRC32C(), data)
+	if got := aws.ToString(out.ChecksumCRC32C); got != want || out.ChecksumType != tmtypes.ChecksumTypeFullObject {
+		t.Fatalf("ChecksumCRC32C = %q type %q, want %q FULL_OBJECT", got, out.ChecksumType, want)
+	}
+	for _, r := range log.matching("PUT", "partNumber") {
+		if r.Header.Get("x-amz-sdk-checksum-algorithm") != "CRC32C" {
+			t.Fatalf("UploadPart without CRC32C: %v", r.Header)
+		}
+	}
+	// A whole-object GET with checksum mode is validated by the SDK against this value.
+	get, err := awsClient(t, newRequestLog()).GetObject(ctxFor(t), &s3.GetObjectInput{
+		Bucket: aws.String(bucket(t)), Key: aws.String("tm/crc32c.bin"), ChecksumMode: s3types.ChecksumModeEnabled,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(get.Body); err != nil {
+		t.Fatalf("reading a checksum-validated body: %v", err)
+	}
+	get.Body.Close()
+	if !bytes.Equal(buf.Bytes(), data) || aws.ToString(get.ChecksumCRC32C) != want {
+		t.Fatalf("GetObject: %d bytes, checksum %q", buf.Len(), aws.ToString(get.ChecksumCRC32C))
+	}
+	writeResult(t, map[string]any{"key": "tm/crc32c.bin", "sha256": sha256hex(data), "checksum_crc32c": want})
+}
+
+// TestTransferManagerSHA256 uses an explicit SHA256 multipart checksum (COMPOSITE only) and a
+// single-request upload below the multipart threshold with SHA256 too.
+func TestTransferManagerSHA256(t *testing.T) {
+	tm := tmClient(t, newRequestLog())
+	size := 12 * mib
+	path, data := randomFile(t, "tm-sha256.bin", size, 3)
+	out := upload(t, tm, "tm/sha256.bin", path, size, func(in *transfermanager.UploadObjectInput) {
+		in.ChecksumAlgorithm = tmtypes.ChecksumAlgorithmSha256
+	})
+	want := composite(data, partSize, sha256.New)
+	if got := aws.ToString(out.ChecksumSHA256); got != want {
+		t.Fatalf("ChecksumSHA256 = %q, want %q", got, want)
+	}
+
+	smallPath, small := randomFile(t, "tm-small.bin", 300*1024, 4)
+	sout := upload(t, tm, "tm/small.bin", smallPath, len(small), func(in *transfermanager.UploadObjectInput) {
+		in.ChecksumAlgorithm = tmtypes.ChecksumAlgorithmSha256
+	})
+	wantSmall := b64(sha256.New(), small)
+	if got := aws.ToString(sout.ChecksumSHA256); got != wantSmall || sout.ChecksumType != tmtypes.ChecksumTypeFullObject {
+		t.Fatalf("PutObject ChecksumSHA256 = %q type %q, want %q FULL_OBJECT", got, sout.ChecksumType, wantSmall)
+	}
+	writeResult(t, map[string]any{
+		"key": "tm/sha256.bin", "sha256": sha256hex(data), "checksum_sha256": want,
+		"small_key": "tm/small.bin", "small_sha256": sha256hex(small), "small_checksum_sha256": wantSmall,
+	})
+}
