@@ -88,6 +88,39 @@ def test_transfer_manager_sha256(go_tests, server, s3, bucket, tmp_path):
     assert base64.b64encode(hashlib.sha256(body).digest()).decode() == out["small_checksum_sha256"]
 
 
+def test_transfer_manager_complete_checks(go_tests, server, s3, bucket, tmp_path):
+    out = run_go(go_tests, server, bucket, tmp_path, "TestTransferManagerCompleteChecks")
+    head = s3.head_object(Bucket=bucket, Key=out["key"], ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == out["checksum_crc32"] and head["ChecksumType"] == "FULL_OBJECT"
+    assert sha256_of(s3, bucket, out["key"]) == out["sha256"]
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert not set(out["refused"]) & set(listed)
+
+
+def test_complete_with_another_checksum_type_is_refused_and_the_upload_stays_open(s3, bucket):
+    """The checks the Go transfer manager's Complete headers led to, as boto3 sends them."""
+    import botocore.exceptions
+    up = s3.create_multipart_upload(Bucket=bucket, Key="k", ChecksumAlgorithm="CRC32")
+    part = s3.upload_part(Bucket=bucket, Key="k", UploadId=up["UploadId"], PartNumber=1, Body=b"abc",
+                          ChecksumAlgorithm="CRC32")
+    parts = {"Parts": [{"PartNumber": 1, "ETag": part["ETag"], "ChecksumCRC32": part["ChecksumCRC32"]}]}
+    for kwargs, code in [({"ChecksumType": "FULL_OBJECT"}, "InvalidRequest"),
+                         ({"MpuObjectSize": 4}, "InvalidArgument"),
+                         ({"ChecksumCRC32": "AAAAAA==-1"}, "BadDigest")]:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"], MultipartUpload=parts,
+                                         **kwargs)
+        assert e.value.response["Error"]["Code"] == code, kwargs
+    # The composite value, with or without its part count, and the right size publish.
+    import zlib
+    inner = zlib.crc32(base64.b64decode(part["ChecksumCRC32"])).to_bytes(4, "big")
+    composite = base64.b64encode(inner).decode()
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"], MultipartUpload=parts,
+                                        MpuObjectSize=3, ChecksumCRC32=composite + "-1")
+    assert done["ChecksumCRC32"] == composite + "-1"
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"abc"
+
+
 def test_minio_fput_object_multipart(go_tests, server, s3, bucket, tmp_path):
     out = run_go(go_tests, server, bucket, tmp_path, "TestMinioFPutObjectMultipart")
     head = s3.head_object(Bucket=bucket, Key=out["key"])

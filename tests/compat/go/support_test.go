@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math/rand"
 	"net/http"
 	"net/url"
@@ -57,7 +58,15 @@ func (l *requestLog) RoundTrip(r *http.Request) (*http.Response, error) {
 	l.mu.Lock()
 	l.reqs = append(l.reqs, r.Clone(r.Context()))
 	l.mu.Unlock()
-	return l.base.RoundTrip(r)
+	resp, err := l.base.RoundTrip(r)
+	if os.Getenv("FERRY_TRACE") != "" {
+		// A debugging aid: what the SDK sent and what came back.
+		fmt.Fprintf(os.Stderr, "> %s %s %v\n", r.Method, r.URL, r.Header)
+		if resp != nil {
+			fmt.Fprintf(os.Stderr, "< %d %v\n", resp.StatusCode, resp.Header)
+		}
+	}
+	return resp, err
 }
 
 // matching returns the requests with this method whose query has the key.
@@ -104,6 +113,9 @@ func minioClient(t *testing.T) *minio.Client {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if os.Getenv("FERRY_TRACE") != "" {
+		c.TraceOn(os.Stderr)
 	}
 	return c
 }

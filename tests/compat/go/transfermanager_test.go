@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"hash"
 	"hash/crc32"
@@ -19,6 +20,7 @@ import (
 	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 )
 
 // partSize is the smallest part the transfer manager takes; a 13 MiB file is 3 parts.
@@ -262,4 +264,63 @@ func TestTransferManagerSHA256(t *testing.T) {
 		"key": "tm/sha256.bin", "sha256": sha256hex(data), "checksum_sha256": want,
 		"small_key": "tm/small.bin", "small_sha256": sha256hex(small), "small_checksum_sha256": wantSmall,
 	})
+}
+
+// TestTransferManagerCompleteChecks gives the transfer manager the whole file's CRC32 and its
+// size, which it sends on CompleteMultipartUpload (`x-amz-checksum-crc32`,
+// `x-amz-mp-object-size`): the right values publish, a wrong checksum is BadDigest and a wrong
+// size InvalidArgument, and then nothing is published and the transfer manager's abort leaves no
+// upload behind.
+func TestTransferManagerCompleteChecks(t *testing.T) {
+	log := newRequestLog()
+	tm := tmClient(t, log)
+	size := 10*mib + 3
+	path, data := randomFile(t, "tm-checks.bin", size, 5)
+	whole := b64(newCRC32(), data)
+	full := func(crc string, objectSize int64) func(*transfermanager.UploadObjectInput) {
+		return func(in *transfermanager.UploadObjectInput) {
+			in.ChecksumAlgorithm = tmtypes.ChecksumAlgorithmCrc32
+			in.ChecksumType = tmtypes.ChecksumTypeFullObject
+			in.ChecksumCRC32 = aws.String(crc)
+			in.MpuObjectSize = aws.Int64(objectSize)
+		}
+	}
+	out := upload(t, tm, "tm/checked.bin", path, size, full(whole, int64(size)))
+	if aws.ToString(out.ChecksumCRC32) != whole || out.ChecksumType != tmtypes.ChecksumTypeFullObject {
+		t.Fatalf("ChecksumCRC32 %q type %q, want %q FULL_OBJECT", aws.ToString(out.ChecksumCRC32), out.ChecksumType, whole)
+	}
+	completes := log.matching("POST", "uploadId")
+	if len(completes) != 1 || completes[0].Header.Get("x-amz-mp-object-size") != fmt.Sprint(size) ||
+		completes[0].Header.Get("x-amz-checksum-crc32") != whole {
+		t.Fatalf("CompleteMultipartUpload headers: %v", completes[0].Header)
+	}
+
+	refused := func(key string, opts func(*transfermanager.UploadObjectInput), code string) {
+		t.Helper()
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		in := &transfermanager.UploadObjectInput{Bucket: aws.String(bucket(t)), Key: aws.String(key), Body: f}
+		opts(in)
+		_, err = tm.UploadObject(ctxFor(t), in)
+		var apiErr smithy.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode() != code {
+			t.Fatalf("UploadObject %s: %v, want %s", key, err, code)
+		}
+		client := awsClient(t, newRequestLog())
+		if _, err := client.HeadObject(ctxFor(t), &s3.HeadObjectInput{Bucket: aws.String(bucket(t)), Key: aws.String(key)}); err == nil {
+			t.Fatalf("%s was published after a refused Complete", key)
+		}
+		uploads, err := client.ListMultipartUploads(ctxFor(t), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket(t)), Prefix: aws.String(key)})
+		if err != nil || len(uploads.Uploads) != 0 {
+			t.Fatalf("uploads left after the transfer manager's abort: %v %+v", err, uploads)
+		}
+	}
+	wrong := base64.StdEncoding.EncodeToString([]byte{1, 2, 3, 4})
+	refused("tm/wrong-crc.bin", full(wrong, int64(size)), "BadDigest")
+	refused("tm/wrong-size.bin", full(whole, int64(size+1)), "InvalidArgument")
+	writeResult(t, map[string]any{"key": "tm/checked.bin", "sha256": sha256hex(data), "checksum_crc32": whole,
+		"refused": []string{"tm/wrong-crc.bin", "tm/wrong-size.bin"}})
 }

@@ -254,6 +254,7 @@ impl Engine {
             manifest.push(ManifestEntry { blob: p.blob.clone(), offset, size: p.size });
             offset += p.size;
         }
+        check_expected(request, &digests, &crc, offset)?;
         let object = ObjectRecord {
             bucket: session.target.bucket().unwrap_or_default().to_string(),
             key: session.target.key().to_string(),
@@ -311,7 +312,9 @@ impl Commit<'_> {
 
     fn check(&self) -> Result<()> {
         match self {
-            Commit::Object(CommitRequest { parts: PartList::Listed(parts), rules }, _) => check_part_list(parts, rules),
+            Commit::Object(CommitRequest { parts: PartList::Listed(parts), rules, .. }, _) => {
+                check_part_list(parts, rules)
+            }
             Commit::Object(CommitRequest { parts: PartList::Held { .. }, .. }, _) | Commit::Blocks { .. } => Ok(()),
         }
     }
@@ -469,6 +472,37 @@ pub(super) fn combine_crcs<'a>(parts: impl Iterator<Item = (&'a Digests, u64)>) 
     WholeCrc { crc32: crc32 as u32, crc32c: crc32c as u32, crc64nvme, crc64xz }
 }
 
+/// What the client said the object would be (its size, a whole-object checksum), checked
+/// before anything is published.
+fn check_expected(request: &CommitRequest, parts: &[Digests], crc: &WholeCrc, size: u64) -> Result<()> {
+    if let Some(expected) = request.expected_size
+        && expected != size
+    {
+        return Err(Error::InvalidArgument(format!(
+            "the parts listed make an object of {size} bytes, not the {expected} bytes expected"
+        )));
+    }
+    if let Some(want) = &request.expected_checksum {
+        let kind = ChecksumRequest { algorithm: want.algorithm, kind: want.kind };
+        let have = object_checksum(kind, parts, crc).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "a {} {} checksum cannot be computed for these parts",
+                want.kind.name(),
+                want.algorithm.name()
+            ))
+        })?;
+        // A composite value may be given with or without its "-<parts>" suffix.
+        let given = want.value.trim();
+        let matches = have.value == given
+            || (want.kind == ChecksumType::Composite && have.value.split('-').next() == Some(given));
+        if !matches {
+            let raw = have.value.split('-').next().and_then(checksum::from_base64).unwrap_or_default();
+            return Err(Error::ChecksumMismatch { kind: want.algorithm.digest_kind(), computed: raw });
+        }
+    }
+    Ok(())
+}
+
 fn object_checksum(request: ChecksumRequest, parts: &[Digests], crc: &WholeCrc) -> Option<ObjectChecksum> {
     let value = match request.kind {
         ChecksumType::Composite => checksum::composite_checksum(request.algorithm, parts)?,
@@ -566,6 +600,52 @@ mod tests {
         let one = held(&[(1, 4)]);
         let gap = every_part_held(&one, &["ffff".into()], &rules);
         assert!(matches!(gap, Err(Error::MissingPart(0))), "a gap is reported before an unknown ETag");
+    }
+
+    #[test]
+    fn a_commit_checks_the_size_and_whole_object_checksum_the_client_expects() {
+        let mut hasher = checksum::MultiHasher::new(checksum::Wanted::default());
+        hasher.update(b"hello ");
+        let a = hasher.finish();
+        let mut hasher = checksum::MultiHasher::new(checksum::Wanted::default());
+        hasher.update(b"world");
+        let b = hasher.finish();
+        let digests = [a, b];
+        let crc = combine_crcs([(&a, 6), (&b, 5)].into_iter());
+        let rules = CommitRules::new(0, 10_000);
+        let request = || CommitRequest::listed(Vec::new(), rules);
+        let full = |algorithm, value: &str| {
+            Some(ObjectChecksum { algorithm, kind: ChecksumType::FullObject, value: value.into() })
+        };
+        assert!(check_expected(&request().expect_size(Some(11)), &digests, &crc, 11).is_ok());
+        let wrong_size = check_expected(&request().expect_size(Some(12)), &digests, &crc, 11);
+        assert!(matches!(wrong_size, Err(Error::InvalidArgument(m)) if m.contains("11 bytes, not the 12")));
+        // CRC32 of "hello world" is 0x0d4a1185: the parts' CRCs combined into the whole object's.
+        let right = request().expect_checksum(full(ChecksumAlgorithm::Crc32, "DUoRhQ=="));
+        assert!(check_expected(&right, &digests, &crc, 11).is_ok());
+        let wrong = request().expect_checksum(full(ChecksumAlgorithm::Crc32, "AAAAAA=="));
+        assert!(matches!(
+            check_expected(&wrong, &digests, &crc, 11),
+            Err(Error::ChecksumMismatch { kind: DigestKind::Crc32, computed }) if computed == [0x0d, 0x4a, 0x11, 0x85]
+        ));
+        // A composite value names the part count too; SHA-256 has no full-object form.
+        let composite = checksum::composite_checksum(ChecksumAlgorithm::Crc32c, &digests);
+        let listed = |value: &str| {
+            request().expect_checksum(Some(ObjectChecksum {
+                algorithm: ChecksumAlgorithm::Crc32c,
+                kind: ChecksumType::Composite,
+                value: value.into(),
+            }))
+        };
+        let value = composite.unwrap_or_default();
+        assert!(value.ends_with("-2") && check_expected(&listed(&value), &digests, &crc, 11).is_ok());
+        let other_count = value.replace("-2", "-3");
+        assert!(matches!(
+            check_expected(&listed(&other_count), &digests, &crc, 11),
+            Err(Error::ChecksumMismatch { .. })
+        ));
+        let sha = request().expect_checksum(full(ChecksumAlgorithm::Sha256, "AAAA"));
+        assert!(matches!(check_expected(&sha, &digests, &crc, 11), Err(Error::InvalidArgument(_))));
     }
 
     #[test]

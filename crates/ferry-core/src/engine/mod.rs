@@ -162,17 +162,37 @@ pub enum PartList {
 pub struct CommitRequest {
     pub parts: PartList,
     pub rules: CommitRules,
+    /// The object size the client expects (S3's `x-amz-mp-object-size`): any other size is
+    /// `InvalidArgument`, and nothing is published.
+    pub expected_size: Option<u64>,
+    /// A whole-object checksum the client computed (S3's `x-amz-checksum-*` on Complete): the
+    /// object's checksum of that algorithm and type must equal it, else `ChecksumMismatch`
+    /// (or `InvalidArgument` when that checksum cannot be computed from the parts), and nothing
+    /// is published.
+    pub expected_checksum: Option<ObjectChecksum>,
 }
 
 impl CommitRequest {
     /// Exactly `parts`, in order ([`PartList::Listed`]).
     pub fn listed(parts: Vec<CommitPart>, rules: CommitRules) -> Self {
-        CommitRequest { parts: PartList::Listed(parts), rules }
+        CommitRequest { parts: PartList::Listed(parts), rules, expected_size: None, expected_checksum: None }
     }
 
     /// Every part held ([`PartList::Held`]), each of `etags` naming one of them.
     pub fn held(etags: Vec<String>, rules: CommitRules) -> Self {
-        CommitRequest { parts: PartList::Held { etags }, rules }
+        CommitRequest { parts: PartList::Held { etags }, rules, expected_size: None, expected_checksum: None }
+    }
+
+    /// Publish only an object of exactly `size` bytes ([`CommitRequest::expected_size`]).
+    pub fn expect_size(mut self, size: Option<u64>) -> Self {
+        self.expected_size = size;
+        self
+    }
+
+    /// Publish only an object whose checksum is `checksum` ([`CommitRequest::expected_checksum`]).
+    pub fn expect_checksum(mut self, checksum: Option<ObjectChecksum>) -> Self {
+        self.expected_checksum = checksum;
+        self
     }
 }
 

@@ -3,7 +3,8 @@
 
 use ferry_core::checksum::{ChecksumAlgorithm, ChecksumType};
 use ferry_core::{
-    ChecksumRequest, CommitPart, CommitRequest, CommitRules, ObjectTarget, PartRecord, Session, Target, UploadMarker,
+    ChecksumRequest, CommitPart, CommitRequest, CommitRules, ObjectChecksum, ObjectTarget, PartRecord, Session, Target,
+    UploadMarker,
 };
 use ferry_http::{Body, Response};
 use http::StatusCode;
@@ -202,7 +203,9 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     if parts.iter().any(|p| p.number == 0 || p.number > ctx.s3.config.max_parts) {
         return Err(S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive"));
     }
-    let request = CommitRequest::listed(parts, CommitRules::new(ctx.s3.config.min_part_size, max_parts));
+    let request = CommitRequest::listed(parts, CommitRules::new(ctx.s3.config.min_part_size, max_parts))
+        .expect_size(expected_size(ctx)?)
+        .expect_checksum(expected_checksum(ctx, &session)?);
     let object = ctx.s3.engine.commit_if(&session, request, condition).await?;
     let mut w = XmlWriter::new("CompleteMultipartUploadResult");
     w.elem("Location", format!("/{}/{}", ctx.bucket, ctx.key))
@@ -217,6 +220,50 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
         set(&mut r, "x-amz-checksum-type", c.kind.name());
     }
     Ok(r)
+}
+
+/// `x-amz-mp-object-size` on Complete: the size the client expects the object to have (the
+/// Go SDK's transfer manager sends it on every Complete).
+fn expected_size(ctx: &Ctx<'_>) -> S3Result<Option<u64>> {
+    match header(ctx.parts, "x-amz-mp-object-size") {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| S3Error::invalid_argument(format!("Invalid x-amz-mp-object-size {v:?}"))),
+    }
+}
+
+/// A whole-object checksum sent with Complete (`x-amz-checksum-<algorithm>`), for the engine to
+/// verify before publishing. Its type is `x-amz-checksum-type` when given (it must be the
+/// upload's), else the upload's when the algorithm is the upload's, else COMPOSITE for a value
+/// with a `-<parts>` suffix and FULL_OBJECT otherwise.
+fn expected_checksum(ctx: &Ctx<'_>, session: &Session) -> S3Result<Option<ObjectChecksum>> {
+    let declared = match header(ctx.parts, "x-amz-checksum-type") {
+        Some(t) => Some(
+            ChecksumType::parse(t)
+                .ok_or_else(|| S3Error::invalid_request(format!("Invalid x-amz-checksum-type {t:?}")))?,
+        ),
+        None => None,
+    };
+    if let (Some(declared), Some(upload)) = (declared, session.checksum)
+        && declared != upload.kind
+    {
+        return Err(S3Error::invalid_request(format!(
+            "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+            upload.kind.name()
+        )));
+    }
+    let given = ctx.parts.headers.iter().find_map(|(name, value)| {
+        let algorithm = name.as_str().strip_prefix("x-amz-checksum-").and_then(ChecksumAlgorithm::parse)?;
+        Some((algorithm, value.to_str().unwrap_or("").to_string()))
+    });
+    let Some((algorithm, value)) = given else { return Ok(None) };
+    let kind = declared
+        .or(session.checksum.filter(|c| c.algorithm == algorithm).map(|c| c.kind))
+        .unwrap_or(if value.contains('-') { ChecksumType::Composite } else { ChecksumType::FullObject });
+    Ok(Some(ObjectChecksum { algorithm, kind, value }))
 }
 
 /// S3 accepts a part number listed twice in a row; the last entry listed decides. Out-of-order
