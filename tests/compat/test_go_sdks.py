@@ -147,6 +147,18 @@ def test_minio_presigned_put_get(go_tests, server, s3, bucket, tmp_path):
     assert sha256_of(s3, bucket, out["key"]) == out["sha256"]
 
 
+def test_minio_checksums_in_trailers(go_tests, server, s3, bucket, tmp_path):
+    out = run_go(go_tests, server, bucket, tmp_path, "TestMinioChecksums")
+    crc64 = s3.head_object(Bucket=bucket, Key=out["crc64nvme"]["key"], ChecksumMode="ENABLED")
+    assert crc64["ChecksumCRC64NVME"] == out["crc64nvme"]["value"] and crc64["ChecksumType"] == "FULL_OBJECT"
+    assert sha256_of(s3, bucket, out["crc64nvme"]["key"]) == out["crc64nvme"]["sha256"]
+    full = s3.head_object(Bucket=bucket, Key=out["crc32c"]["key"], ChecksumMode="ENABLED")
+    assert full["ChecksumCRC32C"] == out["crc32c"]["value"] and full["ChecksumType"] == "FULL_OBJECT"
+    sha = s3.head_object(Bucket=bucket, Key=out["sha256"]["key"], ChecksumMode="ENABLED")
+    assert sha["ChecksumSHA256"] == out["sha256"]["value"] and sha["ChecksumType"] == "COMPOSITE"
+    assert sha256_of(s3, bucket, out["sha256"]["key"]) == out["sha256"]["sha256"]
+
+
 def test_go_tests_skip_without_a_server(go_tests, tmp_path):
     """Run without the driver's environment, each Go test skips instead of passing vacuously
     or failing (so `go test ./...` alone is harmless) — and this driver refuses a skip."""

@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/crc64nvme"
 	"github.com/minio/minio-go/v7"
 )
 
@@ -197,4 +199,58 @@ func TestMinioPresigned(t *testing.T) {
 		t.Fatalf("tampered presigned GET: %d, want 403", resp.StatusCode)
 	}
 	writeResult(t, map[string]any{"key": "presigned/obj.bin", "sha256": sha256hex(data)})
+}
+
+// TestMinioChecksums sends minio-go's flexible checksums: CRC64NVME on a single PutObject, a
+// FULL_OBJECT CRC32C and a COMPOSITE SHA256 on multipart uploads, and checks the values ferry
+// answers against the file's own digests.
+func TestMinioChecksums(t *testing.T) {
+	c := minioClientWith(t, true)
+	ctx := ctxFor(t)
+	_, small := randomFile(t, "minio-crc64.bin", 300*1024, 40)
+	info, err := c.PutObject(ctx, bucket(t), "sums/crc64nvme.bin", bytes.NewReader(small), int64(len(small)),
+		minio.PutObjectOptions{Checksum: minio.ChecksumCRC64NVME})
+	if err != nil {
+		t.Fatalf("PutObject with CRC64NVME: %v", err)
+	}
+	h := crc64nvme.New()
+	wantCRC64 := b64(h, small)
+	if info.ChecksumCRC64NVME != wantCRC64 {
+		t.Fatalf("PutObject CRC64NVME %q, want %q", info.ChecksumCRC64NVME, wantCRC64)
+	}
+
+	size := 11*mib + 9
+	path, data := randomFile(t, "minio-crc32c.bin", size, 41)
+	info, err = c.FPutObject(ctx, bucket(t), "sums/crc32c-full.bin", path, minio.PutObjectOptions{
+		PartSize: 5 * mib, NumThreads: 2, Checksum: minio.ChecksumFullObjectCRC32C,
+	})
+	if err != nil {
+		t.Fatalf("FPutObject with a full-object CRC32C: %v", err)
+	}
+	wantCRC32C := b64(newCRC32C(), data)
+	if info.ChecksumCRC32C != wantCRC32C || !strings.HasSuffix(info.ETag, "-3") {
+		t.Fatalf("full-object CRC32C %q (etag %q), want %q", info.ChecksumCRC32C, info.ETag, wantCRC32C)
+	}
+
+	path, data = randomFile(t, "minio-sha256.bin", size, 42)
+	info, err = c.FPutObject(ctx, bucket(t), "sums/sha256.bin", path, minio.PutObjectOptions{
+		PartSize: 5 * mib, NumThreads: 2, Checksum: minio.ChecksumSHA256,
+	})
+	if err != nil {
+		t.Fatalf("FPutObject with SHA256: %v", err)
+	}
+	wantSHA := composite(data, 5*mib, sha256.New)
+	if info.ChecksumSHA256 != wantSHA {
+		t.Fatalf("composite SHA256 %q, want %q", info.ChecksumSHA256, wantSHA)
+	}
+	// StatObject asks for the checksums too (x-amz-checksum-mode: ENABLED).
+	st, err := c.StatObject(ctx, bucket(t), "sums/crc32c-full.bin", minio.StatObjectOptions{Checksum: true})
+	if err != nil || st.ChecksumCRC32C != wantCRC32C {
+		t.Fatalf("StatObject with checksums: %v %q", err, st.ChecksumCRC32C)
+	}
+	writeResult(t, map[string]any{
+		"crc64nvme": map[string]string{"key": "sums/crc64nvme.bin", "value": wantCRC64, "sha256": sha256hex(small)},
+		"crc32c":    map[string]string{"key": "sums/crc32c-full.bin", "value": wantCRC32C},
+		"sha256":    map[string]string{"key": "sums/sha256.bin", "value": wantSHA, "sha256": sha256hex(data)},
+	})
 }

@@ -101,7 +101,11 @@ func awsClient(t *testing.T, log *requestLog) *s3.Client {
 }
 
 // minioClient is a minio-go client for ferry over plain HTTP.
-func minioClient(t *testing.T) *minio.Client {
+func minioClient(t *testing.T) *minio.Client { return minioClientWith(t, false) }
+
+// minioClientWith can also send checksums in aws-chunked trailers (minio-go's TrailingHeaders,
+// which its Checksum option needs).
+func minioClientWith(t *testing.T, trailingHeaders bool) *minio.Client {
 	u, err := url.Parse(env(t, "FERRY_ENDPOINT"))
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +114,8 @@ func minioClient(t *testing.T) *minio.Client {
 		Creds:  miniocreds.NewStaticV4(env(t, "FERRY_ACCESS_KEY_ID"), env(t, "FERRY_SECRET_ACCESS_KEY"), ""),
 		Secure: u.Scheme == "https",
 		Region: "us-east-1",
+
+		TrailingHeaders: trailingHeaders,
 	})
 	if err != nil {
 		t.Fatal(err)
