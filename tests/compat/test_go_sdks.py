@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ACCESS_KEY, SECRET_KEY
+from conftest import ACCESS_KEY, SECRET_KEY, FerryServer, s3_client
 
 GO_MODULE = Path(__file__).parent / "go"
 
@@ -31,7 +31,7 @@ def go_tests(tmp_path_factory):
     return out
 
 
-def run_go(go_tests, server, bucket, tmp_path, name):
+def run_go(go_tests, server, bucket, tmp_path, name, ca_file=None):
     """Run one Go test against the server; returns what it wrote to result.json."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({
@@ -45,6 +45,8 @@ def run_go(go_tests, server, bucket, tmp_path, name):
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
         "AWS_EC2_METADATA_DISABLED": "true",
     })
+    if ca_file:
+        env["FERRY_CA_FILE"] = str(ca_file)
     r = subprocess.run([str(go_tests), "-test.run", f"^{name}$", "-test.v", "-test.count=1", "-test.timeout=5m"],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=360)
     output = r.stdout + r.stderr
@@ -119,6 +121,29 @@ def test_complete_with_another_checksum_type_is_refused_and_the_upload_stays_ope
                                         MpuObjectSize=3, ChecksumCRC32=composite + "-1")
     assert done["ChecksumCRC32"] == composite + "-1"
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"abc"
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    import trustme
+    base = tmp_path_factory.mktemp("gotls")
+    ca = trustme.CA()
+    ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(str(base / "server.pem"))
+    ca.cert_pem.write_to_path(str(base / "ca.pem"))
+    (base / "data").mkdir()
+    srv = FerryServer(base / "data", tls=(base / "server.pem", base / "server.pem")).start()
+    yield srv, base / "ca.pem"
+    srv.stop()
+
+
+def test_transfer_manager_over_https(go_tests, tls_server, tmp_path):
+    srv, ca = tls_server
+    s3 = s3_client(srv.url, verify=str(ca))
+    s3.create_bucket(Bucket="gotls")
+    out = run_go(go_tests, srv, "gotls", tmp_path, "TestTransferManagerOverHTTPS", ca_file=ca)
+    head = s3.head_object(Bucket="gotls", Key=out["key"], ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32C"] == out["checksum_crc32c"] and head["ChecksumType"] == "FULL_OBJECT"
+    assert sha256_of(s3, "gotls", out["key"]) == out["sha256"]
 
 
 def test_minio_fput_object_multipart(go_tests, server, s3, bucket, tmp_path):

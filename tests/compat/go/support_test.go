@@ -8,6 +8,8 @@ package compat
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -83,7 +85,24 @@ func (l *requestLog) matching(method, queryKey string) []*http.Request {
 }
 
 func newRequestLog() *requestLog {
-	return &requestLog{base: http.DefaultTransport.(*http.Transport).Clone()}
+	return &requestLog{base: transport()}
+}
+
+// transport trusts the test CA in $FERRY_CA_FILE, when the driver runs ferry over HTTPS.
+func transport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if path := os.Getenv("FERRY_CA_FILE"); path != "" {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			panic(err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			panic("no certificate in " + path)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
+	return tr
 }
 
 // awsClient is an aws-sdk-go-v2 S3 client for ferry: path-style, static keys, us-east-1,
@@ -116,6 +135,7 @@ func minioClientWith(t *testing.T, trailingHeaders bool) *minio.Client {
 		Region: "us-east-1",
 
 		TrailingHeaders: trailingHeaders,
+		Transport:       transport(),
 	})
 	if err != nil {
 		t.Fatal(err)

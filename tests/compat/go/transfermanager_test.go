@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -323,4 +324,55 @@ func TestTransferManagerCompleteChecks(t *testing.T) {
 	refused("tm/wrong-size.bin", full(whole, int64(size+1)), "InvalidArgument")
 	writeResult(t, map[string]any{"key": "tm/checked.bin", "sha256": sha256hex(data), "checksum_crc32": whole,
 		"refused": []string{"tm/wrong-crc.bin", "tm/wrong-size.bin"}})
+}
+
+// TestTransferManagerOverHTTPS: over TLS the SDK sends each part as aws-chunked with its CRC32
+// in an unsigned trailer (STREAMING-UNSIGNED-PAYLOAD-TRAILER); the download validates the
+// whole-object checksum where it can.
+func TestTransferManagerOverHTTPS(t *testing.T) {
+	if !strings.HasPrefix(env(t, "FERRY_ENDPOINT"), "https://") {
+		t.Fatal("this test wants an HTTPS endpoint")
+	}
+	log := newRequestLog()
+	tm := tmClient(t, log)
+	size := 12*mib + 1
+	path, data := randomFile(t, "tm-tls.bin", size, 6)
+	out := upload(t, tm, "tm/tls.bin", path, size, func(in *transfermanager.UploadObjectInput) {
+		in.ChecksumAlgorithm = tmtypes.ChecksumAlgorithmCrc32c
+		in.ChecksumType = tmtypes.ChecksumTypeFullObject
+	})
+	want := b64(newCRC32C(), data)
+	if aws.ToString(out.ChecksumCRC32C) != want {
+		t.Fatalf("ChecksumCRC32C %q, want %q", aws.ToString(out.ChecksumCRC32C), want)
+	}
+	parts := log.matching("PUT", "partNumber")
+	for _, r := range parts {
+		if r.Header.Get("X-Amz-Content-Sha256") != "STREAMING-UNSIGNED-PAYLOAD-TRAILER" || r.Header.Get("X-Amz-Trailer") != "x-amz-checksum-crc32c" {
+			t.Fatalf("UploadPart over TLS was not aws-chunked with a trailer: %v", r.Header)
+		}
+	}
+	if len(parts) != 3 {
+		t.Fatalf("%d parts", len(parts))
+	}
+	smallPath, small := randomFile(t, "tm-tls-small.bin", 70000, 7)
+	sout := upload(t, tm, "tm/tls-small.bin", smallPath, len(small), nil)
+	if aws.ToString(sout.ChecksumCRC32) != b64(newCRC32(), small) {
+		t.Fatalf("PutObject CRC32 %q", aws.ToString(sout.ChecksumCRC32))
+	}
+	dest := filepath.Join(workdir(t), "tm-tls.out")
+	f, err := os.Create(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := tmClient(t, newRequestLog()).DownloadObject(ctxFor(t), &transfermanager.DownloadObjectInput{
+		Bucket: aws.String(bucket(t)), Key: aws.String("tm/tls.bin"), WriterAt: f,
+	}); err != nil {
+		t.Fatalf("DownloadObject: %v", err)
+	}
+	got, _ := os.ReadFile(dest)
+	if !bytes.Equal(got, data) {
+		t.Fatalf("downloaded %d bytes, sha256 %s", len(got), sha256hex(got))
+	}
+	writeResult(t, map[string]any{"key": "tm/tls.bin", "sha256": sha256hex(data), "checksum_crc32c": want})
 }
