@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a used one:
-#   1. installs what it needs (rclone, curl, node and the PostgreSQL server from Debian; a Python
-#      venv and npm packages with the real clients and moto's S3 server),
+#   1. installs what it needs (rclone, curl, node, Go and the PostgreSQL server from Debian; a
+#      Python venv, npm packages and Go modules with the real clients and moto's S3 server),
 #   2. builds ferry, checks formatting and lints,
 #   3. runs the Rust tests (engine, conformance suites on SQLite, local disk, a private
 #      PostgreSQL cluster and an S3 server, protocol units),
 #   4. runs the compatibility suite: real boto3, awscli, s5cmd, rclone, curl, oss2, ali-oss, ufile,
-#      pyodps and the ferry CLI against a real `ferry serve` on 127.0.0.1, including HTTPS and
+#      pyodps, the Go SDKs (aws-sdk-go-v2's transfer manager, minio-go), the JavaScript SDK's
+#      lib-storage and the ferry CLI against a real `ferry serve` on 127.0.0.1, including HTTPS and
 #      kill -9 tests, and three nodes sharing PostgreSQL and an S3-compatible blob store.
 # Servers the tests need (PostgreSQL clusters, moto) are started by the tests themselves on free
 # loopback ports in temp directories, and stopped by them.
@@ -17,6 +18,7 @@ missing=()
 command -v rclone >/dev/null 2>&1 || missing+=(rclone)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+command -v go >/dev/null 2>&1 || missing+=(golang)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
@@ -38,8 +40,28 @@ echo "== python venv with the real S3 clients"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r tests/compat/requirements.txt
 
-echo "== node clients (ali-oss)"
+echo "== node clients (ali-oss, @aws-sdk/lib-storage)"
 (cd tests/compat/node && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== go clients (aws-sdk-go-v2 transfer manager, minio-go): modules resolved once"
+# tests/compat/go needs Go >= 1.26; Debian 12's golang is 1.19 and cannot switch toolchains
+# itself, so an older go fetches the Go toolchain from the Go module proxy (where the go
+# command's own toolchain switching takes it from) and that one is used.
+go_toolchain=go1.26.8
+if ! printf '%s\n' go1.26 "$(go env GOVERSION)" | sort -V -C; then
+    toolchain_dir="${XDG_CACHE_HOME:-$HOME/.cache}/ferry/$go_toolchain"
+    if [ ! -x "$toolchain_dir/bin/go" ]; then
+        module="golang.org/toolchain@v0.0.1-$go_toolchain.$(go env GOHOSTOS)-$(go env GOHOSTARCH)"
+        fetched=$(cd /tmp && GOFLAGS=-modcacherw go mod download -json "$module" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+        rm -rf "$toolchain_dir" && mkdir -p "$(dirname "$toolchain_dir")" && cp -r "$fetched" "$toolchain_dir"
+        # Module files carry no execute bits.
+        chmod -R u+w "$toolchain_dir" && chmod +x "$toolchain_dir"/bin/* "$toolchain_dir"/pkg/tool/*/*
+    fi
+    export PATH="$toolchain_dir/bin:$PATH"
+    unset GOROOT
+fi
+go version
+(cd tests/compat/go && go mod download)
 
 echo "== build and lint"
 cargo fmt --all -- --check
