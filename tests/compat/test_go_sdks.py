@@ -146,6 +146,14 @@ def test_transfer_manager_over_https(go_tests, tls_server, tmp_path):
     assert sha256_of(s3, "gotls", out["key"]) == out["sha256"]
 
 
+def test_transfer_manager_directories(go_tests, server, s3, bucket, tmp_path):
+    out = run_go(go_tests, server, bucket, tmp_path, "TestTransferManagerDirectories")
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert listed == set(out["objects"])
+    for key, digest in out["objects"].items():
+        assert sha256_of(s3, bucket, key) == digest
+
+
 def test_minio_fput_object_multipart(go_tests, server, s3, bucket, tmp_path):
     out = run_go(go_tests, server, bucket, tmp_path, "TestMinioFPutObjectMultipart")
     head = s3.head_object(Bucket=bucket, Key=out["key"])
@@ -182,6 +190,14 @@ def test_minio_checksums_in_trailers(go_tests, server, s3, bucket, tmp_path):
     sha = s3.head_object(Bucket=bucket, Key=out["sha256"]["key"], ChecksumMode="ENABLED")
     assert sha["ChecksumSHA256"] == out["sha256"]["value"] and sha["ChecksumType"] == "COMPOSITE"
     assert sha256_of(s3, bucket, out["sha256"]["key"]) == out["sha256"]["sha256"]
+
+
+def test_minio_buckets_copy_and_removal(go_tests, server, s3, bucket, tmp_path):
+    import botocore.exceptions
+    out = run_go(go_tests, server, bucket, tmp_path, "TestMinioBucketsCopyAndRemoval")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.head_bucket(Bucket=out["bucket"])
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
 def test_go_tests_skip_without_a_server(go_tests, tmp_path):

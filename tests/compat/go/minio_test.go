@@ -254,3 +254,92 @@ func TestMinioChecksums(t *testing.T) {
 		"sha256":    map[string]string{"key": "sums/sha256.bin", "value": wantSHA, "sha256": sha256hex(data)},
 	})
 }
+
+// TestMinioBucketsCopyAndRemoval: MakeBucket, BucketExists, ListBuckets, CopyObject with new
+// metadata, ListIncompleteUploads and RemoveIncompleteUpload, RemoveObjects (DeleteObjects) and
+// RemoveBucket.
+func TestMinioBucketsCopyAndRemoval(t *testing.T) {
+	c := minioClient(t)
+	ctx := ctxFor(t)
+	name := bucket(t) + "-mc"
+	if err := c.MakeBucket(ctx, name, minio.MakeBucketOptions{Region: "us-east-1"}); err != nil {
+		t.Fatalf("MakeBucket: %v", err)
+	}
+	if ok, err := c.BucketExists(ctx, name); err != nil || !ok {
+		t.Fatalf("BucketExists: %v %v", ok, err)
+	}
+	if ok, err := c.BucketExists(ctx, name+"-absent"); err != nil || ok {
+		t.Fatalf("BucketExists of a missing bucket: %v %v", ok, err)
+	}
+	buckets, err := c.ListBuckets(ctx)
+	if err != nil || !slices.ContainsFunc(buckets, func(b minio.BucketInfo) bool { return b.Name == name }) {
+		t.Fatalf("ListBuckets: %v %+v", err, buckets)
+	}
+	for i := range 5 {
+		body := fmt.Sprintf("object %d", i)
+		if _, err := c.PutObject(ctx, name, fmt.Sprintf("rm/%d.txt", i), strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.CopyObject(ctx, minio.CopyDestOptions{
+		Bucket: name, Object: "copied.txt", ReplaceMetadata: true, UserMetadata: map[string]string{"copied": "1"},
+	}, minio.CopySrcOptions{Bucket: name, Object: "rm/3.txt"}); err != nil {
+		t.Fatalf("CopyObject: %v", err)
+	}
+	st, err := c.StatObject(ctx, name, "copied.txt", minio.StatObjectOptions{})
+	if err != nil || st.UserMetadata["Copied"] != "1" || st.Size != int64(len("object 3")) {
+		t.Fatalf("StatObject of the copy: %v %+v", err, st)
+	}
+
+	// An upload left unfinished is listed, then removed.
+	core := minio.Core{Client: c}
+	id, err := core.NewMultipartUpload(ctx, name, "unfinished.bin", minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for u := range c.ListIncompleteUploads(ctx, name, "unf", true) {
+		if u.Err != nil {
+			t.Fatalf("ListIncompleteUploads: %v", u.Err)
+		}
+		listed = append(listed, u.Key+"/"+u.UploadID)
+	}
+	if !slices.Equal(listed, []string{"unfinished.bin/" + id}) {
+		t.Fatalf("ListIncompleteUploads: %v", listed)
+	}
+	if err := c.RemoveIncompleteUpload(ctx, name, "unfinished.bin"); err != nil {
+		t.Fatalf("RemoveIncompleteUpload: %v", err)
+	}
+	for u := range c.ListIncompleteUploads(ctx, name, "", true) {
+		t.Fatalf("upload left after RemoveIncompleteUpload: %+v", u)
+	}
+
+	objects := make(chan minio.ObjectInfo)
+	go func() {
+		defer close(objects)
+		for o := range c.ListObjects(ctx, name, minio.ListObjectsOptions{Recursive: true}) {
+			objects <- o
+		}
+	}()
+	for e := range c.RemoveObjects(ctx, name, objects, minio.RemoveObjectsOptions{}) {
+		t.Fatalf("RemoveObjects: %s: %v", e.ObjectName, e.Err)
+	}
+	if left := listKeysIn(t, c, name); len(left) != 0 {
+		t.Fatalf("objects left after RemoveObjects: %v", left)
+	}
+	if err := c.RemoveBucket(ctx, name); err != nil {
+		t.Fatalf("RemoveBucket: %v", err)
+	}
+	writeResult(t, map[string]any{"bucket": name})
+}
+
+func listKeysIn(t *testing.T, c *minio.Client, name string) []string {
+	var keys []string
+	for o := range c.ListObjects(ctxFor(t), name, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		keys = append(keys, o.Key)
+	}
+	return keys
+}

@@ -376,3 +376,45 @@ func TestTransferManagerOverHTTPS(t *testing.T) {
 	}
 	writeResult(t, map[string]any{"key": "tm/tls.bin", "sha256": sha256hex(data), "checksum_crc32c": want})
 }
+
+// TestTransferManagerDirectories uploads a directory tree (one file large enough for multipart)
+// with UploadDirectory and downloads it under its key prefix with DownloadDirectory.
+func TestTransferManagerDirectories(t *testing.T) {
+	tm := tmClient(t, newRequestLog())
+	src := filepath.Join(workdir(t), "tree")
+	files := map[string]int{"a.txt": 5, "sub/b.bin": 6*mib + 1, "sub/deeper/c.bin": 1000, "sub/d e.txt": 0}
+	want := map[string][]byte{}
+	for name, size := range files {
+		path := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, data := randomFile(t, "tmp.bin", size, int64(len(name)))
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want[name] = data
+	}
+	up, err := tm.UploadDirectory(ctxFor(t), &transfermanager.UploadDirectoryInput{
+		Bucket: aws.String(bucket(t)), Source: aws.String(src), Recursive: aws.Bool(true), KeyPrefix: aws.String("dir"),
+	})
+	if err != nil || up.ObjectsUploaded != int64(len(files)) || up.ObjectsFailed != 0 {
+		t.Fatalf("UploadDirectory: %v %+v", err, up)
+	}
+	dest := filepath.Join(workdir(t), "back")
+	down, err := tm.DownloadDirectory(ctxFor(t), &transfermanager.DownloadDirectoryInput{
+		Bucket: aws.String(bucket(t)), Destination: aws.String(dest), KeyPrefix: aws.String("dir"),
+	})
+	if err != nil || down.ObjectsDownloaded != int64(len(files)) || down.ObjectsFailed != 0 {
+		t.Fatalf("DownloadDirectory: %v %+v", err, down)
+	}
+	keys := map[string]string{}
+	for name, data := range want {
+		got, err := os.ReadFile(filepath.Join(dest, name))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s downloaded: %v, %d bytes, want %d", name, err, len(got), len(data))
+		}
+		keys["dir/"+name] = sha256hex(data)
+	}
+	writeResult(t, map[string]any{"objects": keys})
+}
