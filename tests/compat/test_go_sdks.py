@@ -154,6 +154,14 @@ def test_transfer_manager_directories(go_tests, server, s3, bucket, tmp_path):
         assert sha256_of(s3, bucket, key) == digest
 
 
+def test_unsupported_checksum_is_refused(go_tests, server, s3, bucket, tmp_path):
+    out = run_go(go_tests, server, bucket, tmp_path, "TestUnsupportedChecksumIsRefused")
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert listed == [out["stored"]]
+    head = s3.head_object(Bucket=bucket, Key=out["stored"], ChecksumMode="ENABLED")
+    assert head["ChecksumCRC64NVME"] == out["crc64nvme"]
+
+
 def test_minio_fput_object_multipart(go_tests, server, s3, bucket, tmp_path):
     out = run_go(go_tests, server, bucket, tmp_path, "TestMinioFPutObjectMultipart")
     head = s3.head_object(Bucket=bucket, Key=out["key"])

@@ -50,8 +50,34 @@ impl BodyErrors {
     }
 }
 
+/// Refuse a flexible checksum ferry cannot compute rather than ignore it: S3 also defines
+/// SHA-512, MD5 and XXHASH checksums (aws-sdk-go-v2 sends `x-amz-checksum-sha512`), and a client
+/// that names one asked for its data to be verified with it. Nothing has been read or stored yet.
+pub fn refuse_unknown_checksums(parts: &Parts) -> S3Result<()> {
+    let unsupported = |name: &str| {
+        S3Error::invalid_request(format!("Checksum algorithm {} is not supported", name.to_ascii_uppercase()))
+    };
+    for name in parts.headers.keys() {
+        if let Some(algorithm) = name.as_str().strip_prefix("x-amz-checksum-")
+            && !matches!(algorithm, "type" | "mode" | "algorithm")
+            && ChecksumAlgorithm::parse(algorithm).is_none()
+        {
+            return Err(unsupported(algorithm));
+        }
+    }
+    for name in ["x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm"] {
+        if let Some(algorithm) = header(parts, name)
+            && ChecksumAlgorithm::parse(algorithm.trim()).is_none()
+        {
+            return Err(unsupported(algorithm.trim()));
+        }
+    }
+    Ok(())
+}
+
 /// Prepare a streamed upload body.
 pub fn prepare(parts: &Parts, payload: &Payload, body: Body, max_size: u64) -> S3Result<UploadBody> {
+    refuse_unknown_checksums(parts)?;
     let failure = FailureSlot::default();
     let trailer = TrailerSlot::default();
     let chunked = matches!(payload, Payload::Chunked { .. });
@@ -159,4 +185,40 @@ pub fn object_meta(parts: &Parts) -> S3Result<ObjectMeta> {
         expires: text("expires"),
         user,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut request = http::Request::builder().method("PUT").uri("/b/k");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).map(|r| r.into_parts().0).unwrap_or_else(|_| http::Request::new(()).into_parts().0)
+    }
+
+    #[test]
+    fn checksums_ferry_cannot_compute_are_refused_not_ignored() {
+        let known = parts(&[
+            ("x-amz-checksum-crc64nvme", "M3eFcAZSQlc="),
+            ("x-amz-sdk-checksum-algorithm", "crc64nvme"),
+            ("x-amz-checksum-type", "FULL_OBJECT"),
+            ("x-amz-checksum-mode", "ENABLED"),
+            ("x-amz-checksum-algorithm", "CRC32C"),
+        ]);
+        assert!(refuse_unknown_checksums(&known).is_ok());
+        for headers in [
+            [("x-amz-checksum-sha512", "AAAA"), ("x-amz-sdk-checksum-algorithm", "SHA512")],
+            [("x-amz-checksum-crc32", "AAAAAA=="), ("x-amz-sdk-checksum-algorithm", "XXHASH64")],
+            [("x-amz-checksum-crc32", "AAAAAA=="), ("x-amz-checksum-algorithm", "MD5")],
+        ] {
+            let e = refuse_unknown_checksums(&parts(&headers)).err();
+            assert!(
+                e.as_ref().is_some_and(|e| e.code == "InvalidRequest" && e.message.contains("is not supported")),
+                "{headers:?}: {e:?}"
+            );
+        }
+    }
 }

@@ -194,6 +194,7 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     // S3's order: an unknown upload is NoSuchUpload before the body is looked at.
     let session = session(ctx).await?;
     let condition = write_condition(ctx)?;
+    upload_body::refuse_unknown_checksums(ctx.parts)?;
     let bytes = read_small(ctx.parts, &ctx.payload, body, MAX_COMPLETE_BODY).await?;
     let parts = last_listing_wins(parse_complete(&bytes)?);
     let max_parts = ctx.s3.config.max_parts as usize;
