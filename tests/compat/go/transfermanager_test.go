@@ -253,6 +253,22 @@ func TestTransferManagerSHA256(t *testing.T) {
 		t.Fatalf("ChecksumSHA256 = %q, want %q", got, want)
 	}
 
+	// GetObjectAttributes as the Go SDK asks for it (one x-amz-object-attributes line each).
+	attrs, err := awsClient(t, newRequestLog()).GetObjectAttributes(ctxFor(t), &s3.GetObjectAttributesInput{
+		Bucket: aws.String(bucket(t)), Key: aws.String("tm/sha256.bin"),
+		ObjectAttributes: []s3types.ObjectAttributes{s3types.ObjectAttributesChecksum, s3types.ObjectAttributesObjectParts, s3types.ObjectAttributesObjectSize},
+	})
+	if err != nil {
+		t.Fatalf("GetObjectAttributes: %v", err)
+	}
+	if attrs.Checksum == nil || aws.ToString(attrs.Checksum.ChecksumSHA256) != want || aws.ToInt64(attrs.ObjectSize) != int64(size) ||
+		attrs.ObjectParts == nil || aws.ToInt32(attrs.ObjectParts.TotalPartsCount) != 3 || len(attrs.ObjectParts.Parts) != 3 {
+		t.Fatalf("GetObjectAttributes: %+v", attrs)
+	}
+	if aws.ToInt64(attrs.ObjectParts.Parts[2].Size) != int64(size-2*partSize) {
+		t.Fatalf("part 3 size %d", aws.ToInt64(attrs.ObjectParts.Parts[2].Size))
+	}
+
 	smallPath, small := randomFile(t, "tm-small.bin", 300*1024, 4)
 	sout := upload(t, tm, "tm/small.bin", smallPath, len(small), func(in *transfermanager.UploadObjectInput) {
 		in.ChecksumAlgorithm = tmtypes.ChecksumAlgorithmSha256

@@ -22,14 +22,22 @@ fn number_header(ctx: &Ctx<'_>, name: &str) -> S3Result<Option<usize>> {
         .transpose()
 }
 
-pub async fn get_object_attributes(ctx: &Ctx<'_>) -> S3Result<Response> {
-    check_version_id(ctx)?;
-    let wanted: Vec<&str> = header(ctx.parts, "x-amz-object-attributes")
-        .unwrap_or("")
-        .split(',')
+/// The attributes asked for: `x-amz-object-attributes` is a list that boto3 sends as one
+/// comma-separated header and aws-sdk-go-v2 as one header line per attribute.
+fn wanted_attributes(headers: &http::HeaderMap) -> Vec<&str> {
+    headers
+        .get_all("x-amz-object-attributes")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|a| !a.is_empty())
-        .collect();
+        .collect()
+}
+
+pub async fn get_object_attributes(ctx: &Ctx<'_>) -> S3Result<Response> {
+    check_version_id(ctx)?;
+    let wanted = wanted_attributes(&ctx.parts.headers);
     if wanted.is_empty() {
         return Err(S3Error::invalid_argument("x-amz-object-attributes must name at least one attribute"));
     }
@@ -84,4 +92,18 @@ pub async fn get_object_attributes(ctx: &Ctx<'_>) -> S3Result<Response> {
     let mut r = xml(StatusCode::OK, w.finish("GetObjectAttributesOutput"));
     set(&mut r, "last-modified", http_date(object.modified));
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wanted_attributes;
+
+    #[test]
+    fn attributes_are_read_from_every_header_line() {
+        let mut headers = http::HeaderMap::new();
+        headers.append("x-amz-object-attributes", http::HeaderValue::from_static("Checksum"));
+        headers.append("x-amz-object-attributes", http::HeaderValue::from_static("ObjectParts, ObjectSize"));
+        assert_eq!(wanted_attributes(&headers), ["Checksum", "ObjectParts", "ObjectSize"]);
+        assert!(wanted_attributes(&http::HeaderMap::new()).is_empty());
+    }
 }
