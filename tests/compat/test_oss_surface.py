@@ -29,6 +29,9 @@ IMPLEMENTED = {
     ("GET", "bucket", "location"): (200, None),
     ("GET", "bucket", "uploads"): (200, None),
     ("POST", "bucket", "delete"): (400, "MalformedXML"),  # the body is not a Delete document
+    ("GET", "bucket", "lifecycle"): (404, "NoSuchLifecycle"),
+    ("PUT", "bucket", "lifecycle"): (400, "MalformedXML"),  # the body is not a LifecycleConfiguration
+    ("DELETE", "bucket", "lifecycle"): (204, None),
     ("GET", "object", "acl"): (200, None),
     ("PUT", "object", "acl"): (400, "InvalidArgument"),  # no x-oss-object-acl header
     ("HEAD", "object", "objectMeta"): (200, None),
