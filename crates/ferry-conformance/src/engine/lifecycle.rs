@@ -74,9 +74,12 @@ pub(super) async fn lifecycle_batches_are_bounded_and_each_object_expires_once(s
     for i in 0..30 {
         e.put_object(target(&format!("old/{i:02}")), ObjectMeta::default(), body(b"x"), None).await.unwrap();
     }
-    e.put_lifecycle("bkt", LifecycleConfiguration { rules: vec![rule("old", "old/", Some(Expiration::Days(1)), None)] })
-        .await
-        .unwrap();
+    e.put_lifecycle(
+        "bkt",
+        LifecycleConfiguration { rules: vec![rule("old", "old/", Some(Expiration::Days(1)), None)] },
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let first = e.apply_lifecycle(10).await.unwrap();
     assert_eq!(first.expired_objects(), 10, "a round stops at its budget");

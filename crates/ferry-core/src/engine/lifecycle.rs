@@ -42,10 +42,8 @@ impl Engine {
     /// This is the one place lifecycle expiration deletes objects: an `s3:LifecycleExpiration:Delete`
     /// event, when notifications exist, is to be emitted from here.
     pub async fn expire_object(&self, bucket: &str, key: &str, modified_before: Millis) -> Result<bool> {
-        self.freeing("a lifecycle expiration", || {
-            self.meta.expire_object(bucket, key, modified_before, now_millis())
-        })
-        .await
+        self.freeing("a lifecycle expiration", || self.meta.expire_object(bucket, key, modified_before, now_millis()))
+            .await
     }
 
     /// Apply every bucket's enabled rules once: abort the uploads and delete the objects that are

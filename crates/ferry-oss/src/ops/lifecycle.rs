@@ -79,8 +79,13 @@ pub fn parse(body: &[u8]) -> OssResult<LifecycleConfiguration> {
 }
 
 fn parse_rule(rule: &XmlElement) -> OssResult<LifecycleRule> {
-    let mut parsed =
-        LifecycleRule { id: String::new(), enabled: false, prefix: String::new(), expiration: None, abort_uploads: None };
+    let mut parsed = LifecycleRule {
+        id: String::new(),
+        enabled: false,
+        prefix: String::new(),
+        expiration: None,
+        abort_uploads: None,
+    };
     let mut status = None;
     for child in &rule.children {
         match child.name.as_str() {
@@ -214,10 +219,26 @@ mod tests {
         assert_eq!(code("<x"), "MalformedXML");
         assert_eq!(code(&rule("<Prefix/><Expiration><Days>1</Days></Expiration>")), "MalformedXML");
         assert_eq!(code(&rule("<Status>Enabled</Status><Expiration><Days>-3</Days></Expiration>")), "InvalidArgument");
-        assert_eq!(code(&rule("<Status>Enabled</Status><Expiration><Days>1</Days><CreatedBeforeDate>2030-01-01T00:00:00.000Z</CreatedBeforeDate></Expiration>")), "MalformedXML");
+        assert_eq!(
+            code(&rule(
+                "<Status>Enabled</Status><Expiration><Days>1</Days><CreatedBeforeDate>2030-01-01T00:00:00.000Z</CreatedBeforeDate></Expiration>"
+            )),
+            "MalformedXML"
+        );
         assert_eq!(code(&rule("<Status>Enabled</Status><AbortMultipartUpload/>")), "MalformedXML");
-        assert_eq!(code(&rule("<Status>Enabled</Status><Tag><Key>k</Key><Value>v</Value></Tag><Expiration><Days>1</Days></Expiration>")), "NotImplemented");
-        assert_eq!(code(&rule("<Status>Enabled</Status><Expiration><CreatedBeforeDate>nope</CreatedBeforeDate></Expiration>")), "InvalidArgument");
-        assert_eq!(code(&rule("<Status>Enabled</Status><Prefix>a</Prefix><Expiration><Days>1</Days></Expiration>")), "ok");
+        assert_eq!(
+            code(&rule(
+                "<Status>Enabled</Status><Tag><Key>k</Key><Value>v</Value></Tag><Expiration><Days>1</Days></Expiration>"
+            )),
+            "NotImplemented"
+        );
+        assert_eq!(
+            code(&rule("<Status>Enabled</Status><Expiration><CreatedBeforeDate>nope</CreatedBeforeDate></Expiration>")),
+            "InvalidArgument"
+        );
+        assert_eq!(
+            code(&rule("<Status>Enabled</Status><Prefix>a</Prefix><Expiration><Days>1</Days></Expiration>")),
+            "ok"
+        );
     }
 }

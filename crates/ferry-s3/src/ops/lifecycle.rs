@@ -70,8 +70,13 @@ pub fn parse(body: &[u8]) -> S3Result<LifecycleConfiguration> {
 }
 
 fn parse_rule(rule: &XmlElement) -> S3Result<LifecycleRule> {
-    let mut parsed =
-        LifecycleRule { id: String::new(), enabled: false, prefix: String::new(), expiration: None, abort_uploads: None };
+    let mut parsed = LifecycleRule {
+        id: String::new(),
+        enabled: false,
+        prefix: String::new(),
+        expiration: None,
+        abort_uploads: None,
+    };
     let (mut status, mut filter, mut legacy_prefix) = (None, None, None);
     for child in &rule.children {
         match child.name.as_str() {
@@ -216,13 +221,18 @@ mod tests {
         assert_eq!(code(&rule("<Status>On</Status><Expiration><Days>1</Days></Expiration>")), "MalformedXML");
         assert_eq!(code(&rule("<Status>Enabled</Status><Expiration><Days>x</Days></Expiration>")), "MalformedXML");
         assert_eq!(code(&rule("<Status>Enabled</Status><Expiration><Days>-1</Days></Expiration>")), "InvalidArgument");
-        assert_eq!(code(&rule("<Status>Enabled</Status><Expiration><Date>soon</Date></Expiration>")), "InvalidArgument");
+        assert_eq!(
+            code(&rule("<Status>Enabled</Status><Expiration><Date>soon</Date></Expiration>")),
+            "InvalidArgument"
+        );
         assert_eq!(
             code(&rule("<Status>Enabled</Status><Expiration><Days>1</Days><Date>2030-01-01</Date></Expiration>")),
             "MalformedXML"
         );
         assert_eq!(
-            code(&rule("<Status>Enabled</Status><Prefix>a</Prefix><Filter><Prefix>a</Prefix></Filter><Expiration><Days>1</Days></Expiration>")),
+            code(&rule(
+                "<Status>Enabled</Status><Prefix>a</Prefix><Filter><Prefix>a</Prefix></Filter><Expiration><Days>1</Days></Expiration>"
+            )),
             "MalformedXML"
         );
         let tagged = "<Status>Enabled</Status><Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter><Expiration><Days>1</Days></Expiration>";
