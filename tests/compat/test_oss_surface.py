@@ -29,6 +29,9 @@ IMPLEMENTED = {
     ("GET", "bucket", "location"): (200, None),
     ("GET", "bucket", "uploads"): (200, None),
     ("POST", "bucket", "delete"): (400, "MalformedXML"),  # the body is not a Delete document
+    ("GET", "bucket", "lifecycle"): (404, "NoSuchLifecycle"),
+    ("PUT", "bucket", "lifecycle"): (400, "MalformedXML"),  # the body is not a LifecycleConfiguration
+    ("DELETE", "bucket", "lifecycle"): (204, None),
     ("GET", "object", "acl"): (200, None),
     ("PUT", "object", "acl"): (400, "InvalidArgument"),  # no x-oss-object-acl header
     ("HEAD", "object", "objectMeta"): (200, None),
@@ -125,7 +128,7 @@ def test_every_sub_resource_with_every_method_is_served_or_refused(server, oss_b
     ("GET", "bucket", {"acl": "", "lifecycle": ""}, None, (501, "NotImplemented")),
     ("GET", "bucket", {"acl": "", "prefix": "victim/"}, None, (501, "NotImplemented")),
     ("POST", "bucket", {"replication": "", "comp": "add"}, None, (501, "NotImplemented")),
-    ("PUT", "bucket", {"lifecycle": ""}, None, (501, "NotImplemented")),
+    ("PUT", "bucket", {"lifecycle": ""}, None, (400, "MalformedXML")),
     ("PUT", "bucket", {"acl": ""}, {"x-oss-acl": "public-read"}, (501, "NotImplemented")),
     ("GET", "bucket", {"stat": ""}, None, (501, "NotImplemented")),
     ("GET", "bucket", {"list-type": "2", "marker": "x"}, None, (501, "NotImplemented")),
@@ -187,7 +190,7 @@ def test_unimplemented_oss2_calls_raise_not_implemented(oss_bucket):
     before = snapshot(b)
     calls = [
         lambda: b.get_bucket_stat(),
-        lambda: b.get_bucket_lifecycle(),
+        lambda: b.get_bucket_referer(),
         lambda: b.get_bucket_cors(),
         lambda: b.get_bucket_versioning(),
         lambda: b.get_object_tagging(VICTIM),

@@ -9,6 +9,7 @@ mod conditions;
 pub mod credentials;
 mod engine;
 mod error;
+pub mod lifecycle;
 pub mod pipeline;
 pub mod store;
 mod types;

@@ -22,7 +22,7 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 /// (replacing a part, expiring or aborting a session, overwriting or deleting an object)
 /// queue those blobs for collection in the same transaction, so no blob is lost track of.
 #[async_trait]
-pub trait MetaStore: Send + Sync + 'static {
+pub trait MetaStore: crate::lifecycle::LifecycleStore + Send + Sync + 'static {
     /// Errors with `BucketAlreadyExists` when present.
     async fn create_bucket(&self, name: &str, now: Millis) -> Result<()>;
     /// Errors with `NoSuchBucket`, or `BucketNotEmpty` while it holds objects. Live sessions

@@ -29,3 +29,35 @@ pub fn parse_http_date(value: &str) -> Option<Millis> {
     };
     Some(millis)
 }
+
+/// Parse an ISO 8601 date as S3 and OSS configuration documents carry them
+/// (`2030-01-01T00:00:00.000Z`, `2030-01-01T00:00:00Z`, an offset, or a bare `2030-01-01`
+/// meaning midnight UTC) into milliseconds since the epoch.
+pub fn parse_iso8601(value: &str) -> Option<Millis> {
+    let value = value.trim();
+    let at = match OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339) {
+        Ok(at) => at,
+        Err(_) => {
+            let date = time::Date::parse(value, format_description!("[year]-[month]-[day]")).ok()?;
+            date.midnight().assume_utc()
+        }
+    };
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+#[cfg(test)]
+mod iso8601_tests {
+    use super::*;
+
+    #[test]
+    fn configuration_dates_parse_in_the_forms_clients_send() {
+        let midnight = Some(1_893_456_000_000); // 2030-01-01T00:00:00Z
+        assert_eq!(parse_iso8601("2030-01-01T00:00:00.000Z"), midnight);
+        assert_eq!(parse_iso8601("2030-01-01T00:00:00Z"), midnight);
+        assert_eq!(parse_iso8601("2030-01-01"), midnight);
+        assert_eq!(parse_iso8601("2030-01-01T08:00:00+08:00"), midnight);
+        assert_eq!(parse_iso8601("2030-01-01T12:00:00Z"), Some(1_893_456_000_000 + 12 * 3_600_000));
+        assert_eq!(parse_iso8601("tomorrow"), None);
+        assert_eq!(iso8601(1_893_456_000_000), "2030-01-01T00:00:00.000Z");
+    }
+}

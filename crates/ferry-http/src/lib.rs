@@ -24,6 +24,7 @@ pub mod response;
 mod router;
 mod server;
 pub mod xml;
+pub mod xml_tree;
 
 pub use body::{Body, ResponseBody, body_stream, empty, full, read_limited, stream};
 pub use connector::https_connector;

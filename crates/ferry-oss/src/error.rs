@@ -39,6 +39,7 @@ ferry_http::error_table! {
         missing_content_length => LENGTH_REQUIRED, "MissingContentLength";
         no_such_bucket => NOT_FOUND, "NoSuchBucket";
         no_such_key => NOT_FOUND, "NoSuchKey";
+        no_such_lifecycle => NOT_FOUND, "NoSuchLifecycle";
         no_such_upload => NOT_FOUND, "NoSuchUpload";
         not_implemented => NOT_IMPLEMENTED, "NotImplemented";
         operation_aborted => CONFLICT, "OperationAborted";

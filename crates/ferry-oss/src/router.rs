@@ -34,6 +34,9 @@ pub enum Endpoint {
     GetBucketLocation,
     GetBucketAcl,
     PutBucketAcl,
+    PutBucketLifecycle,
+    GetBucketLifecycle,
+    DeleteBucketLifecycle,
     ListMultipartUploads,
     DeleteMultipleObjects,
     PutObject,
@@ -67,6 +70,9 @@ impl endpoint::Endpoint for Endpoint {
             GetBucketLocation => "GetBucketLocation",
             GetBucketAcl => "GetBucketAcl",
             PutBucketAcl => "PutBucketAcl",
+            PutBucketLifecycle => "PutBucketLifecycle",
+            GetBucketLifecycle => "GetBucketLifecycle",
+            DeleteBucketLifecycle => "DeleteBucketLifecycle",
             ListMultipartUploads => "ListMultipartUploads",
             DeleteMultipleObjects => "DeleteMultipleObjects",
             PutObject => "PutObject",
@@ -226,9 +232,9 @@ pub const ROUTES: &[Route] = routes! {
     Unsupported("GetBucketWorm"), "GET", "/bucket?worm";
 
     // Lifecycle, transfer acceleration, versioning.
-    Unsupported("PutBucketLifecycle"), "PUT", "/bucket?lifecycle";
-    Unsupported("GetBucketLifecycle"), "GET", "/bucket?lifecycle";
-    Unsupported("DeleteBucketLifecycle"), "DELETE", "/bucket?lifecycle";
+    PutBucketLifecycle, "PUT", "/bucket?lifecycle", note = "`Prefix`, `Expiration` (`Days`, `CreatedBeforeDate`), `AbortMultipartUpload`; tags, filters, transitions: `NotImplemented`";
+    GetBucketLifecycle, "GET", "/bucket?lifecycle", note = "`NoSuchLifecycle` without rules";
+    DeleteBucketLifecycle, "DELETE", "/bucket?lifecycle";
     Unsupported("PutBucketTransferAcceleration"), "PUT", "/bucket?transferAcceleration";
     Unsupported("GetBucketTransferAcceleration"), "GET", "/bucket?transferAcceleration";
     Unsupported("PutBucketVersioning"), "PUT", "/bucket?versioning";

@@ -82,9 +82,13 @@ async fn a_skewed_date_is_refused() {
 #[tokio::test]
 async fn an_unimplemented_sub_resource_is_not_implemented() {
     let s = server_with_bucket().await;
-    let r = call(&s, "PUT", "/bkt?lifecycle", &[], "<LifecycleConfiguration/>").await;
+    let r = call(&s, "PUT", "/bkt?cors", &[], "<CORSConfiguration/>").await;
     assert_eq!(r.status, 501);
     assert_eq!(xml(&r, &["Error", "Code"]), "NotImplemented");
+    // Lifecycle is implemented: an empty configuration is a malformed one.
+    let r = call(&s, "PUT", "/bkt?lifecycle", &[], "<LifecycleConfiguration/>").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(xml(&r, &["Error", "Code"]), "MalformedXML");
     let r = call(&s, "PUT", "/bkt/k?tagging", &[], "<Tagging/>").await;
     assert_eq!(r.status, 501);
     assert!(matches!(s.engine.head_object("bkt", "k").await, Err(ferry_core::Error::NoSuchKey)));

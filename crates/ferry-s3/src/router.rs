@@ -24,6 +24,9 @@ ferry_http::endpoints! {
     GetBucketAcl,
     PutBucketAcl,
     GetBucketOwnershipControls,
+    GetBucketLifecycleConfiguration,
+    PutBucketLifecycleConfiguration,
+    DeleteBucketLifecycle,
     ListObjects,
     ListObjectsV2,
     ListObjectVersions,
@@ -125,6 +128,9 @@ routes! {
     PUT Bucket ["acl"] => Serve(PutBucketAcl) (&[]) "only the canned `private` ACL (a no-op); others `AccessControlListNotSupported`";
     DELETE Bucket [] => Serve(DeleteBucket) (&[]) "`BucketNotEmpty`";
     POST Bucket ["delete"] => Serve(DeleteObjects) (&[]) "keys kept exactly as sent; `VersionId` `null` accepted";
+    GET Bucket ["lifecycle"] => Serve(GetBucketLifecycleConfiguration) (&[]) "see `docs/lifecycle.md`";
+    PUT Bucket ["lifecycle"] => Serve(PutBucketLifecycleConfiguration) (&[]) "prefix filters, `Expiration` (`Days`, `Date`), `AbortIncompleteMultipartUpload`; tag and size filters, transitions: `NotImplemented`";
+    DELETE Bucket ["lifecycle"] => Serve(DeleteBucketLifecycle) (&[]) "";
     GET Object [] => Serve(GetObject) (GET_PARAMS) "Range, `partNumber`, conditional headers, `response-*` overrides";
     HEAD Object [] => Serve(HeadObject) (GET_PARAMS) "";
     GET Object ["attributes"] => Serve(GetObjectAttributes) (&["versionId"]) "ETag, Checksum, ObjectParts, StorageClass, ObjectSize";
@@ -155,9 +161,6 @@ routes! {
     GET Bucket ["inventory"] => Refuse("GetBucketInventoryConfiguration") (&["id", "continuation-token"]) "";
     PUT Bucket ["inventory"] => Refuse("PutBucketInventoryConfiguration") (&["id"]) "";
     DELETE Bucket ["inventory"] => Refuse("DeleteBucketInventoryConfiguration") (&["id"]) "";
-    GET Bucket ["lifecycle"] => Refuse("GetBucketLifecycleConfiguration") (&[]) "";
-    PUT Bucket ["lifecycle"] => Refuse("PutBucketLifecycleConfiguration") (&[]) "";
-    DELETE Bucket ["lifecycle"] => Refuse("DeleteBucketLifecycle") (&[]) "";
     GET Bucket ["logging"] => Refuse("GetBucketLogging") (&[]) "";
     PUT Bucket ["logging"] => Refuse("PutBucketLogging") (&[]) "";
     GET Bucket ["metadataTable"] => Refuse("GetBucketMetadataTableConfiguration") (&[]) "";
@@ -317,6 +320,13 @@ mod tests {
         assert_eq!(routed(Method::GET, Some("b"), None, "versions&prefix=a"), Ok(Endpoint::ListObjectVersions));
         assert_eq!(routed(Method::GET, Some("b"), None, "list-type=2&prefix=a"), Ok(Endpoint::ListObjectsV2));
         assert_eq!(routed(Method::GET, Some("b"), Some("k"), "attributes"), Ok(Endpoint::GetObjectAttributes));
+        assert_eq!(routed(Method::PUT, Some("b"), None, "lifecycle"), Ok(Endpoint::PutBucketLifecycleConfiguration));
+        assert_eq!(routed(Method::GET, Some("b"), None, "lifecycle"), Ok(Endpoint::GetBucketLifecycleConfiguration));
+        assert_eq!(routed(Method::DELETE, Some("b"), None, "lifecycle"), Ok(Endpoint::DeleteBucketLifecycle));
+        // A lifecycle request with a parameter it does not take never reaches a handler.
+        assert_eq!(routed(Method::PUT, Some("b"), None, "lifecycle&id=x"), Err("PutBucketLifecycleConfiguration"));
+        // On an object, `?lifecycle` is no operation at all: never a PutObject.
+        assert!(routed(Method::PUT, Some("b"), Some("k"), "lifecycle").is_err());
         assert_eq!(routed(Method::PUT, Some("b"), Some("k"), "partNumber=1&uploadId=u"), Ok(Endpoint::UploadPart));
         assert_eq!(routed(Method::GET, Some("b"), Some("k"), "x-id=GetObject&partNumber=2"), Ok(Endpoint::GetObject));
     }
@@ -327,7 +337,7 @@ mod tests {
             let r = routed(Method::PUT, Some("b"), Some("k"), sub);
             assert!(r.is_err(), "PUT ?{sub} routed to {r:?}");
         }
-        for sub in ["tagging", "lifecycle", "policy", "cors", "website", "bucketInfo"] {
+        for sub in ["tagging", "policy", "cors", "website", "bucketInfo"] {
             let r = routed(Method::PUT, Some("b"), None, sub);
             assert!(r.is_err(), "PUT bucket ?{sub} routed to {r:?}");
         }

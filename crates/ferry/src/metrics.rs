@@ -174,3 +174,46 @@ impl SweepMetrics {
         }
     }
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    bucket: String,
+    rule: String,
+}
+
+/// What bucket lifecycle rules did on this node (the node holding the sweeper lease applies
+/// them, so the sum over nodes counts each object and upload once).
+#[derive(Clone)]
+pub struct LifecycleMetrics {
+    expired: Family<RuleLabels, Counter>,
+    aborted: Family<RuleLabels, Counter>,
+}
+
+impl LifecycleMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = LifecycleMetrics { expired: Family::default(), aborted: Family::default() };
+        registry.register(
+            "lifecycle_expired_objects",
+            "Objects deleted by bucket lifecycle rules on this node, by bucket and rule ID",
+            metrics.expired.clone(),
+        );
+        registry.register(
+            "lifecycle_aborted_uploads",
+            "Incomplete multipart uploads aborted by bucket lifecycle rules on this node, by bucket and rule ID",
+            metrics.aborted.clone(),
+        );
+        metrics
+    }
+
+    pub fn record(&self, report: &ferry_core::lifecycle::LifecycleReport) {
+        for r in &report.rules {
+            let labels = RuleLabels { bucket: r.bucket.clone(), rule: r.rule.clone() };
+            if r.expired_objects > 0 {
+                self.expired.get_or_create(&labels).inc_by(r.expired_objects);
+            }
+            if r.aborted_uploads > 0 {
+                self.aborted.get_or_create(&labels).inc_by(r.aborted_uploads);
+            }
+        }
+    }
+}

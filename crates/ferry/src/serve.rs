@@ -15,7 +15,7 @@ use ferry_tunnel::{TunnelConfig, TunnelFrontend};
 use ferry_us3::{Us3Config, Us3Frontend};
 
 use crate::credentials::{self, Origin};
-use crate::metrics::{EngineMetrics, ScrubMetrics, SweepMetrics};
+use crate::metrics::{EngineMetrics, LifecycleMetrics, ScrubMetrics, SweepMetrics};
 use crate::stores::{MetaLocation, StoreArgs, Stores};
 
 #[derive(clap::Args)]
@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// clients.
     #[arg(long, env = "FERRY_SCRUB_RATE", default_value = "8MiB", value_parser = crate::commands::cp::parse_size)]
     scrub_rate: u64,
+    /// How long a "day" of bucket lifecycle rules lasts (rules say "expire after N days"). Keep
+    /// 1d in production; a short day (e.g. 2s) lets tests and trials see rules act.
+    #[arg(long, env = "FERRY_LIFECYCLE_DAY", default_value = "1d", value_parser = positive_duration)]
+    lifecycle_day: Duration,
     #[arg(long, env = "FERRY_ACCESS_KEY_ID", hide = true)]
     access_key_id: Option<String>,
     #[arg(long, env = "FERRY_SECRET_ACCESS_KEY", hide = true, hide_env_values = true)]
@@ -145,12 +149,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         gc_grace: args.gc_grace,
         table_bucket: args.table_bucket.clone(),
         min_free_space: args.min_free_space,
+        lifecycle_day: args.lifecycle_day,
         ..EngineConfig::default()
     };
     let mut operations = Operations::new();
     let engine_metrics = EngineMetrics::register(operations.registry_mut());
     let sweep_metrics = SweepMetrics::register(operations.registry_mut());
     let scrub_metrics = ScrubMetrics::register(operations.registry_mut());
+    let lifecycle_metrics = LifecycleMetrics::register(operations.registry_mut());
     let engine = Engine::new(stores.meta.clone(), stores.blobs.clone(), config).with_observer(Arc::new(engine_metrics));
     engine.recover(stores.exclusive).await.context("recovering after the last run")?;
 
@@ -237,7 +243,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
     let (stop_sweeper, sweeper_stopped) = tokio::sync::oneshot::channel::<()>();
     let sweeper = tokio::spawn(async move {
-        let gauges = SweepGauges { sweep: sweep_metrics, scrub: scrub_metrics };
+        let gauges = SweepGauges { sweep: sweep_metrics, scrub: scrub_metrics, lifecycle: lifecycle_metrics };
         run_sweeper(engine, sweeper, &gauges, async {
             let _ = sweeper_stopped.await;
         })
@@ -302,6 +308,7 @@ fn banner(url: &str, args: &ServeArgs, stores: &Stores, creds: &ferry_core::cred
 struct SweepGauges {
     sweep: SweepMetrics,
     scrub: ScrubMetrics,
+    lifecycle: LifecycleMetrics,
 }
 
 impl SweepObserver for SweepGauges {
@@ -321,6 +328,9 @@ impl SweepObserver for SweepGauges {
     }
     fn orphans_deleted(&self, n: u64) {
         self.sweep.orphans.inc_by(n);
+    }
+    fn lifecycle_applied(&self, report: &ferry_core::lifecycle::LifecycleReport) {
+        self.lifecycle.record(report);
     }
 }
 

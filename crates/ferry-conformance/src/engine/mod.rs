@@ -3,6 +3,7 @@
 //! what they exercise: object uploads (`objects`), tables (`tables`), session time (`expiry`).
 
 mod expiry;
+mod lifecycle;
 mod objects;
 mod tables;
 
@@ -84,6 +85,8 @@ pub async fn engine_suite(stack: &dyn Stack) {
         tables::tunnel_commits_replay_with_the_same_list_an_empty_one_or_none,
         expiry::sessions_expire_at_request_time_without_a_sweep,
         expiry::idle_sessions_expire_at_request_time_and_activity_keeps_them,
+        lifecycle::lifecycle_rules_abort_uploads_and_expire_objects,
+        lifecycle::lifecycle_batches_are_bounded_and_each_object_expires_once,
     );
 }
 

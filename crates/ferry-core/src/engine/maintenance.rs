@@ -121,7 +121,13 @@ pub trait SweepObserver: Send + Sync {
     fn orphans_deleted(&self, _n: u64) {}
     /// Objects flagged damaged by a scrub (on any node), counted at the start of each round.
     fn damaged_objects(&self, _n: u64) {}
+    /// Lifecycle rules were applied by this node (only rules that did something are listed).
+    fn lifecycle_applied(&self, _report: &crate::lifecycle::LifecycleReport) {}
 }
+
+/// Most lifecycle actions (an object expired or an upload aborted, each its own short
+/// transaction) in one sweep round; the rest waits for the next round.
+const LIFECYCLE_BUDGET: usize = 1000;
 
 impl SweeperConfig {
     /// How long the sweeper's lease lasts without renewal; other periodic work that must run on
@@ -132,10 +138,11 @@ impl SweeperConfig {
 }
 
 /// The periodic work of a node until `shutdown` completes: count sessions, note free space and,
-/// while this node holds the `sweeper` lease, [`Engine::sweep`] and now and then
-/// [`Engine::collect_orphans`]. Nodes sharing the stores take turns through the lease, so one of
-/// them sweeps at a time and another takes over within a few intervals when it stops. Failures
-/// are logged and retried at the next round; they never end the loop.
+/// while this node holds the `sweeper` lease, apply bucket lifecycle rules
+/// ([`Engine::apply_lifecycle`]), [`Engine::sweep`] and now and then [`Engine::collect_orphans`].
+/// Nodes sharing the stores take turns through the lease, so one of them sweeps at a time and
+/// another takes over within a few intervals when it stops. Failures are logged and retried at
+/// the next round; they never end the loop.
 pub async fn run_sweeper(
     engine: Engine,
     config: SweeperConfig,
@@ -182,6 +189,21 @@ async fn sweep_round(
     observer: &dyn SweepObserver,
     last_orphan_scan: &mut Option<std::time::Instant>,
 ) {
+    // Before the sweep, so that the parts of uploads a rule aborts can be collected this round.
+    match engine.apply_lifecycle(LIFECYCLE_BUDGET).await {
+        Ok(report) => {
+            if !report.rules.is_empty() {
+                tracing::info!(
+                    expired_objects = report.expired_objects(),
+                    aborted_uploads = report.aborted_uploads(),
+                    more = report.more,
+                    "lifecycle rules applied"
+                );
+            }
+            observer.lifecycle_applied(&report);
+        }
+        Err(e) => tracing::warn!(error = %e, "applying lifecycle rules failed"),
+    }
     match engine.sweep().await {
         Ok(report) => {
             if report != SweepReport::default() {

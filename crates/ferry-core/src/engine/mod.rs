@@ -13,9 +13,11 @@
 //! - [`maintenance`]: the sweeper, the orphan scan, start-up recovery and the work lease;
 //! - [`tables`]: the table bucket and table upload sessions, for the table service
 //!   (`ferry-tables`), which owns schemas, partitions and Parquet;
-//! - [`scrub`]: re-reading every blob against its recorded digests, flagging damaged objects.
+//! - [`scrub`]: re-reading every blob against its recorded digests, flagging damaged objects;
+//! - [`lifecycle`]: bucket lifecycle rules, kept per bucket and applied by the sweeper.
 
 mod commit;
+mod lifecycle;
 mod maintenance;
 mod objects;
 mod parts;
@@ -55,6 +57,8 @@ pub struct EngineConfig {
     /// New uploads are refused (`InsufficientStorage`) while the blob store has less free space
     /// than this, so deletes, aborts and the sweeper always find room to free space.
     pub min_free_space: u64,
+    /// How long a "day" of a bucket lifecycle rule lasts (24 hours; shorter for tests).
+    pub lifecycle_day: Duration,
 }
 
 impl Default for EngineConfig {
@@ -67,6 +71,7 @@ impl Default for EngineConfig {
             commit_wait: Duration::from_secs(10),
             table_bucket: "ferry-tables".into(),
             min_free_space: 256 * 1024 * 1024,
+            lifecycle_day: Duration::from_secs(24 * 3600),
         }
     }
 }

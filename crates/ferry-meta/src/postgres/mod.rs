@@ -19,6 +19,7 @@
 
 mod garbage;
 mod leases;
+mod lifecycle;
 mod objects;
 mod parts;
 mod schema;

@@ -1,6 +1,7 @@
 //! One module per OSS operation family, and what they share: request bodies and object metadata.
 
 pub mod bucket;
+pub mod lifecycle;
 pub mod multipart;
 pub mod object;
 

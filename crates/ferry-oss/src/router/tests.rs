@@ -67,7 +67,10 @@ fn unimplemented_operations_are_named_and_never_fall_through() {
     assert_eq!(routed("POST", Object, "x-oss-process=csv%2Fmeta"), Ok(Unsupported("CreateSelectObjectMeta")));
     assert_eq!(routed("POST", Object, "x-oss-process=image%2Fresize"), Ok(Unsupported("ProcessObject")));
     assert_eq!(routed("GET", Object, "x-oss-process=image%2Fresize"), Ok(Unsupported("GetObjectProcessed")));
-    assert_eq!(routed("PUT", Bucket, "lifecycle"), Ok(Unsupported("PutBucketLifecycle")));
+    assert_eq!(routed("PUT", Bucket, "lifecycle"), Ok(PutBucketLifecycle));
+    assert_eq!(routed("GET", Bucket, "lifecycle"), Ok(GetBucketLifecycle));
+    assert_eq!(routed("DELETE", Bucket, "lifecycle"), Ok(DeleteBucketLifecycle));
+    assert_eq!(routed("PUT", Bucket, "lifecycle&x=1"), Err("PutBucketLifecycle NotImplemented".into()));
     assert_eq!(routed("POST", Bucket, "replication&comp=add"), Ok(Unsupported("PutBucketReplication")));
     assert_eq!(routed("GET", Bucket, "policy&comp=callback"), Ok(Unsupported("GetBucketCallbackPolicy")));
     assert_eq!(routed("GET", Bucket, "policy"), Ok(Unsupported("GetBucketPolicy")));

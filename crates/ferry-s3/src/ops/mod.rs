@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod attributes;
 pub mod bucket;
+pub mod lifecycle;
 pub mod list;
 pub mod multipart;
 pub mod object;
@@ -34,6 +35,9 @@ pub async fn serve(ctx: &Ctx<'_>, endpoint: Endpoint, body: Body) -> S3Result<Re
         Endpoint::GetBucketAcl => acl::get_bucket_acl(ctx).await,
         Endpoint::PutBucketAcl => acl::put_bucket_acl(ctx, body).await,
         Endpoint::GetBucketOwnershipControls => acl::get_ownership_controls(ctx).await,
+        Endpoint::GetBucketLifecycleConfiguration => lifecycle::get(ctx).await,
+        Endpoint::PutBucketLifecycleConfiguration => lifecycle::put(ctx, body).await,
+        Endpoint::DeleteBucketLifecycle => lifecycle::delete(ctx).await,
         Endpoint::ListObjects | Endpoint::ListObjectsV2 => list::list_objects(ctx).await,
         Endpoint::ListObjectVersions => versions::list_versions(ctx).await,
         Endpoint::ListMultipartUploads => multipart::list_uploads(ctx).await,
