@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod bucket;
 pub mod list;
 pub mod multipart;
+pub mod notification;
 pub mod object;
 pub mod versions;
 
@@ -34,6 +35,8 @@ pub async fn serve(ctx: &Ctx<'_>, endpoint: Endpoint, body: Body) -> S3Result<Re
         Endpoint::GetBucketAcl => acl::get_bucket_acl(ctx).await,
         Endpoint::PutBucketAcl => acl::put_bucket_acl(ctx, body).await,
         Endpoint::GetBucketOwnershipControls => acl::get_ownership_controls(ctx).await,
+        Endpoint::GetBucketNotificationConfiguration => notification::get(ctx).await,
+        Endpoint::PutBucketNotificationConfiguration => notification::put(ctx, body).await,
         Endpoint::ListObjects | Endpoint::ListObjectsV2 => list::list_objects(ctx).await,
         Endpoint::ListObjectVersions => versions::list_versions(ctx).await,
         Endpoint::ListMultipartUploads => multipart::list_uploads(ctx).await,
