@@ -253,9 +253,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// when an object was deleted (`Ok(true)`).
     async fn delete_object_notify(&self, bucket: &str, key: &str, events: &[NewEvent]) -> Result<bool>;
 
-    /// Claim at most `limit` pending rows due by `now` and not claimed by anyone (or whose
+    /// Claim at most `limit` pending rows due by `now` and not claimed by anyone else (or whose
     /// claim ran out), oldest first, for `holder` until `now + lease`. While claimed, no other
-    /// caller gets them.
+    /// holder gets them; `holder`'s own claims are handed to it again (a node restarted under
+    /// the same name takes its rows back at once), so a holder must settle every row it claimed
+    /// before claiming more.
     async fn claim_events(&self, holder: &str, now: Millis, lease: Millis, limit: usize) -> Result<Vec<OutboxEvent>>;
     /// Remove a delivered row (whoever holds its claim). `Ok(false)` when it was gone already.
     async fn event_delivered(&self, id: &str) -> Result<bool>;

@@ -109,7 +109,7 @@ impl EventStore for PostgresMetaStore {
         let sql = format!(
             "UPDATE event_outbox SET claimed_by = $1, claim_until = $2
              WHERE id IN (SELECT id FROM event_outbox
-                          WHERE state = 'PENDING' AND next_attempt <= $3 AND claim_until <= $3
+                          WHERE state = 'PENDING' AND next_attempt <= $3 AND (claim_until <= $3 OR claimed_by = $1)
                           ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED)
              RETURNING {OUTBOX_COLUMNS}"
         );

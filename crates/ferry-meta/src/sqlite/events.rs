@@ -129,10 +129,10 @@ impl EventStore for SqliteMetaStore {
                 tx,
                 &format!(
                     "SELECT {OUTBOX_COLUMNS} FROM event_outbox
-                     WHERE state = 'PENDING' AND next_attempt <= ?1 AND claim_until <= ?1
+                     WHERE state = 'PENDING' AND next_attempt <= ?1 AND (claim_until <= ?1 OR claimed_by = ?3)
                      ORDER BY seq LIMIT ?2"
                 ),
-                params![now, limit as i64],
+                params![now, limit as i64, holder],
                 event_row,
             )?;
             let mut stmt = tx
