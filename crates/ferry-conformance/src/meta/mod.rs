@@ -1,6 +1,7 @@
 //! The [`MetaStore`] suite: every guarantee of the contract, on an empty store. Single-writer
 //! cases are here; racing writers and conditional writes are in `races`.
 
+mod events;
 mod races;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub async fn meta_store_suite(store: Arc<dyn MetaStore>) {
     leases(&*store).await;
     counts(&*store).await;
     damage_flags(&*store).await;
+    events::outbox(&store).await;
 }
 
 /// The scrub's damage flag: set and cleared only on the object whose manifest names the blob,
