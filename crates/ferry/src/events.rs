@@ -226,7 +226,8 @@ impl Deliverer {
             }
             Err(why) => {
                 let attempts = event.attempts + 1;
-                let retry_at = (attempts < self.args.notify_max_attempts).then(|| now_millis() + self.backoff(attempts));
+                let retry_at =
+                    (attempts < self.args.notify_max_attempts).then(|| now_millis() + self.backoff(attempts));
                 let outcome = if retry_at.is_some() { "retry" } else { "dead" };
                 self.metrics.failed.get_or_create(&OutcomeLabels { outcome }).inc();
                 tracing::warn!(id = %event.id, target = %event.target, attempts, error = %why, outcome, "event delivery failed");
@@ -338,22 +339,14 @@ mod tests {
 
     #[test]
     fn targets_parse() {
-        let (name, t) = parse_target("hooks=http://127.0.0.1:9/in,secret=s3cr,et").unwrap_or_default_target();
+        let parsed = parse_target("hooks=http://127.0.0.1:9/in,secret=s3cr,et");
+        let Ok((name, t)) = parsed else { panic!("{parsed:?}") };
         assert_eq!(name, "hooks");
         assert_eq!(t, Target { url: "http://127.0.0.1:9/in".into(), secret: Some("s3cr,et".into()) });
         assert!(parse_target("hooks").is_err());
         assert!(parse_target("=http://x").is_err());
         assert!(parse_target("a b=http://x").is_err());
         assert!(parse_target("hooks=ftp://x").is_err());
-    }
-
-    trait OrDefault {
-        fn unwrap_or_default_target(self) -> (String, Target);
-    }
-    impl OrDefault for anyhow::Result<(String, Target)> {
-        fn unwrap_or_default_target(self) -> (String, Target) {
-            self.unwrap_or_else(|_| (String::new(), Target { url: String::new(), secret: None }))
-        }
     }
 
     #[test]

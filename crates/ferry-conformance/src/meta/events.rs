@@ -113,7 +113,10 @@ async fn written_with_their_change(store: &dyn MetaStore) {
     assert!(matches!(result, Err(Error::NoSuchUpload)), "not Closing: {result:?}");
     assert!(store.transition(&s.id, &[SessionState::Normal], SessionState::Closing, clock()).await.unwrap());
     let commit = event(EventKind::CompleteMultipartUpload, "ev/mp");
-    store.publish_notify(&s.id, std::slice::from_ref(&object), &record, None, std::slice::from_ref(&commit)).await.unwrap();
+    store
+        .publish_notify(&s.id, std::slice::from_ref(&object), &record, None, std::slice::from_ref(&commit))
+        .await
+        .unwrap();
     assert_eq!(ids(store).await, vec![put.id.clone(), delete.id.clone(), commit.id.clone()], "in sequencer order");
     assert!(store.get_object("alpha", "ev/mp").await.unwrap().is_some());
     store.delete_object("alpha", "ev/mp").await.unwrap();

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use md5::{Digest as _, Md5};
 
+use super::events::Change;
 use super::{CommitOutcome, CommitPart, CommitRequest, CommitRules, Engine, PartList, validate_key};
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, DigestKind, Digests};
 use crate::conditions::WriteCondition;
-use super::events::Change;
 use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
 use crate::types::*;

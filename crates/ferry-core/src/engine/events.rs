@@ -115,7 +115,13 @@ impl Engine {
     }
 
     /// Claim outbox rows for delivery by `holder` (see [`crate::EventStore::claim_events`]).
-    pub async fn claim_events(&self, holder: &str, now: Millis, lease: Millis, limit: usize) -> Result<Vec<OutboxEvent>> {
+    pub async fn claim_events(
+        &self,
+        holder: &str,
+        now: Millis,
+        lease: Millis,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>> {
         self.meta.claim_events(holder, now, lease, limit).await
     }
 
@@ -171,10 +177,8 @@ impl<'a> Change<'a> {
 /// across processes, so a later change of a key has a greater sequencer (S3's contract).
 fn sequencer() -> String {
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     let mut last = LAST.load(Ordering::Relaxed);
     loop {
         let next = now.max(last + 1);

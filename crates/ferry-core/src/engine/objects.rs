@@ -6,12 +6,12 @@
 
 use futures_util::{StreamExt, TryStreamExt};
 
+use super::events::Change;
 use super::{
     Engine, ObjectListing, ObjectRead, PartInput, RangeSpec, resolve_range, validate_bucket_name, validate_key,
 };
 use crate::checksum::{ChecksumAlgorithm, ChecksumType};
 use crate::conditions::{SourceConditions, WriteCondition};
-use super::events::Change;
 use crate::error::{Error, Result};
 use crate::events::{DeleteCause, EventKind};
 use crate::store::ByteStream;

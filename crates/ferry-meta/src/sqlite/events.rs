@@ -200,12 +200,10 @@ impl EventStore for SqliteMetaStore {
 
     async fn count_events(&self) -> Result<OutboxCounts> {
         self.with(|conn| {
-            let rows: Vec<(String, i64)> = query_all(
-                conn,
-                "SELECT state, COUNT(*) FROM event_outbox GROUP BY state",
-                [],
-                |r| Ok((r.get(0).map_err(db)?, r.get(1).map_err(db)?)),
-            )?;
+            let rows: Vec<(String, i64)> =
+                query_all(conn, "SELECT state, COUNT(*) FROM event_outbox GROUP BY state", [], |r| {
+                    Ok((r.get(0).map_err(db)?, r.get(1).map_err(db)?))
+                })?;
             let mut counts = OutboxCounts::default();
             for (state, n) in rows {
                 match state.as_str() {

@@ -71,7 +71,7 @@ async fn ls(args: LsArgs) -> anyhow::Result<()> {
         println!("{}", if args.failed { "no failed events" } else { "no events waiting" });
         return Ok(());
     }
-    println!("{:<32}  {:<7}  {:>8}  {:<12}  {:<36}  {}", "ID", "STATE", "ATTEMPTS", "TARGET", "EVENT", "OBJECT");
+    println!("{:<32}  {:<7}  {:>8}  {:<12}  {:<36}  OBJECT", "ID", "STATE", "ATTEMPTS", "TARGET", "EVENT");
     for e in &events {
         println!(
             "{:<32}  {:<7}  {:>8}  {:<12}  {:<36}  {}/{}",
