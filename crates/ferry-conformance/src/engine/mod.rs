@@ -2,6 +2,7 @@
 //! storage stack. Every deployment's stack runs it (see [`Stack`]); the cases are grouped by
 //! what they exercise: object uploads (`objects`), tables (`tables`), session time (`expiry`).
 
+mod events;
 mod expiry;
 mod objects;
 mod tables;
@@ -84,6 +85,7 @@ pub async fn engine_suite(stack: &dyn Stack) {
         tables::tunnel_commits_replay_with_the_same_list_an_empty_one_or_none,
         expiry::sessions_expire_at_request_time_without_a_sweep,
         expiry::idle_sessions_expire_at_request_time_and_activity_keeps_them,
+        events::changes_queue_the_configured_events,
     );
 }
 

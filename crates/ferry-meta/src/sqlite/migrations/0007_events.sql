@@ -1,6 +1,6 @@
 -- Event notifications: each bucket's configuration, and the outbox of events waiting for
 -- delivery, written in the transaction of the change that caused them.
-CREATE TABLE bucket_notifications (
+CREATE TABLE IF NOT EXISTS bucket_notifications (
     bucket TEXT PRIMARY KEY,
     config TEXT NOT NULL
 ) WITHOUT ROWID;
@@ -10,7 +10,7 @@ CREATE TABLE bucket_notifications (
 -- state is 'PENDING' until delivered (the row is deleted) or, after too many failed attempts,
 -- 'FAILED' (a dead letter, kept until retried). seq is the event's sequencer: fixed-width hex that
 -- grows with time, the delivery order.
-CREATE TABLE event_outbox (
+CREATE TABLE IF NOT EXISTS event_outbox (
     id           TEXT PRIMARY KEY,
     target       TEXT NOT NULL,
     facts        TEXT NOT NULL,
@@ -23,5 +23,5 @@ CREATE TABLE event_outbox (
     created      INTEGER NOT NULL,
     seq          TEXT NOT NULL
 );
-CREATE INDEX event_outbox_due ON event_outbox (state, next_attempt);
-CREATE INDEX event_outbox_order ON event_outbox (seq);
+CREATE INDEX IF NOT EXISTS event_outbox_due ON event_outbox (state, next_attempt);
+CREATE INDEX IF NOT EXISTS event_outbox_order ON event_outbox (seq);
