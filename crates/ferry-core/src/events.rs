@@ -81,7 +81,10 @@ impl EventKind {
             return true;
         }
         match pattern.strip_suffix('*') {
-            Some(family) if self != EventKind::TableCommit => self.config_name().starts_with(family),
+            // Only a family (`s3:ObjectCreated:*`), never a bare `*`.
+            Some(family) if family.ends_with(':') && self != EventKind::TableCommit => {
+                self.config_name().starts_with(family)
+            }
             _ => false,
         }
     }
