@@ -10,6 +10,7 @@ pub mod credentials;
 mod engine;
 mod error;
 pub mod lifecycle;
+pub mod events;
 pub mod pipeline;
 pub mod store;
 mod types;
@@ -23,5 +24,6 @@ pub use engine::{
     run_sweeper, validate_bucket_name, validate_key,
 };
 pub use error::{Error, PreconditionFailure, Result, TableError};
+pub use events::{DeleteCause, EventKind, EventStore, NotificationConfig};
 pub use store::{BlobStore, BlobWriter, MetaStore};
 pub use types::*;

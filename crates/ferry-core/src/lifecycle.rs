@@ -247,7 +247,14 @@ pub trait LifecycleStore: Send + Sync {
     /// `modified_before` (an object written since the rule selected it stays), queueing its blobs
     /// as garbage at `now`, in one transaction serialized with the key's other writers.
     /// `Ok(true)` when this call deleted it.
-    async fn expire_object(&self, bucket: &str, key: &str, modified_before: Millis, now: Millis) -> Result<bool>;
+    async fn expire_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        modified_before: Millis,
+        now: Millis,
+        events: &[crate::events::NewEvent],
+    ) -> Result<bool>;
 }
 
 #[cfg(test)]

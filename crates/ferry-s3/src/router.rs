@@ -27,6 +27,8 @@ ferry_http::endpoints! {
     GetBucketLifecycleConfiguration,
     PutBucketLifecycleConfiguration,
     DeleteBucketLifecycle,
+    GetBucketNotificationConfiguration,
+    PutBucketNotificationConfiguration,
     ListObjects,
     ListObjectsV2,
     ListObjectVersions,
@@ -122,6 +124,8 @@ routes! {
     GET Bucket ["versioning"] => Serve(GetBucketVersioning) (&[]) "never enabled";
     GET Bucket ["acl"] => Serve(GetBucketAcl) (&[]) "owner FULL_CONTROL";
     GET Bucket ["ownershipControls"] => Serve(GetBucketOwnershipControls) (&[]) "`BucketOwnerEnforced`";
+    GET Bucket ["notification"] => Serve(GetBucketNotificationConfiguration) (&[]) "webhook targets only (see `docs/events.md`)";
+    PUT Bucket ["notification"] => Serve(PutBucketNotificationConfiguration) (&[]) "`QueueConfiguration` naming a server-side webhook target: `arn:minio:sqs::NAME:webhook`; prefix/suffix filters";
     HEAD Bucket [] => Serve(HeadBucket) (&[]) "";
     PUT Bucket [] => Serve(CreateBucket) (&[]) "";
     PUT Bucket ["versioning"] => Serve(PutBucketVersioning) (&[]) "refused: versioning is not offered";
@@ -169,8 +173,6 @@ routes! {
     GET Bucket ["metrics"] => Refuse("GetBucketMetricsConfiguration") (&["id", "continuation-token"]) "";
     PUT Bucket ["metrics"] => Refuse("PutBucketMetricsConfiguration") (&["id"]) "";
     DELETE Bucket ["metrics"] => Refuse("DeleteBucketMetricsConfiguration") (&["id"]) "";
-    GET Bucket ["notification"] => Refuse("GetBucketNotificationConfiguration") (&[]) "";
-    PUT Bucket ["notification"] => Refuse("PutBucketNotificationConfiguration") (&[]) "";
     GET Bucket ["object-lock"] => Refuse("GetObjectLockConfiguration") (&[]) "";
     PUT Bucket ["object-lock"] => Refuse("PutObjectLockConfiguration") (&[]) "";
     PUT Bucket ["ownershipControls"] => Refuse("PutBucketOwnershipControls") (&[]) "";
@@ -329,6 +331,16 @@ mod tests {
         assert!(routed(Method::PUT, Some("b"), Some("k"), "lifecycle").is_err());
         assert_eq!(routed(Method::PUT, Some("b"), Some("k"), "partNumber=1&uploadId=u"), Ok(Endpoint::UploadPart));
         assert_eq!(routed(Method::GET, Some("b"), Some("k"), "x-id=GetObject&partNumber=2"), Ok(Endpoint::GetObject));
+        assert_eq!(
+            routed(Method::PUT, Some("b"), None, "notification"),
+            Ok(Endpoint::PutBucketNotificationConfiguration)
+        );
+        assert_eq!(
+            routed(Method::GET, Some("b"), None, "notification"),
+            Ok(Endpoint::GetBucketNotificationConfiguration)
+        );
+        // S3 has no DeleteBucketNotification: the query key is refused, the bucket stays.
+        assert_eq!(routed(Method::DELETE, Some("b"), None, "notification"), Err("DeleteBucket"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod commands;
 mod credentials;
+mod events;
 mod exit;
 mod metrics;
 mod serve;
@@ -45,6 +46,10 @@ enum Command {
     /// Verify every stored blob against its recorded checksums, on the server's stores; flag
     /// damaged objects so reads of them fail. Exit code 3 when anything is damaged.
     Scrub(commands::scrub::ScrubArgs),
+    /// Event notifications waiting in the outbox, on the server's stores: list them (dead
+    /// letters with --failed) and send dead letters again.
+    #[command(subcommand)]
+    Events(commands::events::EventsCommand),
 }
 
 fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -66,6 +71,7 @@ fn main() -> std::process::ExitCode {
                     Command::Resume(args) => commands::resume::run(args).await,
                     Command::Table(c) => commands::table::run(c).await,
                     Command::Scrub(args) => commands::scrub::run(args).await,
+                    Command::Events(c) => commands::events::run(c).await,
                     Command::Serve(_) => unreachable!("handled above"),
                 }
             })

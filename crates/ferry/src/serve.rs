@@ -101,6 +101,8 @@ pub struct ServeArgs {
     /// 1d in production; a short day (e.g. 2s) lets tests and trials see rules act.
     #[arg(long, env = "FERRY_LIFECYCLE_DAY", default_value = "1d", value_parser = positive_duration)]
     lifecycle_day: Duration,
+    #[command(flatten)]
+    notify: crate::events::NotifyArgs,
     #[arg(long, env = "FERRY_ACCESS_KEY_ID", hide = true)]
     access_key_id: Option<String>,
     #[arg(long, env = "FERRY_SECRET_ACCESS_KEY", hide = true, hide_env_values = true)]
@@ -157,7 +159,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let sweep_metrics = SweepMetrics::register(operations.registry_mut());
     let scrub_metrics = ScrubMetrics::register(operations.registry_mut());
     let lifecycle_metrics = LifecycleMetrics::register(operations.registry_mut());
+    let event_metrics = crate::events::EventMetrics::register(operations.registry_mut());
+    let event_targets = args.notify.targets()?;
     let engine = Engine::new(stores.meta.clone(), stores.blobs.clone(), config).with_observer(Arc::new(engine_metrics));
+    let engine = engine.with_event_targets(event_targets.keys().cloned());
     engine.recover(stores.exclusive).await.context("recovering after the last run")?;
 
     let credential_store = Arc::new(CredentialStore::new(vec![creds.clone()]));
@@ -241,6 +246,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .run(),
         )
     });
+    let deliverer = tokio::spawn(
+        crate::events::Deliverer {
+            engine: engine.clone(),
+            holder: sweeper.node.clone(),
+            targets: event_targets,
+            args: args.notify.clone(),
+            region: args.region.clone(),
+            metrics: event_metrics,
+        }
+        .run(),
+    );
     let (stop_sweeper, sweeper_stopped) = tokio::sync::oneshot::channel::<()>();
     let sweeper = tokio::spawn(async move {
         let gauges = SweepGauges { sweep: sweep_metrics, scrub: scrub_metrics, lifecycle: lifecycle_metrics };
@@ -258,6 +274,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ferry_http::serve(listener, router, options, shutdown_signal()).await?;
     let _ = stop_sweeper.send(());
     let _ = sweeper.await;
+    // Undelivered events stay in the outbox for the next start (or another node).
+    deliverer.abort();
     if let Some(scrubber) = scrubber {
         scrubber.abort();
     }

@@ -2,6 +2,7 @@
 //! storage stack. Every deployment's stack runs it (see [`Stack`]); the cases are grouped by
 //! what they exercise: object uploads (`objects`), tables (`tables`), session time (`expiry`).
 
+mod events;
 mod expiry;
 mod lifecycle;
 mod objects;
@@ -87,6 +88,7 @@ pub async fn engine_suite(stack: &dyn Stack) {
         expiry::idle_sessions_expire_at_request_time_and_activity_keeps_them,
         lifecycle::lifecycle_rules_abort_uploads_and_expire_objects,
         lifecycle::lifecycle_batches_are_bounded_and_each_object_expires_once,
+        events::changes_queue_the_configured_events,
     );
 }
 

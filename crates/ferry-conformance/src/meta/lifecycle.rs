@@ -96,20 +96,20 @@ pub(super) async fn lifecycle_queries(store: &dyn MetaStore) {
     assert!(store.objects_modified_before("alpha", "lc/", 1_000, "", 100).await.unwrap().is_empty(), "strict");
 
     // The delete is conditional on age, and happens once.
-    assert!(!store.expire_object("alpha", "lc/fresh", 2_000, now_millis()).await.unwrap(), "too young");
+    assert!(!store.expire_object("alpha", "lc/fresh", 2_000, now_millis(), &[]).await.unwrap(), "too young");
     assert!(store.get_object("alpha", "lc/fresh").await.unwrap().is_some());
-    assert!(store.expire_object("alpha", "lc/a", 2_000, now_millis()).await.unwrap());
-    assert!(!store.expire_object("alpha", "lc/a", 2_000, now_millis()).await.unwrap(), "only once");
+    assert!(store.expire_object("alpha", "lc/a", 2_000, now_millis(), &[]).await.unwrap());
+    assert!(!store.expire_object("alpha", "lc/a", 2_000, now_millis(), &[]).await.unwrap(), "only once");
     assert!(store.get_object("alpha", "lc/a").await.unwrap().is_none());
     let future = now_millis() + 1_000_000;
     assert!(store.garbage(future, 10_000).await.unwrap().contains(&aged[0].manifest[0].blob), "its blob is garbage");
     // An object overwritten since it was selected is the new object, and stays.
     store.put_object(&small_object("lc/b", "new")).await.unwrap();
-    assert!(!store.expire_object("alpha", "lc/b", 2_000, now_millis()).await.unwrap());
+    assert!(!store.expire_object("alpha", "lc/b", 2_000, now_millis(), &[]).await.unwrap());
     assert_eq!(store.get_object("alpha", "lc/b").await.unwrap().map(|o| o.etag).as_deref(), Some("new"));
 
     // Racing expirations of one object: exactly one wins.
-    let racers = (0..4).map(|_| store.expire_object("alpha", "lc/c", 2_000, now_millis()));
+    let racers = (0..4).map(|_| store.expire_object("alpha", "lc/c", 2_000, now_millis(), &[]));
     let wins = futures_util::future::join_all(racers).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
     assert_eq!(wins, 1);
     for key in ["lc/b", "lcx/d", "lc/fresh"] {

@@ -2,6 +2,7 @@
 //! cases are here; racing writers and conditional writes are in `races`.
 
 mod lifecycle;
+mod events;
 mod races;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub async fn meta_store_suite(store: Arc<dyn MetaStore>) {
     damage_flags(&*store).await;
     lifecycle::lifecycle_rules(&*store).await;
     lifecycle::lifecycle_queries(&*store).await;
+    events::outbox(&store).await;
 }
 
 /// The scrub's damage flag: set and cleared only on the object whose manifest names the blob,

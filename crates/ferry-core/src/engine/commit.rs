@@ -11,10 +11,12 @@ use std::time::Duration;
 
 use md5::{Digest as _, Md5};
 
+use super::events::Change;
 use super::{CommitOutcome, CommitPart, CommitRequest, CommitRules, Engine, PartList, validate_key};
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, DigestKind, Digests};
 use crate::conditions::WriteCondition;
 use crate::error::{Error, Result};
+use crate::events::{EventKind, NewEvent};
 use crate::types::*;
 
 impl Engine {
@@ -193,8 +195,28 @@ impl Engine {
         }
         let record =
             CommitRecord { fingerprint, etag: String::new(), checksum: None, size: files.iter().map(|f| f.size).sum() };
-        self.meta.publish(&session.id, &files, &record).await?;
+        let events = self.table_commit_events(session, &files).await?;
+        self.meta.publish_notify(&session.id, &files, &record, None, &events).await?;
         Ok(files)
+    }
+
+    /// The `ferry:TableCommit` events of publishing `files` for a table session: one event for
+    /// the commit (not one per block file), keyed by the partition's data prefix in the table
+    /// bucket, with the table, partition and files in its detail.
+    async fn table_commit_events(&self, session: &Session, files: &[ObjectRecord]) -> Result<Vec<NewEvent>> {
+        let Target::TablePartition { project, table, partition } = &session.target else { return Ok(Vec::new()) };
+        let Some(first) = files.first() else { return Ok(Vec::new()) };
+        let key = first.key.rfind('/').map_or("", |at| &first.key[..=at]);
+        let size = files.iter().map(|f| f.size).sum();
+        let mut change = Change::new(EventKind::TableCommit, &self.config.table_bucket, key, size, "", first.modified);
+        change.detail = Some(serde_json::json!({
+            "project": project,
+            "table": table,
+            "partition": partition,
+            "session": session.id,
+            "files": files.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(),
+        }));
+        self.events_for(change).await
     }
 
     /// The answer to a commit of an already-published session: what it published, when `replays`
@@ -272,7 +294,8 @@ impl Engine {
             checksum: object.checksum.clone(),
             size: object.size,
         };
-        self.meta.publish_if(&session.id, std::slice::from_ref(&object), &record, condition).await?;
+        let events = self.events_for(Change::published(EventKind::CompleteMultipartUpload, &object)).await?;
+        self.meta.publish_notify(&session.id, std::slice::from_ref(&object), &record, condition, &events).await?;
         Ok(object)
     }
 

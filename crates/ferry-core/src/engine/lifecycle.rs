@@ -39,10 +39,13 @@ impl Engine {
     /// kept. Its blobs go to the garbage queue as with any delete. `Ok(true)` when this call
     /// deleted it; racing callers on other nodes cannot both get `true`.
     ///
-    /// This is the one place lifecycle expiration deletes objects: an `s3:LifecycleExpiration:Delete`
-    /// event, when notifications exist, is to be emitted from here.
+    /// This is the one place lifecycle expiration deletes objects; the bucket's
+    /// `s3:LifecycleExpiration:Delete` events are queued in the delete's own transaction.
     pub async fn expire_object(&self, bucket: &str, key: &str, modified_before: Millis) -> Result<bool> {
-        self.freeing("a lifecycle expiration", || self.meta.expire_object(bucket, key, modified_before, now_millis()))
+        let now = now_millis();
+        let change = super::events::Change::new(crate::events::EventKind::LifecycleExpiration, bucket, key, 0, "", now);
+        let events = self.events_for(change).await?;
+        self.freeing("a lifecycle expiration", || self.meta.expire_object(bucket, key, modified_before, now, &events))
             .await
     }
 

@@ -18,6 +18,7 @@
 
 mod commit;
 mod lifecycle;
+mod events;
 mod maintenance;
 mod objects;
 mod parts;
@@ -344,11 +345,20 @@ pub struct Engine {
     config: EngineConfig,
     observer: Arc<dyn Observer>,
     damage_hint: Arc<scrub::DamageHint>,
+    /// Names of the notification targets the server delivers to (see [`Engine::with_event_targets`]).
+    event_targets: Arc<std::collections::BTreeSet<String>>,
 }
 
 impl Engine {
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, config: EngineConfig) -> Self {
-        Engine { meta, blobs, config, observer: Arc::new(Unobserved), damage_hint: Default::default() }
+        Engine {
+            meta,
+            blobs,
+            config,
+            observer: Arc::new(Unobserved),
+            damage_hint: Default::default(),
+            event_targets: Default::default(),
+        }
     }
 
     /// Report work to `observer` (metrics).

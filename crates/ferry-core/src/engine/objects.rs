@@ -6,12 +6,14 @@
 
 use futures_util::{StreamExt, TryStreamExt};
 
+use super::events::Change;
 use super::{
     Engine, ObjectListing, ObjectRead, PartInput, RangeSpec, resolve_range, validate_bucket_name, validate_key,
 };
 use crate::checksum::{ChecksumAlgorithm, ChecksumType};
 use crate::conditions::{SourceConditions, WriteCondition};
 use crate::error::{Error, Result};
+use crate::events::{DeleteCause, EventKind};
 use crate::store::ByteStream;
 use crate::types::*;
 
@@ -100,7 +102,11 @@ impl Engine {
             },
             manifest: vec![ManifestEntry { blob: blob.clone(), offset: 0, size }],
         };
-        if let Err(e) = self.meta.put_object_if(&object, condition.as_ref()).await {
+        let stored = match self.events_for(Change::published(EventKind::Put, &object)).await {
+            Ok(events) => self.meta.put_object_notify(&object, condition.as_ref(), &events).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
             self.discard(&blob).await;
             return Err(e);
         }
@@ -142,7 +148,8 @@ impl Engine {
             meta: meta.unwrap_or(src.meta),
             ..src
         };
-        self.meta.put_object_if(&object, condition.as_ref()).await?;
+        let events = self.events_for(Change::published(EventKind::Copy, &object)).await?;
+        self.meta.put_object_notify(&object, condition.as_ref(), &events).await?;
         Ok(object)
     }
 
@@ -217,10 +224,9 @@ impl Engine {
 
     /// Delete an object; deleting a missing key succeeds. Errors with `NoSuchBucket`.
     /// Errors with `AccessDenied` in the table bucket.
+    /// Emits `ObjectRemoved:Delete` when the bucket asks for it (see [`Engine::delete_object_as`]).
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool> {
-        self.refuse_table_bucket(bucket)?;
-        self.bucket(bucket).await?;
-        self.freeing("a delete", || self.meta.delete_object(bucket, key)).await
+        self.delete_object_as(bucket, key, DeleteCause::Request).await
     }
 
     /// List keys under `prefix` after `after`, rolling keys that contain `delimiter` past the

@@ -98,7 +98,14 @@ impl LifecycleStore for PostgresMetaStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    async fn expire_object(&self, bucket: &str, key: &str, modified_before: Millis, now: Millis) -> Result<bool> {
+    async fn expire_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        modified_before: Millis,
+        now: Millis,
+        events: &[ferry_core::events::NewEvent],
+    ) -> Result<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         // The key's writers (puts, commits, deletes on any node) serialize on this lock; see
@@ -124,6 +131,7 @@ impl LifecycleStore for PostgresMetaStore {
         )
         .await
         .map_err(db)?;
+        super::events::enqueue(&tx, events).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }

@@ -17,6 +17,7 @@
 //! The statements are in one module per table family; the server-side functions they call are
 //! defined by the migrations in `migrations/`.
 
+mod events;
 mod garbage;
 mod leases;
 mod lifecycle;
@@ -188,7 +189,7 @@ impl MetaStore for PostgresMetaStore {
         commit: &CommitRecord,
         condition: Option<&WriteCondition>,
     ) -> Result<()> {
-        objects::publish(self, session, objects, commit, condition).await
+        objects::publish(self, session, objects, commit, condition, &[]).await
     }
 
     async fn expire_sessions(&self, now: Millis, idle_before: Millis, closing_before: Millis) -> Result<u64> {
@@ -196,7 +197,7 @@ impl MetaStore for PostgresMetaStore {
     }
 
     async fn put_object_if(&self, object: &ObjectRecord, condition: Option<&WriteCondition>) -> Result<()> {
-        objects::put(self, object, condition).await
+        objects::put(self, object, condition, &[]).await
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
@@ -204,7 +205,7 @@ impl MetaStore for PostgresMetaStore {
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool> {
-        objects::delete(self, bucket, key).await
+        objects::delete(self, bucket, key, &[]).await
     }
 
     async fn list_objects(&self, bucket: &str, prefix: &str, after: &str, limit: usize) -> Result<Vec<ObjectSummary>> {

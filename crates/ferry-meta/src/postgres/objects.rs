@@ -2,6 +2,7 @@
 //! Writers of one key serialize on an advisory lock of the key (see the store's notes).
 
 use deadpool_postgres::Transaction;
+use ferry_core::events::NewEvent;
 use ferry_core::{
     BucketInfo, CommitRecord, Error, Millis, ObjectRecord, ObjectSummary, Result, WriteCondition, random_id,
 };
@@ -49,6 +50,7 @@ pub(super) async fn delete_bucket(store: &PostgresMetaStore, name: &str, now: Mi
     tx.execute("UPDATE sessions SET state = 'ABORTED', last_activity = $2 WHERE id = ANY ($1)", &[&live, &now])
         .await
         .map_err(db)?;
+    tx.execute("DELETE FROM bucket_notifications WHERE bucket = $1", &[&name]).await.map_err(db)?;
     tx.execute("DELETE FROM buckets WHERE name = $1", &[&name]).await.map_err(db)?;
     tx.commit().await.map_err(db)
 }
@@ -137,6 +139,7 @@ pub(super) async fn publish(
     objects: &[ObjectRecord],
     commit: &CommitRecord,
     condition: Option<&WriteCondition>,
+    events: &[NewEvent],
 ) -> Result<()> {
     let mut client = store.client().await?;
     let tx = client.transaction().await.map_err(db)?;
@@ -190,6 +193,7 @@ pub(super) async fn publish(
     )
     .await
     .map_err(db)?;
+    super::events::enqueue(&tx, events).await?;
     tx.commit().await.map_err(db)
 }
 
@@ -198,11 +202,13 @@ pub(super) async fn put(
     store: &PostgresMetaStore,
     object: &ObjectRecord,
     condition: Option<&WriteCondition>,
+    events: &[NewEvent],
 ) -> Result<()> {
     let mut client = store.client().await?;
     let tx = client.transaction().await.map_err(db)?;
     lock_key(&tx, &object.bucket, &object.key).await?;
     insert(&tx, object, condition).await?;
+    super::events::enqueue(&tx, events).await?;
     tx.commit().await.map_err(db)
 }
 
@@ -225,11 +231,16 @@ pub(super) async fn get(store: &PostgresMetaStore, bucket: &str, key: &str) -> R
     Ok(Some(object))
 }
 
-pub(super) async fn delete(store: &PostgresMetaStore, bucket: &str, key: &str) -> Result<bool> {
+/// Delete the object at (bucket, key) under its key's lock, queueing `events` with it when
+/// there was one.
+pub(super) async fn delete(store: &PostgresMetaStore, bucket: &str, key: &str, events: &[NewEvent]) -> Result<bool> {
     let mut client = store.client().await?;
     let tx = client.transaction().await.map_err(db)?;
     lock_key(&tx, bucket, key).await?;
     let existed = remove(&tx, bucket, key, ferry_core::now_millis()).await?;
+    if existed {
+        super::events::enqueue(&tx, events).await?;
+    }
     tx.commit().await.map_err(db)?;
     Ok(existed)
 }

@@ -110,8 +110,15 @@ impl LifecycleStore for SqliteMetaStore {
         .await
     }
 
-    async fn expire_object(&self, bucket: &str, key: &str, modified_before: Millis, now: Millis) -> Result<bool> {
-        let (bucket, key) = (bucket.to_string(), key.to_string());
+    async fn expire_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        modified_before: Millis,
+        now: Millis,
+        events: &[ferry_core::events::NewEvent],
+    ) -> Result<bool> {
+        let (bucket, key, events) = (bucket.to_string(), key.to_string(), events.to_vec());
         self.write(move |tx| {
             let id: Option<String> = query_first(
                 tx,
@@ -127,6 +134,7 @@ impl LifecycleStore for SqliteMetaStore {
             .map_err(db)?;
             tx.execute("DELETE FROM manifests WHERE object = ?1", [&id]).map_err(db)?;
             tx.execute("DELETE FROM objects WHERE id = ?1", [&id]).map_err(db)?;
+            super::events::enqueue(tx, &events)?;
             Ok(true)
         })
         .await

@@ -5,6 +5,7 @@
 //! a check and the write that depends on it (a session's state, an object's ETag) can never be
 //! split by another writer. The statements themselves are in one module per table family.
 
+mod events;
 mod garbage;
 mod leases;
 mod lifecycle;

@@ -43,6 +43,7 @@ pub(super) fn delete_bucket(tx: &Transaction<'_>, name: &str, now: Millis) -> Re
         tx.execute("UPDATE sessions SET state = 'ABORTED', last_activity = ?2 WHERE id = ?1", params![id, now])
             .map_err(db)?;
     }
+    super::events::forget_bucket(tx, name)?;
     tx.execute("DELETE FROM buckets WHERE name = ?1", [name]).map_err(db)?;
     Ok(())
 }

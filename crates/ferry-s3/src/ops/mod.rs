@@ -6,6 +6,7 @@ pub mod bucket;
 pub mod lifecycle;
 pub mod list;
 pub mod multipart;
+pub mod notification;
 pub mod object;
 pub mod versions;
 
@@ -38,6 +39,8 @@ pub async fn serve(ctx: &Ctx<'_>, endpoint: Endpoint, body: Body) -> S3Result<Re
         Endpoint::GetBucketLifecycleConfiguration => lifecycle::get(ctx).await,
         Endpoint::PutBucketLifecycleConfiguration => lifecycle::put(ctx, body).await,
         Endpoint::DeleteBucketLifecycle => lifecycle::delete(ctx).await,
+        Endpoint::GetBucketNotificationConfiguration => notification::get(ctx).await,
+        Endpoint::PutBucketNotificationConfiguration => notification::put(ctx, body).await,
         Endpoint::ListObjects | Endpoint::ListObjectsV2 => list::list_objects(ctx).await,
         Endpoint::ListObjectVersions => versions::list_versions(ctx).await,
         Endpoint::ListMultipartUploads => multipart::list_uploads(ctx).await,

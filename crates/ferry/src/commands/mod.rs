@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod cp;
+pub mod events;
 pub mod objects;
 pub mod progress;
 pub mod resume;
