@@ -4,13 +4,16 @@
 //! metadata through a [`MetaStore`] and bytes through a [`BlobStore`]. Nothing here knows about HTTP,
 //! XML, signatures, SQL or Parquet: tables are a service on top of it (`ferry-tables`).
 
+pub mod access;
 pub mod checksum;
 mod conditions;
 pub mod credentials;
 mod engine;
 mod error;
+pub mod keys;
 pub mod pipeline;
 pub mod store;
+pub mod sts;
 mod types;
 
 pub use checksum::{DigestKind, Digests};

@@ -18,6 +18,7 @@
 //! defined by the migrations in `migrations/`.
 
 mod garbage;
+mod keys;
 mod leases;
 mod objects;
 mod parts;

@@ -13,6 +13,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_session_targets.sql"),
     include_str!("migrations/0003_object_damage.sql"),
     include_str!("migrations/0004_legacy_numbering.sql"),
+    include_str!("migrations/0007_keys.sql"),
 ];
 
 /// Any value that identifies ferry's migration lock among other applications' advisory locks.

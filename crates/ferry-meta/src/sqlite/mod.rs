@@ -6,6 +6,7 @@
 //! split by another writer. The statements themselves are in one module per table family.
 
 mod garbage;
+mod keys;
 mod leases;
 mod objects;
 mod parts;

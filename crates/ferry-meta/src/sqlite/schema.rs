@@ -14,6 +14,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_session_targets.sql"),
     include_str!("migrations/0004_object_damage.sql"),
     include_str!("migrations/0005_legacy_numbering.sql"),
+    include_str!("migrations/0008_keys.sql"),
 ];
 
 /// Apply the migrations `conn` has not run yet, each in its own transaction.
