@@ -5,6 +5,7 @@
 mod commands;
 mod credentials;
 mod exit;
+mod master_key;
 mod metrics;
 mod serve;
 mod stores;
@@ -45,6 +46,9 @@ enum Command {
     /// Verify every stored blob against its recorded checksums, on the server's stores; flag
     /// damaged objects so reads of them fail. Exit code 3 when anything is damaged.
     Scrub(commands::scrub::ScrubArgs),
+    /// Access keys and their grants, on the server's metadata store (`--data-dir` / `--meta`).
+    #[command(subcommand)]
+    Keys(commands::keys::KeysCommand),
 }
 
 fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -66,6 +70,7 @@ fn main() -> std::process::ExitCode {
                     Command::Resume(args) => commands::resume::run(args).await,
                     Command::Table(c) => commands::table::run(c).await,
                     Command::Scrub(args) => commands::scrub::run(args).await,
+                    Command::Keys(c) => commands::keys::run(c).await,
                     Command::Serve(_) => unreachable!("handled above"),
                 }
             })

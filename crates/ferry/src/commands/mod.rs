@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod cp;
+pub mod keys;
 pub mod objects;
 pub mod progress;
 pub mod resume;
