@@ -38,8 +38,8 @@ pub async fn key_store_suite(store: &dyn KeyStore) {
     assert!(!listed[0].enabled);
     assert_eq!(listed[0].sealed_secret, ci.sealed_secret, "an update keeps the secret");
 
-    store.touch_keys(&[ci.access_key_id.clone()], 5_000).await.unwrap();
-    store.touch_keys(&[ci.access_key_id.clone()], 4_000).await.unwrap();
+    store.touch_keys(std::slice::from_ref(&ci.access_key_id), 5_000).await.unwrap();
+    store.touch_keys(std::slice::from_ref(&ci.access_key_id), 4_000).await.unwrap();
     let listed = store.list_keys().await.unwrap();
     assert_eq!(listed[0].last_used, Some(5_000), "last-used never moves backwards");
     assert_eq!(listed[1].last_used, None, "untouched keys stay unused");

@@ -82,7 +82,9 @@ pub enum Grant {
 
 /// Why a grant could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid grant {text:?}: {reason} (use BUCKET[/PREFIX]:read,write,list,delete,admin or project:NAME:read,write)")]
+#[error(
+    "invalid grant {text:?}: {reason} (use BUCKET[/PREFIX]:read,write,list,delete,admin or project:NAME:read,write)"
+)]
 pub struct GrantError {
     text: String,
     reason: String,
@@ -126,7 +128,9 @@ impl Grant {
     /// The same target as `other` (the actions may differ).
     pub fn same_target(&self, other: &Grant) -> bool {
         match (self, other) {
-            (Grant::Bucket { bucket: a, prefix: p, .. }, Grant::Bucket { bucket: b, prefix: q, .. }) => a == b && p == q,
+            (Grant::Bucket { bucket: a, prefix: p, .. }, Grant::Bucket { bucket: b, prefix: q, .. }) => {
+                a == b && p == q
+            }
             (Grant::Project { project: a, .. }, Grant::Project { project: b, .. }) => a == b,
             _ => false,
         }
@@ -291,7 +295,9 @@ impl SessionPolicy {
             Resource::Project(_) => return false,
         };
         let matches = |s: &Statement| {
-            s.actions.iter().any(|p| action.aws_names().iter().any(|n| glob(&p.to_ascii_lowercase(), &n.to_ascii_lowercase())))
+            s.actions
+                .iter()
+                .any(|p| action.aws_names().iter().any(|n| glob(&p.to_ascii_lowercase(), &n.to_ascii_lowercase())))
                 && s.resources.iter().any(|p| {
                     arns.iter().enumerate().any(|(i, arn)| {
                         // The second bucket ARN (with the listed prefix) only counts when the
@@ -387,7 +393,7 @@ impl Principal {
         }
         let target = match resource {
             Resource::Object { bucket, key } => format!("{bucket}/{key}"),
-            Resource::Bucket { bucket, prefix } if prefix.is_empty() => bucket.to_string(),
+            Resource::Bucket { bucket, prefix: "" } => bucket.to_string(),
             Resource::Bucket { bucket, prefix } => format!("{bucket}/{prefix}"),
             Resource::Project(p) => format!("project {p}"),
         };
@@ -403,7 +409,8 @@ impl Principal {
             });
             // A policy limited to a prefix names it as `bucket/prefix*`, which the object
             // check with an empty key does not match; look at the patterns' bucket part.
-            if !any && !policy.statements.iter().any(|s| s.allow && s.resources.iter().any(|r| names_bucket(r, bucket))) {
+            if !any && !policy.statements.iter().any(|s| s.allow && s.resources.iter().any(|r| names_bucket(r, bucket)))
+            {
                 return false;
             }
         }
@@ -499,7 +506,10 @@ mod tests {
         // The policy allows `other`, the key does not.
         assert!(!p.allows(Action::Write, &Resource::Object { bucket: "other", key: "a" }));
         assert!(p.sees_bucket("app") && !p.sees_bucket("other"));
-        assert!(SessionPolicy::parse(r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{}}}"#).is_err());
+        assert!(
+            SessionPolicy::parse(r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{}}}"#)
+                .is_err()
+        );
     }
 
     #[test]

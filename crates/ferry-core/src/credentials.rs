@@ -117,17 +117,16 @@ impl CredentialStore {
         let records = store.list_keys().await?;
         let mut fresh = HashMap::with_capacity(records.len());
         for r in records {
-            let secret = master
-                .open(SECRET_PURPOSE, &r.sealed_secret)
-                .ok()
-                .and_then(|s| String::from_utf8(s).ok())
-                .ok_or_else(|| {
-                    Error::Meta(format!(
-                        "the master key does not decrypt the secret of stored key {} ({}); start with the \
+            let secret =
+                master.open(SECRET_PURPOSE, &r.sealed_secret).ok().and_then(|s| String::from_utf8(s).ok()).ok_or_else(
+                    || {
+                        Error::Meta(format!(
+                            "the master key does not decrypt the secret of stored key {} ({}); start with the \
                          FERRY_MASTER_KEY or master.key the keys were created with",
-                        r.name, r.access_key_id
-                    ))
-                })?;
+                            r.name, r.access_key_id
+                        ))
+                    },
+                )?;
             fresh.insert(r.access_key_id, CachedKey { secret, enabled: r.enabled, grants: r.grants });
         }
         if let Ok(mut keys) = self.keys.write() {
@@ -171,12 +170,19 @@ impl CredentialStore {
 
     /// The secret and principal for a request signed with `access_key_id`, carrying
     /// `session_token` when the credentials are temporary.
-    pub fn resolve(&self, access_key_id: &str, session_token: Option<&str>) -> std::result::Result<Resolved, AuthError> {
+    pub fn resolve(
+        &self,
+        access_key_id: &str,
+        session_token: Option<&str>,
+    ) -> std::result::Result<Resolved, AuthError> {
         if let Some(token) = session_token {
             return self.resolve_temporary(access_key_id, token);
         }
         if let Some(admin) = self.admin.iter().find(|c| c.access_key_id == access_key_id) {
-            return Ok(Resolved { secret: admin.secret_access_key.clone(), principal: Principal::admin(access_key_id) });
+            return Ok(Resolved {
+                secret: admin.secret_access_key.clone(),
+                principal: Principal::admin(access_key_id),
+            });
         }
         let key = self.cached(access_key_id).ok_or(AuthError::UnknownKey)?;
         if !key.enabled {

@@ -62,7 +62,12 @@ pub fn mint(master: &MasterKey, claims: &TokenClaims) -> TemporaryCredentials {
 
 /// Open a session token presented with `access_key_id` at `now` (seconds): its claims and the
 /// secret the request must have been signed with.
-pub fn open(master: &MasterKey, token: &str, access_key_id: &str, now: i64) -> Result<(TokenClaims, String), TokenError> {
+pub fn open(
+    master: &MasterKey,
+    token: &str,
+    access_key_id: &str,
+    now: i64,
+) -> Result<(TokenClaims, String), TokenError> {
     let body = token.strip_prefix("FST1").ok_or(TokenError::Invalid)?;
     let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).map_err(|_| TokenError::Invalid)?;
     let json = open_with(&master.derive(TOKEN_PURPOSE), &sealed).map_err(|_| TokenError::Invalid)?;
@@ -90,7 +95,8 @@ fn hmac(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
 /// The temporary access key id (`ASIA` + 16 characters, as AWS shapes them) and secret.
 fn derive(master: &MasterKey, token: &str) -> (String, String) {
     let id = hex::encode(&hmac(&master.derive(ID_PURPOSE), token.as_bytes())[..8]).to_ascii_uppercase();
-    let secret = base64::engine::general_purpose::STANDARD.encode(hmac(&master.derive(SECRET_PURPOSE), token.as_bytes()));
+    let secret =
+        base64::engine::general_purpose::STANDARD.encode(hmac(&master.derive(SECRET_PURPOSE), token.as_bytes()));
     (format!("ASIA{id}"), secret[..40].to_string())
 }
 

@@ -21,8 +21,13 @@ pub fn check(ctx: &Ctx<'_>, endpoint: Endpoint) -> OssResult<()> {
         PutBucket | DeleteBucket | PutBucketAcl => p.authorize(Action::Admin, &whole),
         HeadBucket | GetBucketInfo | GetBucketLocation | GetBucketAcl => p.authorize_bucket(bucket),
         ListObjects | ListObjectsV2 | ListMultipartUploads => p.authorize(Action::List, &listed),
-        PutObject | PutObjectAcl | InitiateMultipartUpload | UploadPart | CompleteMultipartUpload
-        | AbortMultipartUpload | ListParts => p.authorize(Action::Write, &object),
+        PutObject
+        | PutObjectAcl
+        | InitiateMultipartUpload
+        | UploadPart
+        | CompleteMultipartUpload
+        | AbortMultipartUpload
+        | ListParts => p.authorize(Action::Write, &object),
         CopyObject => {
             let raw = ctx.parts.headers.get("x-oss-copy-source").and_then(|v| v.to_str().ok()).unwrap_or("");
             let decoded =

@@ -40,8 +40,9 @@ pub fn check(ctx: &Ctx<'_>, endpoint: Endpoint) -> S3Result<()> {
         | Endpoint::AbortMultipartUpload => p.authorize(Action::Write, &object),
         Endpoint::CopyObject | Endpoint::UploadPartCopy => {
             let source = copy_source(ctx)?;
-            p.authorize(Action::Write, &object)
-                .and_then(|()| p.authorize(Action::Read, &Resource::Object { bucket: &source.bucket, key: &source.key }))
+            p.authorize(Action::Write, &object).and_then(|()| {
+                p.authorize(Action::Read, &Resource::Object { bucket: &source.bucket, key: &source.key })
+            })
         }
         Endpoint::GetObject | Endpoint::HeadObject | Endpoint::GetObjectAttributes | Endpoint::GetObjectAcl => {
             p.authorize(Action::Read, &object)

@@ -22,8 +22,9 @@ pub fn check(ctx: &Ctx<'_>, endpoint: Endpoint) -> Us3Result<()> {
         | Endpoint::ListParts => p.authorize(Action::Write, &object),
         Endpoint::Copy | Endpoint::UploadPartCopy => {
             let source = crate::ops::copy_source(ctx)?;
-            p.authorize(Action::Write, &object)
-                .and_then(|()| p.authorize(Action::Read, &Resource::Object { bucket: &source.bucket, key: &source.key }))
+            p.authorize(Action::Write, &object).and_then(|()| {
+                p.authorize(Action::Read, &Resource::Object { bucket: &source.bucket, key: &source.key })
+            })
         }
         Endpoint::GetFile | Endpoint::HeadFile => p.authorize(Action::Read, &object),
         Endpoint::DeleteFile => p.authorize(Action::Delete, &object),

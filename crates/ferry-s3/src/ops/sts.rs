@@ -63,7 +63,13 @@ pub async fn serve(s3: &S3Frontend, parts: &Parts, query: &Query, body: Body) ->
     }
 }
 
-async fn handle(s3: &S3Frontend, parts: &Parts, query: &Query, body: Body, request_id: &str) -> Result<Response, StsError> {
+async fn handle(
+    s3: &S3Frontend,
+    parts: &Parts,
+    query: &Query,
+    body: Body,
+    request_id: &str,
+) -> Result<Response, StsError> {
     let bytes = read_small(parts, &crate::auth::Payload::Unsigned, body, MAX_BODY).await?;
     let authorization = parts
         .headers
@@ -71,7 +77,11 @@ async fn handle(s3: &S3Frontend, parts: &Parts, query: &Query, body: Body, reque
         .and_then(|v| v.to_str().ok())
         .filter(|a| a.starts_with("AWS4-HMAC-SHA256 "))
         .ok_or_else(|| {
-            StsError::new(StatusCode::FORBIDDEN, "MissingAuthenticationToken", "Sign STS requests with SigV4 (service sts).")
+            StsError::new(
+                StatusCode::FORBIDDEN,
+                "MissingAuthenticationToken",
+                "Sign STS requests with SigV4 (service sts).",
+            )
         })?;
     let body_hash = hex::encode(Sha256::digest(&bytes));
     let (_, principal) = verify_header_with(parts, query, authorization, &s3.creds, Some(&body_hash))?;
@@ -94,7 +104,8 @@ async fn handle(s3: &S3Frontend, parts: &Parts, query: &Query, body: Body, reque
     };
     let (root, inner) = match action {
         "AssumeRole" => {
-            let role_arn = field("RoleArn").filter(|v| !v.is_empty()).ok_or_else(|| invalid("RoleArn is required".into()))?;
+            let role_arn =
+                field("RoleArn").filter(|v| !v.is_empty()).ok_or_else(|| invalid("RoleArn is required".into()))?;
             let session = field("RoleSessionName")
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| invalid("RoleSessionName is required".into()))?;

@@ -195,8 +195,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             anyhow::ensure!(!name.is_empty(), "a key needs a name");
             let grants = parse_grants(grants)?;
             let stored = !store.list_keys().await?.is_empty();
-            let (master, _) =
-                crate::master_key::load(&common.stores.data_dir, common.master_key.as_deref(), stored)?;
+            let (master, _) = crate::master_key::load(&common.stores.data_dir, common.master_key.as_deref(), stored)?;
             let (record, creds) = CredentialStore::new_key(&master, name, grants);
             store.insert_key(&record).await?;
             if json {
