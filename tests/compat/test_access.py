@@ -241,7 +241,8 @@ def test_oss_grants(srv):
     with pytest.raises(oss2.exceptions.AccessDenied):
         b.batch_delete_objects(["ci/oss.txt"])
     assert not exists(srv.client(), "acc", "release/oss.txt") and exists(srv.client(), "acc", "ci/oss.txt")
-    assert [x.name for x in oss2.BucketIterator(oss2.Service(oss2.Auth(k["access_key_id"], k["secret_access_key"]), srv.url))] == ["acc"]
+    service = oss2.Service(oss2.Auth(k["access_key_id"], k["secret_access_key"]), srv.url)
+    assert [x.name for x in oss2.BucketIterator(service)] == ["acc"], "ListBuckets shows granted buckets only"
 
 
 def test_us3_grants(srv, tmp_path):
@@ -467,3 +468,63 @@ def test_missing_or_wrong_master_key_stops_startup_and_changes_nothing(tmp_path)
         assert s3.list_buckets()["Buckets"] == []
     finally:
         srv.stop()
+
+
+def test_tokens_and_revocation_across_nodes_sharing_postgresql(tmp_path):
+    """Two nodes on one PostgreSQL database and one blob store: a token minted on one works on
+    the other, and a key disabled on the shared store stops on both mid-upload."""
+    from stores import MotoServer, PostgresCluster
+
+    pg, moto = PostgresCluster().start(), MotoServer().start()
+    nodes = []
+    try:
+        moto.client().create_bucket(Bucket="blobs")
+        meta = pg.database()
+        master = {"FERRY_MASTER_KEY": os.urandom(32).hex()}
+        env = {k: "" for k in os.environ if k.startswith("AWS_")} | moto.env() | master
+        for i in range(2):
+            data = tmp_path / f"node{i}"
+            data.mkdir()
+            extra = ("--meta", meta, "--blobs", "s3://blobs/run", "--s3-min-part-size", str(64 * KiB))
+            nodes.append(FerryServer(data, *extra, env=env).start())
+        nodes[0].client().create_bucket(Bucket="shared")
+        grant = ("--grant", "shared:read,write,list", "--meta", meta)
+        k = ferry_keys(tmp_path, "create", "phone-app", *grant, env=master)
+        a, b = (client(n.url, k["access_key_id"], k["secret_access_key"]) for n in nodes)
+        assert wait_for(lambda: _lists(a) and _lists(b), timeout=5)
+
+        sts = client(nodes[0].url, k["access_key_id"], k["secret_access_key"], service="sts")
+        c = sts.assume_role(
+            RoleArn="arn:aws:iam::000000000000:role/x",
+            RoleSessionName="node-a",
+            Policy=POLICY.replace("acc", "shared"),
+        )["Credentials"]
+        on_b = client(nodes[1].url, c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+        on_b.put_object(Bucket="shared", Key="users/42/from-b", Body=b"b")
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            on_b.put_object(Bucket="shared", Key="users/1/from-b", Body=b"no")
+        assert code(e) == "AccessDenied"
+
+        up = a.create_multipart_upload(Bucket="shared", Key="mp")["UploadId"]
+        a.upload_part(Bucket="shared", Key="mp", UploadId=up, PartNumber=1, Body=b"a" * 64 * KiB)
+        ferry_keys(tmp_path, "disable", "phone-app", "--meta", meta, env=master)
+
+        def refused(s3, number):
+            try:
+                s3.upload_part(Bucket="shared", Key="mp", UploadId=up, PartNumber=number, Body=b"b" * 64 * KiB)
+                return False
+            except botocore.exceptions.ClientError as err:
+                return err.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+        assert wait_for(lambda: refused(b, 2), timeout=5, interval=0.2)
+        assert wait_for(lambda: refused(a, 3), timeout=5, interval=0.2)
+        with pytest.raises(botocore.exceptions.ClientError):
+            on_b.put_object(Bucket="shared", Key="users/42/after", Body=b"no")
+        admin = nodes[1].client()
+        assert not exists(admin, "shared", "users/42/after") and not exists(admin, "shared", "users/1/from-b")
+        assert admin.get_object(Bucket="shared", Key="users/42/from-b")["Body"].read() == b"b"
+    finally:
+        for n in nodes:
+            n.stop()
+        moto.stop()
+        pg.stop()
