@@ -7,15 +7,19 @@
 //!   expiry, garbage collection, tables), run on every storage stack a deployment can choose
 //!   (SQLite + local disk, PostgreSQL + an S3-compatible store); see [`engine::Stack`].
 //!
+//! - [`key_store_suite`]: access keys in the metadata store (SQLite and PostgreSQL).
+//!
 //! The suites panic with a message naming the broken guarantee, as test assertions do.
 #![allow(clippy::unwrap_used)]
 
 mod blob;
 pub mod engine;
+mod keys;
 mod meta;
 pub mod postgres_cluster;
 
 pub use blob::blob_store_suite;
+pub use keys::key_store_suite;
 pub use meta::meta_store_suite;
 
 use bytes::Bytes;

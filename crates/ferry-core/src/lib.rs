@@ -4,6 +4,7 @@
 //! metadata through a [`MetaStore`] and bytes through a [`BlobStore`]. Nothing here knows about HTTP,
 //! XML, signatures, SQL or Parquet: tables are a service on top of it (`ferry-tables`).
 
+pub mod access;
 pub mod checksum;
 mod conditions;
 pub mod credentials;
@@ -11,8 +12,10 @@ mod engine;
 mod error;
 pub mod lifecycle;
 pub mod events;
+pub mod keys;
 pub mod pipeline;
 pub mod store;
+pub mod sts;
 mod types;
 
 pub use checksum::{DigestKind, Digests};

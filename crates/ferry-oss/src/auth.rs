@@ -3,7 +3,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use ferry_core::credentials::CredentialStore;
+use ferry_core::access::Principal;
+use ferry_core::credentials::{AuthError, CredentialStore, Resolved};
+use ferry_core::sts::TokenError;
 use ferry_sigv4 as sigv4;
 use hmac::{Hmac, Mac};
 use http::request::Parts;
@@ -102,9 +104,26 @@ fn header<'a>(parts: &'a Parts, name: &str) -> &'a str {
     parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
-fn lookup<'c>(creds: &'c CredentialStore, access_key: &str) -> OssResult<&'c str> {
-    creds.secret_for(access_key).ok_or_else(|| {
-        OssError::invalid_access_key_id("The OSS Access Key Id you provided does not exist in our records.")
+/// The STS security token: the `x-oss-security-token` header, or (presigned URLs) the
+/// `security-token` query parameter.
+fn security_token<'a>(parts: &'a Parts, query: &'a Query) -> Option<&'a str> {
+    if let Some(v) = parts.headers.get("x-oss-security-token") {
+        return Some(v.to_str().unwrap_or(""));
+    }
+    query.get("security-token").or_else(|| query.get("x-oss-security-token"))
+}
+
+/// The secret and principal for an access key id (with the request's security token, if any).
+fn lookup(creds: &CredentialStore, parts: &Parts, query: &Query, access_key: &str) -> OssResult<Resolved> {
+    creds.resolve(access_key, security_token(parts, query)).map_err(|e| match e {
+        AuthError::UnknownKey => {
+            OssError::invalid_access_key_id("The OSS Access Key Id you provided does not exist in our records.")
+        }
+        AuthError::Disabled => OssError::invalid_access_key_id("The OSS Access Key Id you provided is disabled."),
+        AuthError::Token(TokenError::Expired) => {
+            OssError::invalid_security_token("The security token you provided has expired.")
+        }
+        AuthError::Token(_) => OssError::invalid_security_token("The security token you provided is invalid."),
     })
 }
 
@@ -112,17 +131,8 @@ fn mismatch() -> OssError {
     OssError::signature_does_not_match("The request signature we calculated does not match the signature you provided.")
 }
 
-/// Verify the request's signature. Anonymous requests are refused.
-pub fn authenticate(parts: &Parts, query: &Query, addr: &Address, creds: &CredentialStore) -> OssResult<()> {
-    // ferry issues no STS credentials, so no security token can be valid; refusing it (rather
-    // than ignoring it) keeps a request signed with a token from succeeding on the strength of
-    // its long-term key alone.
-    if parts.headers.contains_key("x-oss-security-token")
-        || query.has("security-token")
-        || query.has("x-oss-security-token")
-    {
-        return Err(OssError::invalid_security_token("The security token you provided is invalid."));
-    }
+/// Verify the request's signature: who signed it. Anonymous requests are refused.
+pub fn authenticate(parts: &Parts, query: &Query, addr: &Address, creds: &CredentialStore) -> OssResult<Principal> {
     let authorization = header(parts, "authorization");
     if let Some(rest) = authorization.strip_prefix("OSS ") {
         let (access_key, signature) =
@@ -132,7 +142,9 @@ pub fn authenticate(parts: &Parts, query: &Query, addr: &Address, creds: &Creden
             d => d,
         };
         check_skew(date)?;
-        return verify_v1(parts, query, addr, lookup(creds, access_key)?, date, signature);
+        let resolved = lookup(creds, parts, query, access_key)?;
+        verify_v1(parts, query, addr, &resolved.secret, date, signature)?;
+        return Ok(resolved.principal);
     }
     if let Some(rest) = authorization.strip_prefix("OSS4-HMAC-SHA256 ") {
         return verify_v4(parts, query, addr, rest, creds);
@@ -144,7 +156,9 @@ pub fn authenticate(parts: &Parts, query: &Query, addr: &Address, creds: &Creden
             return Err(OssError::access_denied("Request has expired."));
         }
         let signature = query.get("Signature").unwrap_or("");
-        return verify_v1(parts, query, addr, lookup(creds, access_key)?, expires, signature);
+        let resolved = lookup(creds, parts, query, access_key)?;
+        verify_v1(parts, query, addr, &resolved.secret, expires, signature)?;
+        return Ok(resolved.principal);
     }
     Err(OssError::access_denied("You have no right to access this object because of bucket acl."))
 }
@@ -260,7 +274,13 @@ fn encode_query(query: &Query) -> String {
     pairs.iter().map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={v}") }).collect::<Vec<_>>().join("&")
 }
 
-fn verify_v4(parts: &Parts, query: &Query, addr: &Address, fields: &str, creds: &CredentialStore) -> OssResult<()> {
+fn verify_v4(
+    parts: &Parts,
+    query: &Query,
+    addr: &Address,
+    fields: &str,
+    creds: &CredentialStore,
+) -> OssResult<Principal> {
     let mut credential = "";
     let mut additional = "";
     let mut signature = "";
@@ -279,7 +299,8 @@ fn verify_v4(parts: &Parts, query: &Query, addr: &Address, fields: &str, creds: 
             "The Credential of the OSS4-HMAC-SHA256 Authorization header is malformed.",
         ));
     };
-    let secret = lookup(creds, access_key)?;
+    let resolved = lookup(creds, parts, query, access_key)?;
+    let secret = resolved.secret.as_str();
     let datetime = header(parts, "x-oss-date");
     if !datetime.starts_with(date) {
         return Err(OssError::access_denied("x-oss-date does not match the credential date."));
@@ -327,7 +348,7 @@ fn verify_v4(parts: &Parts, query: &Query, addr: &Address, fields: &str, creds: 
     let k_service = sigv4::hmac(&k_region, b"oss");
     let key = sigv4::hmac(&k_service, b"aliyun_v4_request");
     if sigv4::signature_matches(&key, sts.as_bytes(), signature) {
-        Ok(())
+        Ok(resolved.principal)
     } else {
         tracing::debug!(canonical_request = canonical, string_to_sign = sts, "OSS V4 mismatch");
         Err(mismatch())

@@ -4,6 +4,7 @@
 
 mod address;
 mod auth;
+mod authorize;
 mod callback;
 mod error;
 #[doc(hidden)]
@@ -63,6 +64,8 @@ pub(crate) struct Ctx<'a> {
     pub query: &'a Query,
     pub bucket: String,
     pub key: String,
+    /// Who signed the request; [`authorize::check`] has cleared the endpoint for them.
+    pub principal: ferry_core::access::Principal,
 }
 
 impl OssFrontend {
@@ -96,14 +99,16 @@ impl OssFrontend {
         if let Endpoint::Unsupported(name) = endpoint {
             return Err(OssError::not_implemented(format!("ferry does not implement {name}.")));
         }
-        auth::authenticate(parts, query, &addr, &self.creds)?;
+        let principal = auth::authenticate(parts, query, &addr, &self.creds)?;
         let ctx = Ctx {
             oss: self,
             parts,
             query,
             bucket: addr.bucket.clone().unwrap_or_default(),
             key: addr.key.clone().unwrap_or_default(),
+            principal,
         };
+        authorize::check(&ctx, endpoint)?;
         use Endpoint::*;
         match endpoint {
             ListBuckets => ops::bucket::list_buckets(&ctx).await,

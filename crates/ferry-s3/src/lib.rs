@@ -2,6 +2,7 @@
 //! renders results and errors as S3 does. It holds no session logic of its own.
 
 mod auth;
+mod authorize;
 mod chunked;
 mod error;
 #[doc(hidden)]
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_core::Engine;
+use ferry_core::access::Principal;
 use ferry_core::credentials::CredentialStore;
 use ferry_http::{Body, Frontend, Request, Response};
 use http::Method;
@@ -68,6 +70,8 @@ pub(crate) struct Ctx<'a> {
     pub bucket: String,
     pub key: String,
     pub payload: auth::Payload,
+    /// Who signed the request; [`authorize::check`] has cleared the endpoint for them.
+    pub principal: Principal,
 }
 
 impl S3Frontend {
@@ -89,7 +93,12 @@ impl S3Frontend {
             Ok(e) => e.name(),
             Err(refusal) => refusal.name,
         };
-        let payload = match auth::authenticate(parts, query, addr.host_bucket.as_deref(), &self.creds) {
+        // STS signs its form body without sending the body's hash: it authenticates itself
+        // once it has read the body.
+        if let Ok(router::Endpoint::Sts) = routed {
+            return (Ok(ops::sts::serve(self, parts, query, body).await), name);
+        }
+        let (payload, principal) = match auth::authenticate(parts, query, addr.host_bucket.as_deref(), &self.creds) {
             Ok(p) => p,
             Err(e) => return (Err(e), name),
         };
@@ -104,7 +113,11 @@ impl S3Frontend {
             bucket: addr.bucket.clone().unwrap_or_default(),
             key: addr.key.clone().unwrap_or_default(),
             payload,
+            principal,
         };
+        if let Err(e) = authorize::check(&ctx, endpoint) {
+            return (Err(e), name);
+        }
         (ops::serve(&ctx, endpoint, body).await, name)
     }
 }

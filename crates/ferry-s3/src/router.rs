@@ -48,6 +48,7 @@ ferry_http::endpoints! {
     ListParts,
     CompleteMultipartUpload,
     AbortMultipartUpload,
+    Sts,
 }
 
 /// Where a request points.
@@ -116,6 +117,7 @@ macro_rules! routes {
 // sub-resource keys present.
 routes! {
     GET Service [] => Serve(ListBuckets) (&[]) "";
+    POST Service [] => Serve(Sts) (&[]) "STS `AssumeRole` and `GetSessionToken` (form body, SigV4 service `sts`)";
     GET Bucket [] => Serve(ListObjects) (LIST_V1) "prefix, delimiter, marker, `encoding-type=url`";
     GET Bucket ["list-type"] => Serve(ListObjectsV2) (LIST_V2) "continuation tokens, `start-after`, `fetch-owner`";
     GET Bucket ["versions"] => Serve(ListObjectVersions) (LIST_VERSIONS) "buckets are unversioned: every object once, `VersionId` `null`";

@@ -27,7 +27,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ferry_core::Engine;
-use ferry_core::credentials::CredentialStore;
+use ferry_core::access::{Action, Principal, Resource};
+use ferry_core::credentials::{AuthError, CredentialStore};
 use ferry_http::{Body, Frontend, Query, Request, Response};
 use ferry_tables::{TableName, Tables};
 use http::request::Parts;
@@ -116,13 +117,17 @@ impl TunnelFrontend {
             Ok(e) => ferry_http::Endpoint::name(e),
             Err(refusal) => refusal.name,
         };
-        if let Err(e) = authenticate(&self.creds, parts, prefix) {
-            return (Err(e), name);
-        }
+        let principal = match authenticate(&self.creds, parts, prefix) {
+            Ok(p) => p,
+            Err(e) => return (Err(e), name),
+        };
         let endpoint = match routed {
             Ok(e) => e,
             Err(refusal) => return (Err(refusal.error), name),
         };
+        if let Err(e) = authorize(&principal, endpoint, project) {
+            return (Err(e), name);
+        }
         let ctx = Ctx { fe: self, parts, query, prefix, project: project.to_string() };
         (self.serve(&ctx, endpoint, rest, body).await, name)
     }
@@ -148,14 +153,38 @@ impl TunnelFrontend {
     }
 }
 
+/// Which action on the project each endpoint is, for the shared authorization layer
+/// ([`ferry_core::access`]): table data and DDL need `write`, downloads `read`; looking at the
+/// project or a table's schema needs either.
+fn authorize(principal: &Principal, endpoint: Endpoint, project: &str) -> OdpsResult<()> {
+    let resource = Resource::Project(project);
+    let decision = match endpoint {
+        Endpoint::GetProject | Endpoint::GetTunnelRoute | Endpoint::GetInstance | Endpoint::GetTable => {
+            principal.authorize(Action::Read, &resource).or_else(|_| principal.authorize(Action::Write, &resource))
+        }
+        Endpoint::CreateDownloadSession | Endpoint::GetDownloadSession | Endpoint::ReadDownload => {
+            principal.authorize(Action::Read, &resource)
+        }
+        Endpoint::CreateInstance
+        | Endpoint::CreateUploadSession
+        | Endpoint::GetUploadSession
+        | Endpoint::WriteBlock
+        | Endpoint::CommitUpload => principal.authorize(Action::Write, &resource),
+    };
+    decision.map_err(|d| OdpsError::access_denied(d.0))
+}
+
 /// Check the request's ODPS v2 signature (relative to the endpoint path `prefix`) and its Date.
-fn authenticate(creds: &CredentialStore, parts: &Parts, prefix: &str) -> OdpsResult<()> {
+fn authenticate(creds: &CredentialStore, parts: &Parts, prefix: &str) -> OdpsResult<Principal> {
     let header = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     let (id, signature) = auth::parse_authorization(header).ok_or_else(|| {
         OdpsError::unauthorized("expected Authorization: ODPS <access id>:<signature> (signature version 2)")
     })?;
-    let secret =
-        creds.secret_for(id).ok_or_else(|| OdpsError::unauthorized(format!("the access id {id} is not known")))?;
+    let resolved = creds.resolve(id, None).map_err(|e| match e {
+        AuthError::Disabled => OdpsError::unauthorized(format!("the access id {id} is disabled")),
+        _ => OdpsError::unauthorized(format!("the access id {id} is not known")),
+    })?;
+    let secret = resolved.secret.as_str();
     let target = parts.uri.path_and_query().map_or("", |pq| pq.as_str());
     let relative = target.strip_prefix(prefix).unwrap_or(target);
     let canonical = auth::canonical_string(parts.method.as_str(), &parts.headers, relative);
@@ -164,7 +193,8 @@ fn authenticate(creds: &CredentialStore, parts: &Parts, prefix: &str) -> OdpsRes
             "the request signature does not match; the string to sign was {canonical:?}"
         )));
     }
-    check_date(parts)
+    check_date(parts)?;
+    Ok(resolved.principal)
 }
 
 /// The signed `Date` must be within 15 minutes of the server's clock, so a captured request

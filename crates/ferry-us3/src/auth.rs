@@ -3,7 +3,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use ferry_core::credentials::CredentialStore;
+use ferry_core::access::Principal;
+use ferry_core::credentials::{AuthError, CredentialStore};
 use ferry_http::Query;
 use hmac::{Hmac, Mac};
 use http::request::Parts;
@@ -30,7 +31,7 @@ pub fn authenticate(
     key: &str,
     creds: &CredentialStore,
     max_age: Option<Duration>,
-) -> Us3Result<()> {
+) -> Us3Result<Principal> {
     let authorization = header(parts, "authorization");
     let (public_key, signature, date_line) = if let Some(rest) = authorization.strip_prefix("UCloud ") {
         let (pk, sig) = rest.split_once(':').ok_or_else(|| Us3Error::unauthorized("invalid Authorization header"))?;
@@ -50,14 +51,19 @@ pub fn authenticate(
     } else {
         return Err(Us3Error::unauthorized("no Authorization header; sign requests with your UCloud key pair"));
     };
-    let secret = creds.secret_for(public_key).ok_or_else(|| Us3Error::unauthorized("the public key does not exist"))?;
+    let resolved = creds.resolve(public_key, None).map_err(|e| match e {
+        AuthError::Disabled => Us3Error::unauthorized("the public key is disabled"),
+        _ => Us3Error::unauthorized("the public key does not exist"),
+    })?;
+    let secret = resolved.secret.as_str();
     let sts = string_to_sign(parts, query, bucket, key, &date_line);
     // The query form can carry a raw '+' that decoding turned into ' '.
     let given = B64.decode(signature.trim().replace(' ', "+")).unwrap_or_default();
     hmac_sha1(secret, &sts)?.verify_slice(&given).map_err(|_| {
         tracing::debug!(string_to_sign = sts, "UCloud signature mismatch");
         Us3Error::unauthorized("signature mismatch")
-    })
+    })?;
+    Ok(resolved.principal)
 }
 
 /// Method, Content-MD5, Content-Type, the date line (`Date`, or `Expires` of a URL) and

@@ -3,6 +3,7 @@
 //! for that bucket. Buckets and objects are shared with the S3 and OSS front-ends.
 
 mod auth;
+mod authorize;
 mod error;
 #[doc(hidden)]
 pub mod fuzz;
@@ -55,6 +56,8 @@ pub(crate) struct Ctx<'a> {
     pub query: &'a Query,
     pub bucket: String,
     pub key: String,
+    /// Who signed the request; [`authorize::check`] has cleared the endpoint for them.
+    pub principal: ferry_core::access::Principal,
 }
 
 impl Us3Frontend {
@@ -102,8 +105,9 @@ impl Us3Frontend {
         key: String,
     ) -> Us3Result<Response> {
         let bucket = self.bucket(parts)?;
-        auth::authenticate(parts, query, &bucket, &key, &self.creds, self.config.max_request_age)?;
-        let ctx = Ctx { us3: self, parts, query, bucket, key };
+        let principal = auth::authenticate(parts, query, &bucket, &key, &self.creds, self.config.max_request_age)?;
+        let ctx = Ctx { us3: self, parts, query, bucket, key, principal };
+        authorize::check(&ctx, endpoint)?;
         match endpoint {
             Endpoint::PutFile => ops::put_file(&ctx, body).await,
             Endpoint::Copy => ops::copy_file(&ctx).await,

@@ -68,7 +68,7 @@ pub async fn delete_file(ctx: &Ctx<'_>) -> Us3Result<Response> {
 }
 
 /// The object named by `X-Ufile-Copy-Source: /<bucket>/<key>` (the key URL-quoted).
-fn copy_source(ctx: &Ctx<'_>) -> Us3Result<ObjectTarget> {
+pub(crate) fn copy_source(ctx: &Ctx<'_>) -> Us3Result<ObjectTarget> {
     let raw = header(ctx, "x-ufile-copy-source").unwrap_or("");
     let decoded = percent_encoding::percent_decode_str(raw.trim_start_matches('/')).decode_utf8_lossy().into_owned();
     let (bucket, key) =

@@ -6,6 +6,7 @@ mod commands;
 mod credentials;
 mod events;
 mod exit;
+mod master_key;
 mod metrics;
 mod serve;
 mod stores;
@@ -50,6 +51,9 @@ enum Command {
     /// letters with --failed) and send dead letters again.
     #[command(subcommand)]
     Events(commands::events::EventsCommand),
+    /// Access keys and their grants, on the server's metadata store (`--data-dir` / `--meta`).
+    #[command(subcommand)]
+    Keys(commands::keys::KeysCommand),
 }
 
 fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -72,6 +76,7 @@ fn main() -> std::process::ExitCode {
                     Command::Table(c) => commands::table::run(c).await,
                     Command::Scrub(args) => commands::scrub::run(args).await,
                     Command::Events(c) => commands::events::run(c).await,
+                    Command::Keys(c) => commands::keys::run(c).await,
                     Command::Serve(_) => unreachable!("handled above"),
                 }
             })

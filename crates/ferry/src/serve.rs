@@ -103,6 +103,14 @@ pub struct ServeArgs {
     lifecycle_day: Duration,
     #[command(flatten)]
     notify: crate::events::NotifyArgs,
+    /// Shortest session STS (AssumeRole, GetSessionToken) grants, e.g. 15m (AWS's minimum);
+    /// lower it only for tests.
+    #[arg(long, env = "FERRY_STS_MIN_DURATION", default_value = "15m", value_parser = positive_duration)]
+    sts_min_duration: Duration,
+    /// The master key (64 hex digits) stored key secrets are sealed under; default: master.key
+    /// in the data directory, generated on first start.
+    #[arg(long, env = "FERRY_MASTER_KEY", hide = true, hide_env_values = true)]
+    master_key: Option<String>,
     #[arg(long, env = "FERRY_ACCESS_KEY_ID", hide = true)]
     access_key_id: Option<String>,
     #[arg(long, env = "FERRY_SECRET_ACCESS_KEY", hide = true, hide_env_values = true)]
@@ -165,7 +173,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let engine = engine.with_event_targets(event_targets.keys().cloned());
     engine.recover(stores.exclusive).await.context("recovering after the last run")?;
 
-    let credential_store = Arc::new(CredentialStore::new(vec![creds.clone()]));
+    // Access keys: the master key must open every stored secret before the server takes a
+    // request; a missing or different one stops start-up and changes nothing.
+    let keys_stored = !stores.keys.list_keys().await.context("reading the access keys")?.is_empty();
+    let (master, master_origin) =
+        crate::master_key::load(&args.stores.data_dir, args.master_key.as_deref(), keys_stored)?;
+    let credential_store = Arc::new(CredentialStore::with_store(
+        creds.clone(),
+        master,
+        stores.keys.clone(),
+        args.sts_min_duration.as_secs(),
+    ));
+    credential_store.refresh().await.context("loading the access keys")?;
+    // A disabled or deleted key stops working on this node within about a second.
+    let key_refresher = credential_store.spawn_refresher(Duration::from_secs(1));
+    let credentials_for_exit = credential_store.clone();
     let oss = OssFrontend::new(
         engine.clone(),
         credential_store.clone(),
@@ -224,6 +246,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     banner(&format!("{scheme}://{addr}"), &args, &stores, &creds, &origin);
+    println!("  master key:     {}", master_origin.describe());
 
     let sweeper = SweeperConfig {
         // The only user of its stores takes the lease back at once after a restart; nodes sharing
@@ -272,6 +295,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let options = ServeOptions { tls, drain_timeout: Duration::from_secs(30), limits };
     ferry_http::serve(listener, router, options, shutdown_signal()).await?;
+    key_refresher.abort();
+    credentials_for_exit.flush_last_used().await;
     let _ = stop_sweeper.send(());
     let _ = sweeper.await;
     // Undelivered events stay in the outbox for the next start (or another node).

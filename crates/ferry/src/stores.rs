@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ferry_blob::{LocalBlobStore, S3BlobStore};
+use ferry_core::keys::KeyStore;
 use ferry_core::{BlobStore, MetaStore};
 use ferry_meta::{PostgresMetaStore, SqliteMetaStore};
 
@@ -71,6 +72,8 @@ fn redact(url: &str) -> String {
 /// The opened stores and what the server may assume about them.
 pub struct Stores {
     pub meta: Arc<dyn MetaStore>,
+    /// The access keys, in the same database as the metadata.
+    pub keys: Arc<dyn KeyStore>,
     pub blobs: Arc<dyn BlobStore>,
     /// This process is the only user of the metadata (SQLite, locked), so start-up recovery
     /// may reopen commits a crash left half done at once.
@@ -133,15 +136,16 @@ impl Stores {
             }
             Ok(())
         };
-        let (meta_store, meta_description): (Arc<dyn MetaStore>, String) = match meta {
+        let (meta_store, key_store, meta_description): (Arc<dyn MetaStore>, Arc<dyn KeyStore>, String) = match meta {
             MetaLocation::Sqlite(path) => {
                 lock(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
-                let store = SqliteMetaStore::open(path).context("opening the metadata database")?;
-                (Arc::new(store), format!("SQLite {}", path.display()))
+                let store = Arc::new(SqliteMetaStore::open(path).context("opening the metadata database")?);
+                (store.clone(), store, format!("SQLite {}", path.display()))
             }
             MetaLocation::Postgres(url) => {
-                let store = PostgresMetaStore::connect(url).await.context("connecting to PostgreSQL (--meta)")?;
-                (Arc::new(store), format!("PostgreSQL {}", redact(url)))
+                let store =
+                    Arc::new(PostgresMetaStore::connect(url).await.context("connecting to PostgreSQL (--meta)")?);
+                (store.clone(), store, format!("PostgreSQL {}", redact(url)))
             }
         };
         let (blob_store, blobs_description): (Arc<dyn BlobStore>, String) = match blobs {
@@ -159,6 +163,7 @@ impl Stores {
         };
         Ok(Stores {
             meta: meta_store,
+            keys: key_store,
             blobs: blob_store,
             exclusive: matches!(meta, MetaLocation::Sqlite(_)),
             meta_description,

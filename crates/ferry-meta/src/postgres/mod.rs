@@ -19,6 +19,7 @@
 
 mod events;
 mod garbage;
+mod keys;
 mod leases;
 mod lifecycle;
 mod objects;

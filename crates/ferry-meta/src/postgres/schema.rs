@@ -15,6 +15,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_legacy_numbering.sql"),
     include_str!("migrations/0005_lifecycle.sql"),
     include_str!("migrations/0006_events.sql"),
+    include_str!("migrations/0007_keys.sql"),
 ];
 
 /// Any value that identifies ferry's migration lock among other applications' advisory locks.

@@ -26,6 +26,7 @@ async fn conformance_and_concurrent_start() {
         .map(|r| r.get(0))
         .expect("one row");
     assert_eq!(version, MIGRATIONS.len() as i64);
+    ferry_conformance::key_store_suite(&stores[1]).await;
     ferry_conformance::meta_store_suite(Arc::new(stores.remove(0))).await;
 }
 

@@ -7,6 +7,7 @@
 
 mod events;
 mod garbage;
+mod keys;
 mod leases;
 mod lifecycle;
 mod objects;

@@ -16,6 +16,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_legacy_numbering.sql"),
     include_str!("migrations/0006_lifecycle.sql"),
     include_str!("migrations/0007_events.sql"),
+    include_str!("migrations/0008_keys.sql"),
 ];
 
 /// Apply the migrations `conn` has not run yet, each in its own transaction.

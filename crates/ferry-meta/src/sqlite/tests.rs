@@ -13,6 +13,7 @@ use crate::json;
 async fn conformance() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteMetaStore::open(dir.path().join("meta.db")).expect("open");
+    ferry_conformance::key_store_suite(&store).await;
     ferry_conformance::meta_store_suite(Arc::new(store)).await;
 }
 

@@ -29,7 +29,8 @@ pub async fn list_buckets(ctx: &Ctx<'_>) -> OssResult<Response> {
     };
     let mut buckets = ctx.oss.engine.list_buckets().await?;
     buckets.sort_by(|a, b| a.name.cmp(&b.name));
-    buckets.retain(|b| b.name.starts_with(prefix) && b.name.as_str() > marker);
+    // Only the buckets the signer's grants name.
+    buckets.retain(|b| b.name.starts_with(prefix) && b.name.as_str() > marker && ctx.principal.sees_bucket(&b.name));
     let truncated = buckets.len() > max_keys;
     buckets.truncate(max_keys);
     let mut w = XmlWriter::plain("ListAllMyBucketsResult");
@@ -108,6 +109,7 @@ pub async fn create(ctx: &Ctx<'_>, body: Body) -> OssResult<Response> {
     check_create_bucket(&read_small(body, 64 * 1024).await?)?;
     ferry_http::names::check_bucket_name(&ctx.bucket)?;
     ctx.oss.engine.create_bucket(&ctx.bucket).await?;
+    ctx.oss.creds.bucket_created(&ctx.principal, &ctx.bucket).await?;
     let mut r = response::status_only(StatusCode::OK);
     response::set(&mut r, "location", format!("/{}", ctx.bucket));
     Ok(r)

@@ -95,6 +95,15 @@ pub async fn delete_objects(ctx: &Ctx<'_>, body: Body) -> OssResult<Response> {
     let (quiet, keys) = parse_delete(&read_small(body, 2 * 1024 * 1024).await?)?;
     ctx.oss.engine.bucket(&ctx.bucket).await?;
     let mut w = XmlWriter::plain("DeleteResult");
+    // OSS answers a multi-delete with one error: refuse before deleting anything.
+    for key in &keys {
+        ctx.principal
+            .authorize(
+                ferry_core::access::Action::Delete,
+                &ferry_core::access::Resource::Object { bucket: &ctx.bucket, key },
+            )
+            .map_err(crate::authorize::denied)?;
+    }
     for key in keys {
         ctx.oss.engine.delete_object(&ctx.bucket, &key).await?;
         if !quiet {

@@ -10,12 +10,14 @@
 mod sigv2;
 mod sigv4;
 
-use ferry_core::credentials::CredentialStore;
+use ferry_core::access::Principal;
+use ferry_core::credentials::{AuthError, CredentialStore, Resolved};
+use ferry_core::sts::TokenError;
 use http::request::Parts;
 
 use crate::error::{S3Error, S3Result};
 use crate::request::Query;
-pub use sigv4::ChunkSigner;
+pub use sigv4::{ChunkSigner, verify_header_with};
 
 /// What the signature says about the body.
 #[derive(Debug, Clone)]
@@ -29,24 +31,14 @@ pub enum Payload {
     Chunked { signer: Option<ChunkSigner> },
 }
 
-/// Verify the request's signature against the credential store. Anonymous requests are refused.
+/// Verify the request's signature against the credential store: who signed it, and what the
+/// signature says about the body. Anonymous requests are refused.
 pub fn authenticate(
     parts: &Parts,
     query: &Query,
     host_bucket: Option<&str>,
     creds: &CredentialStore,
-) -> S3Result<Payload> {
-    // ferry issues no temporary credentials, so no session token can be valid; refusing it
-    // (rather than ignoring it) keeps a request signed with a token from succeeding on the
-    // strength of its long-term key alone.
-    let token_in_query = query.pairs().iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amz-security-token"));
-    if parts.headers.contains_key("x-amz-security-token") || token_in_query {
-        return Err(S3Error::new(
-            "InvalidToken",
-            http::StatusCode::BAD_REQUEST,
-            "The provided token is malformed or otherwise invalid.",
-        ));
-    }
+) -> S3Result<(Payload, Principal)> {
     let authorization = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match authorization {
         Some(a) if a.starts_with("AWS4-HMAC-SHA256 ") => sigv4::verify_header(parts, query, a, creds),
@@ -60,10 +52,27 @@ pub fn authenticate(
     }
 }
 
-/// The secret for an access key id, or S3's InvalidAccessKeyId.
-fn lookup<'c>(creds: &'c CredentialStore, access_key: &str) -> S3Result<&'c str> {
-    creds.secret_for(access_key).ok_or_else(|| {
-        S3Error::invalid_access_key_id("The AWS Access Key Id you provided does not exist in our records.")
+/// The session token of temporary credentials: `X-Amz-Security-Token`, as a header or (presigned
+/// URLs) a query parameter.
+fn session_token<'a>(parts: &'a Parts, query: &'a Query) -> Option<&'a str> {
+    if let Some(v) = parts.headers.get("x-amz-security-token") {
+        return Some(v.to_str().unwrap_or(""));
+    }
+    query.pairs().iter().find(|(k, _)| k.eq_ignore_ascii_case("x-amz-security-token")).map(|(_, v)| v.as_str())
+}
+
+/// The secret and principal for an access key id (with the request's session token, if any),
+/// or S3's InvalidAccessKeyId / InvalidToken / ExpiredToken.
+fn lookup(creds: &CredentialStore, parts: &Parts, query: &Query, access_key: &str) -> S3Result<Resolved> {
+    creds.resolve(access_key, session_token(parts, query)).map_err(|e| match e {
+        AuthError::UnknownKey => {
+            S3Error::invalid_access_key_id("The AWS Access Key Id you provided does not exist in our records.")
+        }
+        AuthError::Disabled => S3Error::invalid_access_key_id("The AWS Access Key Id you provided is disabled."),
+        AuthError::Token(TokenError::Expired) => {
+            S3Error::new("ExpiredToken", http::StatusCode::BAD_REQUEST, "The provided token has expired.")
+        }
+        AuthError::Token(t) => S3Error::new("InvalidToken", http::StatusCode::BAD_REQUEST, t.to_string()),
     })
 }
 

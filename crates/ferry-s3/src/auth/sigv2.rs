@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use ferry_core::access::Principal;
 use ferry_core::credentials::CredentialStore;
 use hmac::{Hmac, Mac};
 use http::request::Parts;
@@ -114,11 +115,11 @@ pub fn verify_header(
     host_bucket: Option<&str>,
     authorization: &str,
     creds: &CredentialStore,
-) -> S3Result<Payload> {
+) -> S3Result<(Payload, Principal)> {
     let (access_key, signature) = authorization["AWS ".len()..].split_once(':').ok_or_else(|| {
         S3Error::invalid_argument("AWS authorization header is invalid. Expected AwsAccessKeyId:signature")
     })?;
-    let secret = lookup(creds, access_key)?;
+    let resolved = lookup(creds, parts, query, access_key)?;
     // With x-amz-date present the Date line is empty (the amz header is signed instead).
     let date = if parts.headers.contains_key("x-amz-date") {
         ""
@@ -141,8 +142,8 @@ pub fn verify_header(
     } else {
         return Err(S3Error::access_denied("AWS authentication requires a valid Date or x-amz-date header"));
     }
-    verify(secret, &string_to_sign(parts, query, host_bucket, date), signature)?;
-    Ok(Payload::Unsigned)
+    verify(&resolved.secret, &string_to_sign(parts, query, host_bucket, date), signature)?;
+    Ok((Payload::Unsigned, resolved.principal))
 }
 
 /// `?AWSAccessKeyId=…&Expires=…&Signature=…`
@@ -151,7 +152,7 @@ pub fn verify_presigned(
     query: &Query,
     host_bucket: Option<&str>,
     creds: &CredentialStore,
-) -> S3Result<Payload> {
+) -> S3Result<(Payload, Principal)> {
     let access_key = query.get("AWSAccessKeyId").unwrap_or("");
     let expires =
         query.get("Expires").ok_or_else(|| S3Error::access_denied("Query-string authentication requires Expires"))?;
@@ -163,7 +164,7 @@ pub fn verify_presigned(
     if now > expires_at {
         return Err(S3Error::access_denied("Request has expired"));
     }
-    let secret = lookup(creds, access_key)?;
-    verify(secret, &string_to_sign(parts, query, host_bucket, expires), signature)?;
-    Ok(Payload::Unsigned)
+    let resolved = lookup(creds, parts, query, access_key)?;
+    verify(&resolved.secret, &string_to_sign(parts, query, host_bucket, expires), signature)?;
+    Ok((Payload::Unsigned, resolved.principal))
 }

@@ -1,5 +1,6 @@
 //! AWS Signature Version 4 for S3.
 
+use ferry_core::access::Principal;
 use ferry_core::credentials::CredentialStore;
 use ferry_sigv4::{
     ALGORITHM, EMPTY_SHA256, canonical_query, canonical_request, canonical_uri, scope, sha256_hex, signature_matches,
@@ -93,7 +94,24 @@ fn mismatch(string_to_sign: &str, canonical_request: &str) -> S3Error {
 }
 
 /// `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`
-pub fn verify_header(parts: &Parts, query: &Query, authorization: &str, creds: &CredentialStore) -> S3Result<Payload> {
+pub fn verify_header(
+    parts: &Parts,
+    query: &Query,
+    authorization: &str,
+    creds: &CredentialStore,
+) -> S3Result<(Payload, Principal)> {
+    verify_header_with(parts, query, authorization, creds, None)
+}
+
+/// [`verify_header`] for requests whose body hash is known without the `x-amz-content-sha256`
+/// header (STS: SDKs sign the body's hash without sending it).
+pub fn verify_header_with(
+    parts: &Parts,
+    query: &Query,
+    authorization: &str,
+    creds: &CredentialStore,
+    body_sha256: Option<&str>,
+) -> S3Result<(Payload, Principal)> {
     let fields = &authorization[ALGORITHM.len()..];
     let mut credential = None;
     let mut signed_headers = None;
@@ -122,9 +140,22 @@ pub fn verify_header(parts: &Parts, query: &Query, authorization: &str, creds: &
         ));
     }
     check_skew(at)?;
-    let secret = lookup(creds, scope.access_key)?;
-    let content_sha256 = header("x-amz-content-sha256")
-        .ok_or_else(|| S3Error::invalid_request("Missing required header for this request: x-amz-content-sha256"))?;
+    let resolved = lookup(creds, parts, query, scope.access_key)?;
+    let secret = resolved.secret.as_str();
+    let content_sha256 = match (header("x-amz-content-sha256"), body_sha256) {
+        (Some(sent), Some(actual)) if sent != actual => {
+            return Err(S3Error::new(
+                "XAmzContentSHA256Mismatch",
+                http::StatusCode::BAD_REQUEST,
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ));
+        }
+        (Some(sent), _) => sent,
+        (None, Some(actual)) => actual,
+        (None, None) => {
+            return Err(S3Error::invalid_request("Missing required header for this request: x-amz-content-sha256"));
+        }
+    };
     let payload = match content_sha256 {
         "UNSIGNED-PAYLOAD" => Payload::Unsigned,
         "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => Payload::Chunked { signer: None },
@@ -145,7 +176,7 @@ pub fn verify_header(parts: &Parts, query: &Query, authorization: &str, creds: &
     };
     let signed = Signed { signed_headers, payload_hash: content_sha256, amz_date, signature, skip_query: None };
     check(parts, query, &scope, secret, &signed)?;
-    Ok(payload)
+    Ok((payload, resolved.principal))
 }
 
 /// What a request's signature covers, wherever (header or query) it came from.
@@ -178,7 +209,7 @@ fn check(parts: &Parts, query: &Query, scope: &Scope<'_>, secret: &str, signed: 
 }
 
 /// `?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=…&X-Amz-Date=…&X-Amz-Expires=…&…`
-pub fn verify_presigned(parts: &Parts, query: &Query, creds: &CredentialStore) -> S3Result<Payload> {
+pub fn verify_presigned(parts: &Parts, query: &Query, creds: &CredentialStore) -> S3Result<(Payload, Principal)> {
     let param = |name: &str| {
         query.get(name).ok_or_else(|| {
             S3Error::authorization_header_malformed(format!("Query-string authentication requires {name}"))
@@ -211,11 +242,11 @@ pub fn verify_presigned(parts: &Parts, query: &Query, creds: &CredentialStore) -
     }
     let signed_headers = param("X-Amz-SignedHeaders")?;
     let signature = param("X-Amz-Signature")?;
-    let secret = lookup(creds, scope.access_key)?;
+    let resolved = lookup(creds, parts, query, scope.access_key)?;
     let payload_hash = query.get("X-Amz-Content-Sha256").unwrap_or("UNSIGNED-PAYLOAD");
     let signed = Signed { signed_headers, payload_hash, amz_date, signature, skip_query: Some("X-Amz-Signature") };
-    check(parts, query, &scope, secret, &signed)?;
-    Ok(Payload::Unsigned)
+    check(parts, query, &scope, &resolved.secret, &signed)?;
+    Ok((Payload::Unsigned, resolved.principal))
 }
 
 /// Verifies the signature chain of an aws-chunked body: each chunk is signed over the previous

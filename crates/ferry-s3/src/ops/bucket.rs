@@ -14,7 +14,8 @@ pub async fn list_buckets(ctx: &Ctx<'_>) -> S3Result<Response> {
     let mut w = XmlWriter::new("ListAllMyBucketsResult");
     write_owner(&mut w, "Owner");
     w.open("Buckets");
-    for b in &buckets {
+    // Only the buckets the signer's grants name.
+    for b in buckets.iter().filter(|b| ctx.principal.sees_bucket(&b.name)) {
         w.open("Bucket").elem("Name", &b.name).elem("CreationDate", iso8601(b.created)).close("Bucket");
     }
     w.close("Buckets");
@@ -26,6 +27,7 @@ pub async fn create(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     check_create_bucket(&config)?;
     ferry_http::names::check_bucket_name(&ctx.bucket)?;
     ctx.s3.engine.create_bucket(&ctx.bucket).await?;
+    ctx.s3.creds.bucket_created(&ctx.principal, &ctx.bucket).await?;
     let mut r = response::status_only(StatusCode::OK);
     response::set(&mut r, "location", format!("/{}", ctx.bucket));
     Ok(r)

@@ -8,6 +8,7 @@ pub mod list;
 pub mod multipart;
 pub mod notification;
 pub mod object;
+pub mod sts;
 pub mod versions;
 
 use ferry_http::{Body, Response};
@@ -57,5 +58,7 @@ pub async fn serve(ctx: &Ctx<'_>, endpoint: Endpoint, body: Body) -> S3Result<Re
         Endpoint::ListParts => multipart::list_parts(ctx).await,
         Endpoint::CompleteMultipartUpload => multipart::complete(ctx, body).await,
         Endpoint::AbortMultipartUpload => multipart::abort(ctx).await,
+        // Served before authentication by `ops::sts::serve`; never reaches here.
+        Endpoint::Sts => Err(crate::error::S3Error::invalid_request("STS requests are served apart")),
     }
 }

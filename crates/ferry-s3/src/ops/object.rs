@@ -182,7 +182,14 @@ pub async fn delete_objects(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
     ctx.s3.engine.bucket(&ctx.bucket).await?;
     let mut w = XmlWriter::new("DeleteResult");
     for DeleteEntry { key, version_id } in entries {
-        let deleted = match check_version(version_id.as_deref()) {
+        let allowed = ctx
+            .principal
+            .authorize(
+                ferry_core::access::Action::Delete,
+                &ferry_core::access::Resource::Object { bucket: &ctx.bucket, key: &key },
+            )
+            .map_err(crate::authorize::denied);
+        let deleted = match allowed.and_then(|()| check_version(version_id.as_deref())) {
             Ok(()) => ctx.s3.engine.delete_object(&ctx.bucket, &key).await.map_err(S3Error::from),
             Err(e) => Err(e),
         };

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod cp;
 pub mod events;
+pub mod keys;
 pub mod objects;
 pub mod progress;
 pub mod resume;
