@@ -18,8 +18,10 @@ pub fn check(ctx: &Ctx<'_>, endpoint: Endpoint) -> OssResult<()> {
     let listed = Resource::Bucket { bucket, prefix: ctx.query.get("prefix").unwrap_or("") };
     let decision = match endpoint {
         ListBuckets | DeleteMultipleObjects | Unsupported(_) => Ok(()),
-        PutBucket | DeleteBucket | PutBucketAcl => p.authorize(Action::Admin, &whole),
-        HeadBucket | GetBucketInfo | GetBucketLocation | GetBucketAcl => p.authorize_bucket(bucket),
+        PutBucket | DeleteBucket | PutBucketAcl | PutBucketLifecycle | DeleteBucketLifecycle => {
+            p.authorize(Action::Admin, &whole)
+        }
+        HeadBucket | GetBucketInfo | GetBucketLocation | GetBucketAcl | GetBucketLifecycle => p.authorize_bucket(bucket),
         ListObjects | ListObjectsV2 | ListMultipartUploads => p.authorize(Action::List, &listed),
         PutObject
         | PutObjectAcl

@@ -19,14 +19,20 @@ pub fn check(ctx: &Ctx<'_>, endpoint: Endpoint) -> S3Result<()> {
     let listed = Resource::Bucket { bucket, prefix: ctx.query.get("prefix").unwrap_or("") };
     let decision = match endpoint {
         Endpoint::ListBuckets | Endpoint::DeleteObjects | Endpoint::Sts => Ok(()),
-        Endpoint::CreateBucket | Endpoint::DeleteBucket | Endpoint::PutBucketVersioning | Endpoint::PutBucketAcl => {
-            p.authorize(Action::Admin, &whole)
-        }
+        Endpoint::CreateBucket
+        | Endpoint::DeleteBucket
+        | Endpoint::PutBucketVersioning
+        | Endpoint::PutBucketAcl
+        | Endpoint::PutBucketLifecycleConfiguration
+        | Endpoint::DeleteBucketLifecycle
+        | Endpoint::PutBucketNotificationConfiguration => p.authorize(Action::Admin, &whole),
         Endpoint::HeadBucket
         | Endpoint::GetBucketLocation
         | Endpoint::GetBucketVersioning
         | Endpoint::GetBucketAcl
-        | Endpoint::GetBucketOwnershipControls => p.authorize_bucket(bucket),
+        | Endpoint::GetBucketOwnershipControls
+        | Endpoint::GetBucketLifecycleConfiguration
+        | Endpoint::GetBucketNotificationConfiguration => p.authorize_bucket(bucket),
         Endpoint::ListObjects
         | Endpoint::ListObjectsV2
         | Endpoint::ListObjectVersions
