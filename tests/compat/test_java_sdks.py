@@ -118,21 +118,25 @@ def test_oss_upload_file_killed_mid_way_resumes_from_its_checkpoint(server, s3, 
     env = java_env(server, BUCKET=bucket, KEY="java/big.bin", FILE=src, PART_SIZE=part_size, TASK_NUM=3,
                    CONTENT_TYPE="application/x-ferry-java", CALLBACK_URL=callback_url)
 
-    # First run, slowed by its progress listener as a slow link would be; killed with -9 once a
-    # third of the bytes went out.
+    # First run: once a third of the bytes went out, each upload thread stops in the progress
+    # listener; when all have stopped (none is writing the checkpoint), kill -9.
     proc = subprocess.Popen(java_cmd(java_cp, "OssUploadFile"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**env, "THROTTLE_MS": "3"})
-    progress = 0
+                            text=True, env={**env, "PARK_AT": str(len(data) // 3)})
+    parked, progress = set(), 0
     try:
         for line in proc.stdout:
-            progress = json.loads(line).get("progress", progress)
-            if progress >= len(data) // 3:
+            event = json.loads(line)
+            if "parked" in event:
+                parked.add(event["parked"])
+                progress = max(progress, event["progress"])
+            if len(parked) == 3:
                 break
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+    assert len(parked) == 3, "three upload threads (setTaskNum(3))"
     assert len(data) // 3 <= progress < len(data), "killed mid-way"
     assert ucp.exists(), "the checkpoint file is there after the kill"
     b = oss2.Bucket(oss2.Auth(ACCESS_KEY, SECRET_KEY), server.url, bucket)
@@ -158,7 +162,11 @@ def test_oss_upload_file_killed_mid_way_resumes_from_its_checkpoint(server, s3, 
     head = b.head_object("java/big.bin")
     assert head.content_type == "application/x-ferry-java"
     assert head.headers["x-oss-meta-origin"] == "java-sdk"
-    assert head.server_crc == int(out["crc"])
+    crc = oss2.utils.Crc64(0)
+    crc.update(data)
+    assert head.server_crc == crc.crc
+    # With a callback the SDK keeps the callback's answer instead of parsing the CRC header.
+    assert out["crc"] is None or int(out["crc"]) == crc.crc
     assert s3.get_object(Bucket=bucket, Key="java/big.bin")["Body"].read() == data
 
     # The callback reached the receiver once (for the completing run) and its answer the SDK.
@@ -306,7 +314,7 @@ def test_tunnel_expired_sessions_as_the_java_sdk_reports_them(tmp_path, java_cp,
         o.get_table(name).create_partition("pt=x")
         out = run_java(java_cp, "TunnelScenario", "expired", name, "pt=x", 4500, env=java_env(srv))
         assert out["status_before"] == "NORMAL"
-        assert out["reattach"] == "ok" or "EXPIRED" in json.dumps(out["reattach"])
+        assert out["reattach"] == "ok EXPIRED", out["reattach"]
         assert out["status"] == "ok EXPIRED", out["status"]
         for op in ("write", "commit"):
             assert isinstance(out[op], dict), (op, out[op])
@@ -382,7 +390,7 @@ def test_s3_transfer_manager_pause_and_resume_through_the_token(server, s3, buck
     paused = run_java(java_cp, "S3Transfer", "pause", "tm/p.bin", tmp_path / "p.bin", token, 0.3, env=env)
     assert paused["upload_id"] and token.exists()
     total = paused["total_parts"]
-    assert total == 16
+    assert total == -(-len(data) // (5 * MiB))
     stored = len(s3.list_parts(Bucket=bucket, Key="tm/p.bin", UploadId=paused["upload_id"]).get("Parts", []))
     assert 0 < stored < total
     assert paused["upload_id"] in token.read_text(), "the token carries the multipart upload id"

@@ -26,8 +26,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * file, a content type, an upload callback and a progress listener.
  *
  * <p>Environment: FERRY_URL, FERRY_AK, FERRY_SK, BUCKET, KEY, FILE, PART_SIZE, TASK_NUM,
- * CONTENT_TYPE, CALLBACK_URL (optional), THROTTLE_MS (optional: a pause per progress event, so the
- * test can kill the JVM mid-way as a slow network would leave it).
+ * CONTENT_TYPE, CALLBACK_URL (optional), PARK_AT (optional: once that many bytes went out, every
+ * upload thread stops in the progress listener and says so, so that the test kills the JVM mid-way
+ * at a moment when no thread is writing the checkpoint file).
  *
  * <p>Prints {@code {"progress": bytes}} lines while it runs and one result line at the end.
  */
@@ -62,7 +63,7 @@ public final class OssUploadFile {
                 cb.addCallbackVar("x:v", "java");
                 req.setCallback(cb);
             }
-            long throttle = Long.parseLong(System.getenv().getOrDefault("THROTTLE_MS", "0"));
+            long parkAt = Long.parseLong(System.getenv().getOrDefault("PARK_AT", "0"));
             AtomicLong sent = new AtomicLong();
             AtomicLong partsDone = new AtomicLong();
             AtomicLong events = new AtomicLong();
@@ -71,12 +72,14 @@ public final class OssUploadFile {
                 public void progressChanged(ProgressEvent e) {
                     events.incrementAndGet();
                     if (e.getEventType() == ProgressEventType.REQUEST_BYTE_TRANSFER_EVENT) {
-                        Map<String, Object> p = Out.map();
-                        p.put("progress", sent.addAndGet(e.getBytes()));
-                        Out.line(p);
-                        if (throttle > 0) {
+                        long now = sent.addAndGet(e.getBytes());
+                        if (parkAt > 0 && now >= parkAt) {
+                            Map<String, Object> p = Out.map();
+                            p.put("parked", Thread.currentThread().getName());
+                            p.put("progress", now);
+                            Out.line(p);
                             try {
-                                Thread.sleep(throttle);
+                                Thread.sleep(600_000);
                             } catch (InterruptedException ie) {
                                 Thread.currentThread().interrupt();
                             }

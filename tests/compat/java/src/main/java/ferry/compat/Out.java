@@ -1,12 +1,13 @@
 package ferry.compat;
 
 import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /** One JSON object per line on stdout: what a scenario saw, for the Python test to check. */
 final class Out {
-    private static final Gson GSON = new Gson();
+    private static final Gson GSON = new GsonBuilder().serializeNulls().create();
 
     private Out() {}
 

@@ -180,10 +180,10 @@ public final class TunnelScenario {
                 w.write(r);
             }
         }
-        s.commit();
         Map<String, Object> out = Out.map();
-        out.put("upload_id", s.getId());
         out.put("blocks", Arrays.asList(tunnel.getUploadSession(project, table, spec, s.getId()).getBlockList()));
+        s.commit();
+        out.put("upload_id", s.getId());
         out.put("status", s.getStatus().toString());
         Out.line(out);
     }
@@ -296,7 +296,7 @@ public final class TunnelScenario {
         out.put("upload_id", s.getId());
         out.put("status_before", s.getStatus().toString());
         Thread.sleep(sleepMs);
-        out.put("reattach", attempt(() -> tunnel.getUploadSession(project, table, spec, s.getId())));
+        out.put("reattach", attempt(() -> tunnel.getUploadSession(project, table, spec, s.getId()).getStatus()));
         out.put("status", attempt(s::getStatus));
         out.put("write", attempt(() -> {
             try (RecordWriter w = s.openRecordWriter(1)) {
