@@ -9,6 +9,7 @@ once per run, then every scenario is a `java` process whose last stdout line is 
 checked from Python too (boto3, oss2, pyodps), so each scenario is also a cross-language check."""
 
 import base64
+import concurrent.futures
 import contextlib
 import datetime
 import decimal
@@ -123,6 +124,8 @@ def test_oss_upload_file_killed_mid_way_resumes_from_its_checkpoint(server, s3, 
     proc = subprocess.Popen(java_cmd(java_cp, "OssUploadFile"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**env, "PARK_AT": str(len(data) // 3)})
     parked, progress = set(), 0
+    watchdog = threading.Timer(180, proc.kill)  # a JVM that never parks must not hang the suite
+    watchdog.start()
     try:
         for line in proc.stdout:
             event = json.loads(line)
@@ -132,6 +135,7 @@ def test_oss_upload_file_killed_mid_way_resumes_from_its_checkpoint(server, s3, 
             if len(parked) == 3:
                 break
     finally:
+        watchdog.cancel()
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
@@ -304,8 +308,8 @@ def private_server(tmp_path, *flags):
         srv.stop()
 
 
-@pytest.mark.parametrize("flags", [("--session-lifetime", "3s"), ("--idle-timeout", "2s")], ids=["lifetime", "idle"])
-def test_tunnel_expired_sessions_as_the_java_sdk_reports_them(tmp_path, java_cp, flags):
+def expired_session_report(tmp_path, java_cp, flags):
+    """One server with `flags`: a Java session with one block, used again after 4.5 s."""
     with private_server(tmp_path, *flags) as srv:
         o = odps_for(srv)
         name = table_name()
@@ -313,15 +317,29 @@ def test_tunnel_expired_sessions_as_the_java_sdk_reports_them(tmp_path, java_cp,
                                          partitions=[Partition("pt", "string")]))
         o.get_table(name).create_partition("pt=x")
         out = run_java(java_cp, "TunnelScenario", "expired", name, "pt=x", 4500, env=java_env(srv))
-        assert out["status_before"] == "NORMAL"
-        assert out["reattach"] == "ok EXPIRED", out["reattach"]
-        assert out["status"] == "ok EXPIRED", out["status"]
+        out["published"] = read_all(o, name, "pt=x")
+        return out
+
+
+def test_tunnel_expired_sessions_as_the_java_sdk_reports_them(tmp_path, java_cp):
+    # Lifetime and idle time on two servers at once: the two waits overlap.
+    cases = {"lifetime": ("--session-lifetime", "3s"), "idle": ("--idle-timeout", "2s")}
+    for case in cases:
+        (tmp_path / case).mkdir()
+    with concurrent.futures.ThreadPoolExecutor(len(cases)) as pool:
+        futures = {case: pool.submit(expired_session_report, tmp_path / case, java_cp, flags)
+                   for case, flags in cases.items()}
+        reports = {case: f.result() for case, f in futures.items()}
+    for case, out in reports.items():
+        assert out["status_before"] == "NORMAL", case
+        assert out["reattach"] == "ok EXPIRED", (case, out["reattach"])
+        assert out["status"] == "ok EXPIRED", (case, out["status"])
         write = out["write"]
         assert write["code"] == "NoSuchUpload" and write["status"] == 404 and "EXPIRED" in write["message"], write
         # commit(Long[]) compares the list with the server's first: an expired session holds no
         # block, so the SDK refuses before it sends the commit.
         assert out["commit"]["class"] == "TunnelException" and "server: 0" in out["commit"]["message"], out["commit"]
-        assert read_all(o, name, "pt=x") == [], "nothing was published"
+        assert out["published"] == [], f"{case}: nothing was published"
 
 
 # ---------------------------------------------------------------------------------------- US3
