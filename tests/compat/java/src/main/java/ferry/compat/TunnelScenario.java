@@ -139,7 +139,9 @@ public final class TunnelScenario {
         }
         out.put("status_after_refusals", again.getStatus().toString());
         Long[] all = ids.toArray(new Long[0]);
+        long c0 = System.nanoTime();
         again.commit(all);
+        out.put("commit_seconds", (System.nanoTime() - c0) / 1e9);
         out.put("status_after_commit", again.getStatus().toString());
         try {
             tunnel.getUploadSession(project, table, spec, uploadId).commit(all);
@@ -148,6 +150,7 @@ public final class TunnelScenario {
             out.put("retried_commit", describe(e));
         }
 
+        long d0 = System.nanoTime();
         TableTunnel.DownloadSession down = tunnel.createDownloadSession(project, table, spec);
         out.put("download_count", down.getRecordCount());
         out.put("download_status", down.getStatus().toString());
@@ -163,6 +166,7 @@ public final class TunnelScenario {
                 textOk &= ("block " + id).equals(r.getString(1));
             }
         }
+        out.put("download_seconds", (System.nanoTime() - d0) / 1e9);
         out.put("download_rows", rows);
         out.put("download_id_sum", sum);
         out.put("download_text_ok", textOk);
