@@ -96,9 +96,11 @@ impl Tables {
                 Err(Error::NoSuchBucket) => return Ok(blocks),
                 Err(e) => return Err(e),
             };
-            blocks.extend(page.objects.iter().filter_map(|o| {
-                o.key.strip_prefix(&prefix)?.strip_suffix(".parquet")?.parse::<u32>().ok()
-            }));
+            blocks.extend(
+                page.objects
+                    .iter()
+                    .filter_map(|o| o.key.strip_prefix(&prefix)?.strip_suffix(".parquet")?.parse::<u32>().ok()),
+            );
             match page.next_marker {
                 Some(next) if page.truncated => after = next,
                 _ => break,
