@@ -8,7 +8,9 @@
 #   4. runs the compatibility suite: real boto3, awscli, s5cmd, rclone, curl, oss2, ali-oss, ufile,
 #      pyodps, the Go SDKs (aws-sdk-go-v2's transfer manager, minio-go), the JavaScript SDK's
 #      lib-storage and the ferry CLI against a real `ferry serve` on 127.0.0.1, including HTTPS and
-#      kill -9 tests, and three nodes sharing PostgreSQL and an S3-compatible blob store.
+#      kill -9 tests, and three nodes sharing PostgreSQL and an S3-compatible blob store; and the
+#      vendors' Java SDKs (OSS, MaxCompute Tunnel, US3, AWS S3TransferManager), whose Maven module
+#      test_java_sdks.py builds once per run (dependencies resolved from Maven Central).
 # Servers the tests need (PostgreSQL clusters, moto) are started by the tests themselves on free
 # loopback ports in temp directories, and stopped by them.
 set -euo pipefail
@@ -20,6 +22,8 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 command -v go >/dev/null 2>&1 || missing+=(golang)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
     sudo=""

@@ -71,7 +71,13 @@ fn full(bytes: impl Into<Bytes>) -> RequestBody {
     Full::new(bytes.into()).map_err(|never| match never {}).boxed()
 }
 
+/// The error a response carries: Tunnel session calls answer JSON `{"Code", "Message"}`, the
+/// ODPS REST calls XML `<Error><Code/><Message/></Error>`.
 fn service_error(status: StatusCode, body: &[u8]) -> ClientError {
+    if let Ok(Json::Object(doc)) = serde_json::from_slice::<Json>(body) {
+        let text = |k: &str| doc.get(k).and_then(Json::as_str).unwrap_or("").to_string();
+        return ClientError::Service { status: status.as_u16(), code: text("Code"), message: text("Message") };
+    }
     match Node::parse(body) {
         Ok(error) => ClientError::Service {
             status: status.as_u16(),
@@ -269,5 +275,27 @@ impl TunnelClient {
             count: doc["RecordCount"].as_u64().unwrap_or(0),
             schema: schema_of(&doc)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn tunnel_errors_are_read_from_json_and_rest_errors_from_xml() {
+        let json = br#"{"Code":"NoSuchUpload","Message":"the upload session u is EXPIRED","RequestId":"r"}"#;
+        match service_error(StatusCode::NOT_FOUND, json) {
+            ClientError::Service { status, code, message } => {
+                assert_eq!((status, code.as_str()), (404, "NoSuchUpload"));
+                assert!(message.contains("EXPIRED"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let xml = b"<?xml version=\"1.0\"?><Error><Code>NoSuchTable</Code><Message>m</Message></Error>";
+        match service_error(StatusCode::NOT_FOUND, xml) {
+            ClientError::Service { code, .. } => assert_eq!(code, "NoSuchTable"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -82,6 +82,34 @@ impl Tables {
         Ok(TableUpload { session, table, partition })
     }
 
+    /// The blocks a committed upload published, ascending: its files in the partition, named
+    /// `<session>-<block>.parquet`. A client that retries a commit first compares its list with
+    /// this one (the Java SDK refuses locally when they differ), so a committed session still
+    /// names its blocks. Empty once the partition's files are gone.
+    pub async fn committed_blocks(&self, upload: &TableUpload) -> Result<Vec<u32>> {
+        let prefix = format!("{}{}-", upload.table.data_prefix(&upload.partition), upload.session.id);
+        let mut blocks = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = match self.engine.list_objects(self.engine.table_bucket(), &prefix, "", &after, 1000).await {
+                Ok(page) => page,
+                Err(Error::NoSuchBucket) => return Ok(blocks),
+                Err(e) => return Err(e),
+            };
+            blocks.extend(
+                page.objects
+                    .iter()
+                    .filter_map(|o| o.key.strip_prefix(&prefix)?.strip_suffix(".parquet")?.parse::<u32>().ok()),
+            );
+            match page.next_marker {
+                Some(next) if page.truncated => after = next,
+                _ => break,
+            }
+        }
+        blocks.sort_unstable();
+        Ok(blocks)
+    }
+
     /// Commit a table upload: `blocks` must be exactly the blocks held (`None`: every block held).
     /// Each becomes one file of the partition, published together. A retried commit with the
     /// same list, an empty one or none succeeds.

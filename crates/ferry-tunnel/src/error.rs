@@ -1,5 +1,6 @@
 //! ODPS errors: `<Error><Code/><Message/><RequestId/><HostId/></Error>` (pyodps needs all four
-//! elements) with the code naming the client's exception class (`NoSuchTable`, ...). Client
+//! elements) with the code naming the client's exception class (`NoSuchTable`, ...); Tunnel
+//! session calls answer the same fields as a JSON object, which is what the Java SDK parses. Client
 //! errors are 4xx: pyodps retries tunnel calls on 5xx, so a refused block would be sent again.
 
 use ferry_core::{Error, TableError};
@@ -72,7 +73,19 @@ ferry_http::error_table! {
     }
 }
 
-/// The ODPS error document.
+/// The Tunnel service's error document: `{"Code", "Message", "RequestId", "HostId"}`. The Java
+/// SDK's `TunnelException` reads `Code` and `Message` from JSON; pyodps reads either format.
+pub fn render_json(e: &OdpsError, request_id: &str) -> Response {
+    let body = serde_json::json!({
+        "Code": e.code,
+        "Message": e.message,
+        "RequestId": request_id,
+        "HostId": "ferry",
+    });
+    ferry_http::response::json(e.status, &body)
+}
+
+/// The ODPS REST error document.
 pub fn render(e: &OdpsError, request_id: &str) -> Response {
     let mut w = XmlWriter::plain("Error");
     w.elem("Code", e.code).elem("Message", &e.message).elem("RequestId", request_id).elem("HostId", "ferry");
@@ -81,6 +94,14 @@ pub fn render(e: &OdpsError, request_id: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tunnel_errors_are_json_with_code_and_message() {
+        let e = super::OdpsError::no_such_upload("the upload session is EXPIRED");
+        let r = super::render_json(&e, "req-1");
+        assert_eq!(r.status(), http::StatusCode::NOT_FOUND);
+        assert_eq!(r.headers()[http::header::CONTENT_TYPE], "application/json");
+    }
+
     #[test]
     fn the_error_table_maps_every_variant_by_name() {
         let source = include_str!("error.rs");

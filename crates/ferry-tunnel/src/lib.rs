@@ -244,6 +244,7 @@ impl Frontend for TunnelFrontend {
         let (result, name) = self.dispatch(&parts, body, &query).await;
         let mut response = match result {
             Ok(r) => r,
+            Err(e) if router::is_tunnel_call(&query) => error::render_json(&e, &request_id),
             Err(e) => error::render(&e, &request_id),
         };
         ferry_http::endpoint::tag(&mut response, name);

@@ -32,6 +32,15 @@ pub struct Refusal {
     pub error: OdpsError,
 }
 
+/// Whether a request is a Tunnel session call (upload or download session, block, commit, read)
+/// rather than a call of the ODPS REST API (project, tables, instances). The two services answer
+/// errors differently: the Java SDK parses a Tunnel error as JSON and reports anything else as a
+/// `Local Error`, while REST errors are XML. Decided from the query alone, so a request refused
+/// before routing or authentication gets the right format too.
+pub fn is_tunnel_call(query: &Query) -> bool {
+    ["uploads", "uploadid", "downloads", "downloadid"].iter().any(|k| query.has(k))
+}
+
 /// Resolve `method` on `rest` (the path segments after the project).
 pub fn route(method: &Method, rest: &[&str], query: &Query) -> Result<Endpoint, Refusal> {
     let q = |name: &str| query.has(name);
@@ -69,6 +78,16 @@ pub fn route(method: &Method, rest: &[&str], query: &Query) -> Result<Endpoint, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_calls_are_told_from_rest_calls_by_their_query() {
+        for q in ["uploads", "uploadid=u&blockid=3", "uploadid=u", "downloads&partition=pt%3D1", "downloadid=d&data"] {
+            assert!(is_tunnel_call(&Query::parse(Some(q))), "{q}");
+        }
+        for q in ["", "partitions", "curr_project=p"] {
+            assert!(!is_tunnel_call(&Query::parse(Some(q))), "{q}");
+        }
+    }
 
     fn routed(method: Method, rest: &[&str], query: &str) -> Result<Endpoint, &'static str> {
         route(&method, rest, &Query::parse(Some(query))).map_err(|r| r.name)

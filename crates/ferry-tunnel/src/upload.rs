@@ -51,9 +51,13 @@ fn upload_error(upload: &TableUpload, e: Error) -> OdpsError {
     )
 }
 
-/// Every block the session holds, ascending (none once it is no longer open).
+/// Every block the session holds, ascending; for a committed session, the blocks it published
+/// (the Java SDK compares them with its list before it retries a commit); none otherwise.
 async fn held_blocks(ctx: &Ctx<'_>, upload: &TableUpload) -> OdpsResult<Vec<u32>> {
     let mut blocks = Vec::new();
+    if upload.session.state == SessionState::Closed {
+        return Ok(ctx.tables().committed_blocks(upload).await?);
+    }
     if !matches!(upload.session.state, SessionState::Normal | SessionState::Closing) {
         return Ok(blocks);
     }

@@ -83,6 +83,7 @@ pub(super) async fn block_commits_publish_one_file_per_block_or_nothing(stack: &
         assert_eq!(&all_rows(t, file).await.unwrap(), rows, "block {} is its own file", file.key);
     }
     assert_eq!(f.blobs.count().await, 4, "the schema and the block blobs themselves (no copy)");
+    assert_eq!(t.committed_blocks(&upload).await.unwrap(), vec![0, 1, 2], "a committed session names its blocks");
     t.commit_table_upload(&upload, Some(&[0, 1, 2])).await.unwrap();
     assert!(matches!(t.commit_table_upload(&upload, Some(&[0, 1])).await, Err(Error::NoSuchUpload)));
 }

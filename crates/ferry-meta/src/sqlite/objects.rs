@@ -125,8 +125,11 @@ pub(super) fn publish(
         let object_id = insert(tx, object, condition)?;
         let stale: i64 = tx
             .query_row(
-                "SELECT COUNT(*) FROM manifests WHERE object = ?1
-                   AND blob NOT IN (SELECT blob FROM parts WHERE session = ?2)",
+                // One index probe per manifest entry (parts_by_blob): a `NOT IN` over the
+                // session's parts was rebuilt for every object, quadratic in a commit of
+                // thousands of Tunnel blocks.
+                "SELECT COUNT(*) FROM manifests m WHERE m.object = ?1
+                   AND NOT EXISTS (SELECT 1 FROM parts p WHERE p.blob = m.blob AND p.session = ?2)",
                 params![object_id, session],
                 |r| r.get(0),
             )
