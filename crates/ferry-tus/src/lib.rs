@@ -449,12 +449,8 @@ impl TusFrontend {
         }
         let mut response = Response::new(ferry_http::empty());
         *response.status_mut() = StatusCode::CREATED;
-        let location = format!(
-            "{}/{}/{}",
-            self.config.path,
-            percent_encoding::utf8_percent_encode(&upload.bucket, percent_encoding::NON_ALPHANUMERIC),
-            upload.segment()
-        );
+        // Bucket names are lower-case letters, digits, dots and hyphens: safe in a path as they are.
+        let location = format!("{}/{}/{}", self.config.path, upload.bucket, upload.segment());
         ferry_http::response::set(&mut response, "location", location);
         if has_body {
             ferry_http::response::set(&mut response, "upload-offset", offset.to_string());
