@@ -266,8 +266,7 @@ impl TusFrontend {
         body: Body,
         session: &Session,
         upload: &UploadId,
-        offset: u64,
-        count: usize,
+        (offset, count): (u64, usize),
         signed_hash: Option<Expected>,
     ) -> TusResult<u64> {
         let content_type = header(parts, "content-type").unwrap_or("");
@@ -375,7 +374,7 @@ impl TusFrontend {
                         format!("Upload-Offset is {claimed}, the upload's offset is {offset}"),
                     ));
                 }
-                let offset = self.append(parts, body, &session, &upload, offset, count, signed_hash).await?;
+                let offset = self.append(parts, body, &session, &upload, (offset, count), signed_hash).await?;
                 if offset == upload.length {
                     self.commit(&session, &upload).await?;
                 }
@@ -430,7 +429,7 @@ impl TusFrontend {
         let mut offset = 0;
         let has_body = header(parts, "content-type") == Some("application/offset+octet-stream");
         if has_body {
-            offset = self.append(parts, body, &session, &upload, 0, 0, signed_hash).await?;
+            offset = self.append(parts, body, &session, &upload, (0, 0), signed_hash).await?;
         }
         if offset == length {
             if length == 0 {

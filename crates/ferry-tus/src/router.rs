@@ -112,6 +112,7 @@ pub fn endpoint_docs() -> Vec<EndpointDoc> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,5 +1,7 @@
 //! The tus front-end against a real listener and engine.
 
+#![allow(clippy::unwrap_used)]
+
 use base64::Engine as _;
 use bytes::Bytes;
 use ferry_core::ObjectMeta;
