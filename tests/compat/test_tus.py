@@ -109,3 +109,31 @@ def test_unsigned_requests_outside_the_open_bucket_are_refused(tus_server):
     r = tus_request(tus_server, "POST", "/files/", {"Upload-Length": "1", "Upload-Metadata": meta})
     assert r.status == 401
     assert tus_request(tus_server, "POST", "/files/", {"Tus-Resumable": "0.2.2", "Upload-Length": "1"}).status == 412
+
+
+def signed(server, method, path, headers, body=b""):
+    """A tus request signed for S3 with botocore's own SigV4 signer (payload hash included)."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from conftest import ACCESS_KEY, REGION, SECRET_KEY
+
+    req = AWSRequest(method=method, url=server.url + path, data=body, headers={"Tus-Resumable": "1.0.0", **headers})
+    S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", REGION).add_auth(req)
+    return tus_request(server, method, path, dict(req.headers.items()), body)
+
+
+def test_s3_signed_requests_upload_into_any_bucket(tus_server):
+    s3 = s3_client(tus_server.url)
+    s3.create_bucket(Bucket="tus-signed")
+    meta = f"bucket {base64.b64encode(b'tus-signed').decode()},key {base64.b64encode(b'signed.bin').decode()}"
+    created = signed(tus_server, "POST", "/files/", {"Upload-Length": "6", "Upload-Metadata": meta})
+    assert created.status == 201
+    location = created.getheader("Location")
+    r = signed(tus_server, "PATCH", location, {"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+               b"signed")
+    assert r.status == 204 and r.getheader("Upload-Offset") == "6"
+    assert s3.get_object(Bucket="tus-signed", Key="signed.bin")["Body"].read() == b"signed"
+    # The same upload's URL without a signature is refused.
+    assert tus_request(tus_server, "HEAD", location, {}).status == 401
