@@ -60,9 +60,13 @@ impl Default for TusConfig {
 
 impl TusConfig {
     /// `path` as given on the command line (`/files/`, `files`, `/up/tus/`), normalised to a
-    /// leading slash and no trailing one.
-    pub fn normalise_path(path: &str) -> String {
-        format!("/{}", path.trim_matches('/'))
+    /// leading slash and no trailing one. The root is refused: tus would claim every request.
+    pub fn normalise_path(path: &str) -> Result<String, String> {
+        let trimmed = path.trim_matches('/');
+        if trimmed.is_empty() {
+            return Err("--tus-path cannot be the root: tus would take every request from the other dialects".into());
+        }
+        Ok(format!("/{trimmed}"))
     }
 }
 

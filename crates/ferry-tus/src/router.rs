@@ -143,6 +143,13 @@ mod tests {
     }
 
     #[test]
+    fn the_prefix_is_normalised_and_never_the_root() {
+        assert_eq!(crate::TusConfig::normalise_path("files/").unwrap(), "/files");
+        assert_eq!(crate::TusConfig::normalise_path("/up/tus/").unwrap(), "/up/tus");
+        assert!(crate::TusConfig::normalise_path("/").is_err());
+    }
+
+    #[test]
     fn coverage_doc_matches_the_router() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/tus-coverage.md");
         let document = std::fs::read_to_string(&path).unwrap_or_default();

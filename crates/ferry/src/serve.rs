@@ -187,7 +187,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         engine.clone(),
         credential_store.clone(),
         TusConfig {
-            path: TusConfig::normalise_path(&args.tus_path),
+            path: TusConfig::normalise_path(&args.tus_path).map_err(anyhow::Error::msg)?,
             anonymous_bucket: args.tus_anonymous_bucket.clone(),
             ..TusConfig::default()
         },
