@@ -23,6 +23,7 @@ use ferry_http::{Body, Frontend, Request, Response};
 use http::Method;
 use http::request::Parts;
 
+pub use auth::{Payload, authenticate};
 pub use error::S3Error;
 use error::S3Result;
 use request::{Address, Query};

@@ -12,6 +12,7 @@ use ferry_http::{Limits, Operations, Router, ServeOptions};
 use ferry_oss::{OssConfig, OssFrontend};
 use ferry_s3::{S3Config, S3Frontend};
 use ferry_tunnel::{TunnelConfig, TunnelFrontend};
+use ferry_tus::{TusConfig, TusFrontend};
 use ferry_us3::{Us3Config, Us3Frontend};
 
 use crate::credentials::{self, Origin};
@@ -111,6 +112,13 @@ pub struct ServeArgs {
     /// in the data directory, generated on first start.
     #[arg(long, env = "FERRY_MASTER_KEY", hide = true, hide_env_values = true)]
     master_key: Option<String>,
+    /// Path prefix of the tus 1.0.0 endpoint (resumable uploads from browsers and apps).
+    #[arg(long, env = "FERRY_TUS_PATH", default_value = "/files/")]
+    tus_path: String,
+    /// Off by default. When set, tus requests without a signature may upload into this one
+    /// bucket (and no other); for trusted networks until upload tokens exist.
+    #[arg(long, env = "FERRY_TUS_ANONYMOUS_BUCKET")]
+    tus_anonymous_bucket: Option<String>,
     #[arg(long, env = "FERRY_ACCESS_KEY_ID", hide = true)]
     access_key_id: Option<String>,
     #[arg(long, env = "FERRY_SECRET_ACCESS_KEY", hide = true, hide_env_values = true)]
@@ -208,6 +216,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         credential_store.clone(),
         TunnelConfig { idle_timeout: args.tunnel_idle_timeout, ..TunnelConfig::default() },
     );
+    let tus = TusFrontend::new(
+        engine.clone(),
+        credential_store.clone(),
+        TusConfig {
+            path: TusConfig::normalise_path(&args.tus_path).map_err(anyhow::Error::msg)?,
+            anonymous_bucket: args.tus_anonymous_bucket.clone(),
+            ..TusConfig::default()
+        },
+    );
     let s3 = S3Frontend::new(
         engine.clone(),
         credential_store,
@@ -230,8 +247,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Ok(low_space_note(&engine, &free_gauge).await)
         })
     }));
-    // Each dialect claims the requests signed in its scheme; S3 answers everything else.
+    // Each dialect claims the requests signed in its scheme; S3 answers everything else. tus
+    // claims by path (its requests carry S3 signatures), so it is consulted first.
     let router = Router::new(Arc::new(s3))
+        .with(Arc::new(tus))
         .with(Arc::new(oss))
         .with(Arc::new(us3))
         .with(Arc::new(tunnel))
