@@ -21,7 +21,9 @@ pub fn check(ctx: &Ctx<'_>, endpoint: Endpoint) -> OssResult<()> {
         PutBucket | DeleteBucket | PutBucketAcl | PutBucketLifecycle | DeleteBucketLifecycle => {
             p.authorize(Action::Admin, &whole)
         }
-        HeadBucket | GetBucketInfo | GetBucketLocation | GetBucketAcl | GetBucketLifecycle => p.authorize_bucket(bucket),
+        HeadBucket | GetBucketInfo | GetBucketLocation | GetBucketAcl | GetBucketLifecycle => {
+            p.authorize_bucket(bucket)
+        }
         ListObjects | ListObjectsV2 | ListMultipartUploads => p.authorize(Action::List, &listed),
         PutObject
         | PutObjectAcl

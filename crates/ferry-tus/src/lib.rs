@@ -18,11 +18,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::Engine as _;
 use bytes::Bytes;
+use ferry_core::access::{Action, Principal, Resource};
 use ferry_core::credentials::CredentialStore;
 use ferry_core::store::ByteStream;
 use ferry_core::{
     CommitRequest, CommitRules, DigestKind, Engine, Error, Expected, ObjectMeta, ObjectTarget, PartInput, Session,
-    SessionState,
+    SessionState, Target,
 };
 use ferry_http::{Body, Frontend, Query, Request, Response, endpoint};
 use futures_util::StreamExt;
@@ -193,15 +194,16 @@ impl TusFrontend {
     }
 
     /// A SigV4 (or SigV2) S3 signature, or the opt-in anonymous bucket; else 401. Returns the
-    /// digest the signature asks of the body, if any.
-    fn authenticate(&self, parts: &Parts, bucket: &str) -> TusResult<Option<Expected>> {
+    /// digest the signature asks of the body, if any, and who signed (`None` for the anonymous
+    /// bucket), whose grants [`Self::authorize`] then checks against the upload's key.
+    fn authenticate(&self, parts: &Parts, bucket: &str) -> TusResult<(Option<Expected>, Option<Principal>)> {
         let query = Query::parse(parts.uri.query());
         let signed = parts.headers.contains_key(http::header::AUTHORIZATION)
             || query.get("X-Amz-Algorithm").is_some()
             || query.get("AWSAccessKeyId").is_some();
         if !signed {
             if self.config.anonymous_bucket.as_deref() == Some(bucket) {
-                return Ok(None);
+                return Ok((None, None));
             }
             return Err(TusError::new(
                 StatusCode::UNAUTHORIZED,
@@ -209,15 +211,37 @@ impl TusFrontend {
             ));
         }
         match ferry_s3::authenticate(parts, &query, None, &self.creds) {
-            Ok(ferry_s3::Payload::Unsigned) => Ok(None),
-            Ok(ferry_s3::Payload::Sha256(hash)) => {
-                Ok(Some(Expected { kind: DigestKind::Sha256, value: hash.to_vec() }))
+            Ok((ferry_s3::Payload::Unsigned, who)) => Ok((None, Some(who))),
+            Ok((ferry_s3::Payload::Sha256(hash), who)) => {
+                Ok((Some(Expected { kind: DigestKind::Sha256, value: hash.to_vec() }), Some(who)))
             }
-            Ok(ferry_s3::Payload::Chunked { .. }) => {
+            Ok((ferry_s3::Payload::Chunked { .. }, _)) => {
                 Err(TusError::bad_request("aws-chunked bodies are not accepted by the tus endpoint"))
             }
             Err(e) => Err(TusError::new(StatusCode::UNAUTHORIZED, format!("{}: {}", e.code, e.message))),
         }
+    }
+
+    /// Every tus request writes (or inspects, or ends) one upload of (bucket, key): the signer
+    /// needs `write` there, as for an S3 multipart upload. The anonymous bucket has no signer.
+    fn authorize(who: Option<&Principal>, bucket: &str, key: &str) -> TusResult<()> {
+        match who {
+            Some(p) => p
+                .authorize(Action::Write, &Resource::Object { bucket, key })
+                .map_err(|d| TusError::new(StatusCode::FORBIDDEN, d.0)),
+            None => Ok(()),
+        }
+    }
+
+    /// Open the upload after checking the signer may write its key.
+    async fn open_as(&self, upload: &UploadId, who: Option<&Principal>) -> TusResult<Session> {
+        let session = self.open(upload).await?;
+        let key = match &session.target {
+            Target::Object { key, .. } => key.as_str(),
+            Target::TablePartition { .. } => "",
+        };
+        Self::authorize(who, &upload.bucket, key)?;
+        Ok(session)
     }
 
     fn lifetime_headers(response: &mut Response, session: &Session) {
@@ -353,8 +377,8 @@ impl TusFrontend {
             }
             (Endpoint::CreateUpload, _) => return self.create(parts, body).await,
             (Endpoint::GetOffset, Some(upload)) => {
-                self.authenticate(parts, &upload.bucket)?;
-                let session = self.open(&upload).await?;
+                let (_, who) = self.authenticate(parts, &upload.bucket)?;
+                let session = self.open_as(&upload, who.as_ref()).await?;
                 let (offset, _) = self.offset(&session, &upload).await?;
                 if offset == upload.length {
                     // A commit that failed after the last PATCH is finished here.
@@ -367,8 +391,8 @@ impl TusFrontend {
                 Self::lifetime_headers(&mut response, &session);
             }
             (Endpoint::AppendBytes, Some(upload)) => {
-                let signed_hash = self.authenticate(parts, &upload.bucket)?;
-                let session = self.open(&upload).await?;
+                let (signed_hash, who) = self.authenticate(parts, &upload.bucket)?;
+                let session = self.open_as(&upload, who.as_ref()).await?;
                 let (offset, count) = self.offset(&session, &upload).await?;
                 let claimed = number_header(parts, "upload-offset")?
                     .ok_or_else(|| TusError::bad_request("a PATCH needs Upload-Offset"))?;
@@ -387,8 +411,8 @@ impl TusFrontend {
                 Self::lifetime_headers(&mut response, &session);
             }
             (Endpoint::TerminateUpload, Some(upload)) => {
-                self.authenticate(parts, &upload.bucket)?;
-                let session = self.open(&upload).await?;
+                let (_, who) = self.authenticate(parts, &upload.bucket)?;
+                let session = self.open_as(&upload, who.as_ref()).await?;
                 if session.state == SessionState::Closed {
                     return Err(TusError::new(
                         StatusCode::NOT_FOUND,
@@ -425,7 +449,8 @@ impl TusFrontend {
         let key = get("key")
             .or_else(|| get("filename"))
             .ok_or_else(|| TusError::bad_request("Upload-Metadata must name the key (or filename)"))?;
-        let signed_hash = self.authenticate(parts, &bucket)?;
+        let (signed_hash, who) = self.authenticate(parts, &bucket)?;
+        Self::authorize(who.as_ref(), &bucket, &key)?;
         let meta =
             ObjectMeta { content_type: get("content-type").or_else(|| get("filetype")), ..ObjectMeta::default() };
         let session = self.engine.create_session(ObjectTarget { bucket: bucket.clone(), key }, meta, None).await?;

@@ -1,8 +1,8 @@
 //! The [`MetaStore`] suite: every guarantee of the contract, on an empty store. Single-writer
 //! cases are here; racing writers and conditional writes are in `races`.
 
-mod lifecycle;
 mod events;
+mod lifecycle;
 mod races;
 
 use std::sync::Arc;

@@ -17,8 +17,8 @@
 //! - [`lifecycle`]: bucket lifecycle rules, kept per bucket and applied by the sweeper.
 
 mod commit;
-mod lifecycle;
 mod events;
+mod lifecycle;
 mod maintenance;
 mod objects;
 mod parts;
