@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import json
 import re
+import time
 import shutil
 import subprocess
 import urllib.request
@@ -111,16 +112,18 @@ def test_unsigned_requests_outside_the_open_bucket_are_refused(tus_server):
     assert tus_request(tus_server, "POST", "/files/", {"Tus-Resumable": "0.2.2", "Upload-Length": "1"}).status == 412
 
 
-def signed(server, method, path, headers, body=b""):
-    """A tus request signed for S3 with botocore's own SigV4 signer (payload hash included)."""
+def signed(server, method, path, headers, body=b"", key=None):
+    """A tus request signed for S3 with botocore's own SigV4 signer (payload hash included), by the
+    admin key or by `key` (an access key from `ferry keys create --json`)."""
     from botocore.auth import S3SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
     from conftest import ACCESS_KEY, REGION, SECRET_KEY
 
+    creds = Credentials(key["access_key_id"], key["secret_access_key"]) if key else Credentials(ACCESS_KEY, SECRET_KEY)
     req = AWSRequest(method=method, url=server.url + path, data=body, headers={"Tus-Resumable": "1.0.0", **headers})
-    S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", REGION).add_auth(req)
+    S3SigV4Auth(creds, "s3", REGION).add_auth(req)
     return tus_request(server, method, path, dict(req.headers.items()), body)
 
 
@@ -137,3 +140,36 @@ def test_s3_signed_requests_upload_into_any_bucket(tus_server):
     assert s3.get_object(Bucket="tus-signed", Key="signed.bin")["Body"].read() == b"signed"
     # The same upload's URL without a signature is refused.
     assert tus_request(tus_server, "HEAD", location, {}).status == 401
+
+
+def test_a_keys_grants_decide_where_it_may_upload(tus_server):
+    from conftest import FERRY_BIN
+
+    s3 = s3_client(tus_server.url)
+    s3.create_bucket(Bucket="tus-granted")
+    out = subprocess.run([FERRY_BIN, "keys", "create", "tus-ci", "--grant", "tus-granted/ci/:write",
+                          "--data-dir", str(tus_server.data_dir), "--json"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    key = json.loads(out.stdout)
+
+    def create(name):
+        meta = f"bucket {base64.b64encode(b'tus-granted').decode()},key {base64.b64encode(name.encode()).decode()}"
+        return signed(tus_server, "POST", "/files/", {"Upload-Length": "2", "Upload-Metadata": meta}, key=key)
+
+    # The key store is re-read about every second: wait for the new key to be known.
+    for _ in range(50):
+        allowed = create("ci/ok.bin")
+        if allowed.status != 401:
+            break
+        time.sleep(0.1)
+    assert allowed.status == 201
+    location = allowed.getheader("Location")
+    r = signed(tus_server, "PATCH", location, {"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+               b"ok", key=key)
+    assert r.status == 204
+    assert s3.get_object(Bucket="tus-granted", Key="ci/ok.bin")["Body"].read() == b"ok"
+    denied = create("release/no.bin")
+    assert denied.status == 403
+    assert "Contents" not in s3.list_objects_v2(Bucket="tus-granted", Prefix="release/")
+    uploads = s3.list_multipart_uploads(Bucket="tus-granted").get("Uploads", [])
+    assert not any(u["Key"].startswith("release/") for u in uploads), uploads

@@ -1,6 +1,6 @@
 -- Access keys besides the admin key: secrets sealed under the master key, grants as a JSON
 -- array of their text forms ("bucket/prefix:read,write").
-CREATE TABLE access_keys (
+CREATE TABLE IF NOT EXISTS access_keys (
     access_key_id TEXT PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
     secret        BLOB NOT NULL,
