@@ -34,6 +34,31 @@ impl XmlElement {
     }
 }
 
+/// The `item` children of a `root` document (every `Rule` of a `LifecycleConfiguration`), at
+/// least one and nothing else. `Err` says what is wrong, for the dialect's MalformedXML.
+pub fn repeated<'a>(doc: &'a XmlElement, root: &str, item: &str) -> Result<&'a [XmlElement], String> {
+    if doc.name != root {
+        return Err(format!("the root element is {}, not {root}", doc.name));
+    }
+    if let Some(other) = doc.children.iter().find(|c| c.name != item) {
+        return Err(format!("unexpected element {}", other.name));
+    }
+    if doc.children.is_empty() {
+        return Err(format!("a {root} needs at least one {item}"));
+    }
+    Ok(&doc.children)
+}
+
+/// A rule's `Status` as S3 and OSS spell it: `Enabled` or `Disabled`, and required.
+pub fn enabled_status(status: Option<&str>) -> Result<bool, String> {
+    match status {
+        Some("Enabled") => Ok(true),
+        Some("Disabled") => Ok(false),
+        Some(other) => Err(format!("Status must be Enabled or Disabled, not {other:?}")),
+        None => Err("every Rule needs a Status".to_string()),
+    }
+}
+
 /// Parse `body` into its root element. Errors (not well-formed, nothing but whitespace, more than
 /// one root, too deep) are [`XmlError`]s for the front-end's MalformedXML.
 pub fn parse_tree(body: &[u8]) -> Result<XmlElement, XmlError> {

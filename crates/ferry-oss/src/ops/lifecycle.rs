@@ -10,7 +10,7 @@ use base64::Engine as _;
 use ferry_core::lifecycle::{AbortUploads, Expiration, LifecycleConfiguration, LifecycleRule};
 use ferry_http::dates::parse_iso8601;
 use ferry_http::xml::XmlWriter;
-use ferry_http::xml_tree::{XmlElement, parse_tree};
+use ferry_http::xml_tree::{XmlElement, enabled_status, parse_tree, repeated};
 use ferry_http::{Body, Response};
 use http::StatusCode;
 use md5::{Digest, Md5};
@@ -62,20 +62,8 @@ fn unsupported(what: &str) -> OssError {
 /// The `LifecycleConfiguration` body → rules (not yet validated: the engine does that).
 pub fn parse(body: &[u8]) -> OssResult<LifecycleConfiguration> {
     let root = parse_tree(body)?;
-    if root.name != "LifecycleConfiguration" {
-        return Err(malformed(format_args!("the root element is {}, not LifecycleConfiguration", root.name)));
-    }
-    let mut rules = Vec::new();
-    for child in &root.children {
-        match child.name.as_str() {
-            "Rule" => rules.push(parse_rule(child)?),
-            other => return Err(malformed(format_args!("unexpected element {other}"))),
-        }
-    }
-    if rules.is_empty() {
-        return Err(malformed("a LifecycleConfiguration needs at least one Rule"));
-    }
-    Ok(LifecycleConfiguration { rules })
+    let rules = repeated(&root, "LifecycleConfiguration", "Rule").map_err(malformed)?;
+    Ok(LifecycleConfiguration { rules: rules.iter().map(parse_rule).collect::<OssResult<_>>()? })
 }
 
 fn parse_rule(rule: &XmlElement) -> OssResult<LifecycleRule> {
@@ -105,12 +93,7 @@ fn parse_rule(rule: &XmlElement) -> OssResult<LifecycleRule> {
             other => return Err(malformed(format_args!("unexpected element Rule/{other}"))),
         }
     }
-    parsed.enabled = match status {
-        Some("Enabled") => true,
-        Some("Disabled") => false,
-        Some(other) => return Err(malformed(format_args!("Status must be Enabled or Disabled, not {other:?}"))),
-        None => return Err(malformed("every Rule needs a Status")),
-    };
+    parsed.enabled = enabled_status(status).map_err(malformed)?;
     Ok(parsed)
 }
 
