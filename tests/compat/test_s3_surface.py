@@ -181,8 +181,10 @@ def test_get_object_by_part_number(s3, bucket):
     bodies = [b"x" * part, b"y" * part, b"z" * 10]
     etags = [s3.upload_part(Bucket=bucket, Key="multi", UploadId=mpu["UploadId"], PartNumber=i + 1, Body=b)["ETag"]
              for i, b in enumerate(bodies)]
-    s3.complete_multipart_upload(Bucket=bucket, Key="multi", UploadId=mpu["UploadId"], MultipartUpload={
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="multi", UploadId=mpu["UploadId"], MultipartUpload={
         "Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]})
+    # A full URL, as S3 answers and SDKs (lib-storage) hand to users.
+    assert done["Location"] == f"{s3.meta.endpoint_url}/{bucket}/multi"
     for n, body in enumerate(bodies, start=1):
         r = s3.get_object(Bucket=bucket, Key="multi", PartNumber=n)
         assert r["Body"].read() == body

@@ -35,7 +35,7 @@ pub use operations::{Operations, ReadinessCheck};
 pub use part_input::{BodyHeaderError, BodyRules};
 pub use query::Query;
 pub use router::{Frontend, Router};
-pub use server::{ServeOptions, serve, tls_acceptor};
+pub use server::{Scheme, ServeOptions, serve, tls_acceptor};
 
 /// The request type front-ends receive.
 pub type Request = http::Request<Body>;

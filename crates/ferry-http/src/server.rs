@@ -121,6 +121,11 @@ pub async fn serve(
     Ok(())
 }
 
+/// The scheme a request arrived over (`http` or `https`), in its extensions: for answers
+/// that name a full URL, such as CompleteMultipartUpload's `Location`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheme(pub &'static str);
+
 /// One accepted connection within the limit.
 struct Connection {
     router: Arc<Router>,
@@ -137,13 +142,15 @@ impl Connection {
         let state = Arc::new(ConnectionState::default());
         let service = {
             let (router, state, idle) = (self.router.clone(), state.clone(), self.limits.body_idle_timeout);
+            let scheme = Scheme(if self.tls.is_some() { "https" } else { "http" });
             service_fn(move |request: http::Request<hyper::body::Incoming>| {
                 let (router, state) = (router.clone(), state.clone());
                 async move {
                     if state.next_request_is_conflicting() {
                         return Ok::<_, Infallible>(ambiguous_framing());
                     }
-                    let request = request.map(|body| Body::new(body, idle, state));
+                    let mut request = request.map(|body| Body::new(body, idle, state));
+                    request.extensions_mut().insert(scheme);
                     Ok(router.route(request).await)
                 }
             })

@@ -209,7 +209,7 @@ pub async fn complete(ctx: &Ctx<'_>, body: Body) -> S3Result<Response> {
         .expect_checksum(expected_checksum(ctx, &session)?);
     let object = ctx.s3.engine.commit_if(&session, request, condition).await?;
     let mut w = XmlWriter::new("CompleteMultipartUploadResult");
-    w.elem("Location", format!("/{}/{}", ctx.bucket, ctx.key))
+    w.elem("Location", object_url(ctx))
         .elem("Bucket", &ctx.bucket)
         .elem("Key", &ctx.key)
         .elem("ETag", quoted(&object.etag));
@@ -280,4 +280,15 @@ pub async fn abort(ctx: &Ctx<'_>) -> S3Result<Response> {
     let session = session(ctx).await?;
     ctx.s3.engine.abort(&session).await?;
     Ok(response::no_content())
+}
+
+/// The object's URL as the client addressed it (path-style `/bucket/key` or virtual-hosted
+/// `/key` on the bucket's host), which S3 returns as `Location` and SDKs hand to users as is.
+fn object_url(ctx: &Ctx<'_>) -> String {
+    let scheme = ctx.parts.extensions.get::<ferry_http::Scheme>().map_or("http", |s| s.0);
+    let path = ctx.parts.uri.path();
+    match ctx.parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(host) => format!("{scheme}://{host}{path}"),
+        None => path.to_string(),
+    }
 }
