@@ -24,6 +24,8 @@ command -v go >/dev/null 2>&1 || missing+=(golang)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+# Browser tests (the console, Uppy) drive Debian's Chromium through playwright-core.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
     sudo=""
@@ -44,7 +46,7 @@ echo "== python venv with the real S3 clients"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r tests/compat/requirements.txt
 
-echo "== node clients (ali-oss, @aws-sdk/lib-storage)"
+echo "== node clients (ali-oss, @aws-sdk/lib-storage, tus-js-client, Uppy, playwright-core)"
 (cd tests/compat/node && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== go clients (aws-sdk-go-v2 transfer manager, minio-go): modules resolved once"
