@@ -108,29 +108,12 @@ impl LifecycleStore for PostgresMetaStore {
     ) -> Result<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
-        // The key's writers (puts, commits, deletes on any node) serialize on this lock; see
-        // the store's notes. Taken before the delete, whose snapshot then sees their commits.
-        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))", &[&bucket, &key])
-            .await
-            .map_err(db)?;
-        let Some(row) = tx
-            .query_opt(
-                "DELETE FROM objects WHERE bucket = $1 AND key = $2 AND modified < $3 RETURNING id",
-                &[&bucket, &key, &modified_before],
-            )
-            .await
-            .map_err(db)?
-        else {
+        // The key's writers (puts, commits, deletes on any node) serialize on this lock, so the
+        // age check and the delete see the last writer's commit.
+        super::objects::lock_key(&tx, bucket, key).await?;
+        if !super::objects::remove_if_older(&tx, bucket, key, Some(modified_before), now).await? {
             return Ok(false);
-        };
-        let id: String = row.get(0);
-        tx.execute(
-            "WITH gone AS (DELETE FROM manifests WHERE object = $1 RETURNING blob)
-             INSERT INTO garbage (blob, queued) SELECT blob, $2 FROM gone ON CONFLICT DO NOTHING",
-            &[&id, &now],
-        )
-        .await
-        .map_err(db)?;
+        }
         super::events::enqueue(&tx, events).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)

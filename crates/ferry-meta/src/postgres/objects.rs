@@ -66,7 +66,7 @@ pub(super) async fn list_buckets(store: &PostgresMetaStore) -> Result<Vec<Bucket
 }
 
 /// Serialize writers of one object key across nodes for the rest of the transaction.
-async fn lock_key(tx: &Transaction<'_>, bucket: &str, key: &str) -> Result<()> {
+pub(super) async fn lock_key(tx: &Transaction<'_>, bucket: &str, key: &str) -> Result<()> {
     tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))", &[&bucket, &key])
         .await
         .map_err(db)?;
@@ -75,8 +75,23 @@ async fn lock_key(tx: &Transaction<'_>, bucket: &str, key: &str) -> Result<()> {
 
 /// Remove the object at (bucket, key), queueing its blobs. Returns whether one existed.
 async fn remove(tx: &Transaction<'_>, bucket: &str, key: &str, now: Millis) -> Result<bool> {
+    remove_if_older(tx, bucket, key, None, now).await
+}
+
+/// Delete the object at (bucket, key), if it was last modified before `modified_before` (when
+/// given), and queue its blobs as garbage. The caller holds the key lock.
+pub(super) async fn remove_if_older(
+    tx: &Transaction<'_>,
+    bucket: &str,
+    key: &str,
+    modified_before: Option<Millis>,
+    now: Millis,
+) -> Result<bool> {
     let Some(row) = tx
-        .query_opt("DELETE FROM objects WHERE bucket = $1 AND key = $2 RETURNING id", &[&bucket, &key])
+        .query_opt(
+            "DELETE FROM objects WHERE bucket = $1 AND key = $2 AND ($3::BIGINT IS NULL OR modified < $3) RETURNING id",
+            &[&bucket, &key, &modified_before],
+        )
         .await
         .map_err(db)?
     else {

@@ -120,20 +120,9 @@ impl LifecycleStore for SqliteMetaStore {
     ) -> Result<bool> {
         let (bucket, key, events) = (bucket.to_string(), key.to_string(), events.to_vec());
         self.write(move |tx| {
-            let id: Option<String> = query_first(
-                tx,
-                "SELECT id FROM objects WHERE bucket = ?1 AND key = ?2 AND modified < ?3",
-                params![bucket, key, modified_before],
-                |r| r.get(0).map_err(db),
-            )?;
-            let Some(id) = id else { return Ok(false) };
-            tx.execute(
-                "INSERT OR IGNORE INTO garbage (blob, queued) SELECT blob, ?2 FROM manifests WHERE object = ?1",
-                params![id, now],
-            )
-            .map_err(db)?;
-            tx.execute("DELETE FROM manifests WHERE object = ?1", [&id]).map_err(db)?;
-            tx.execute("DELETE FROM objects WHERE id = ?1", [&id]).map_err(db)?;
+            if !super::objects::remove_if_older(tx, &bucket, &key, Some(modified_before), now)? {
+                return Ok(false);
+            }
             super::events::enqueue(tx, &events)?;
             Ok(true)
         })

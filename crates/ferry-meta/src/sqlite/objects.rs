@@ -58,10 +58,24 @@ pub(super) fn list_buckets(conn: &Connection) -> Result<Vec<BucketInfo>> {
 
 /// Remove the object at (bucket, key), queueing its blobs. Returns whether one existed.
 pub(super) fn remove(tx: &Transaction<'_>, bucket: &str, key: &str, now: Millis) -> Result<bool> {
-    let id: Option<String> =
-        query_first(tx, "SELECT id FROM objects WHERE bucket = ?1 AND key = ?2", [bucket, key], |r| {
-            r.get(0).map_err(db)
-        })?;
+    remove_if_older(tx, bucket, key, None, now)
+}
+
+/// Delete the object at (bucket, key), if it was last modified before `modified_before` (when
+/// given), and queue its blobs as garbage.
+pub(super) fn remove_if_older(
+    tx: &Transaction<'_>,
+    bucket: &str,
+    key: &str,
+    modified_before: Option<Millis>,
+    now: Millis,
+) -> Result<bool> {
+    let id: Option<String> = query_first(
+        tx,
+        "SELECT id FROM objects WHERE bucket = ?1 AND key = ?2 AND (?3 IS NULL OR modified < ?3)",
+        params![bucket, key, modified_before],
+        |r| r.get(0).map_err(db),
+    )?;
     let Some(id) = id else { return Ok(false) };
     tx.execute(
         "INSERT OR IGNORE INTO garbage (blob, queued) SELECT blob, ?2 FROM manifests WHERE object = ?1",
