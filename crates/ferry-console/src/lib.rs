@@ -346,7 +346,7 @@ impl ConsoleFrontend {
                     ..ObjectMeta::default()
                 };
                 let target = ObjectTarget { bucket: bucket.to_string(), key: key.to_string() };
-                let session = self.engine.create_session(target, meta, None).await?;
+                let session = self.engine.create_session_from("console", target, meta, None).await?;
                 Ok(ok(json!({ "uploadId": session.id, "bucket": bucket, "key": key, "expires": session.expires })))
             }
             Endpoint::PutPart => {
@@ -518,8 +518,8 @@ impl ConsoleFrontend {
 }
 
 /// The dialect that opened a session, when it was recorded.
-fn session_dialect(_session: &Session) -> Json {
-    Json::Null
+fn session_dialect(session: &Session) -> Json {
+    session.dialect.as_deref().map_or(Json::Null, |d| Json::String(d.to_string()))
 }
 
 #[async_trait]
