@@ -171,7 +171,7 @@ async function loadObjects(more) {
   if (!more) rows.replaceChildren();
   for (const p of data.prefixes) {
     const name = p.slice(state.prefix.length);
-    rows.append(el("tr", {}, el("td", {}, el("a", { href: browseHash(state.bucket, p) }, "📁 " + name)), el("td", { class: "num" }, ""), el("td", {}, ""), el("td", {}, "")));
+    rows.append(el("tr", {}, el("td", {}, el("a", { href: browseHash(state.bucket, p), class: "folder" }, el("span", { class: "visually-hidden" }, "Folder "), name)), el("td", { class: "num" }, ""), el("td", {}, ""), el("td", {}, "")));
   }
   for (const o of data.objects) {
     const name = o.key.slice(state.prefix.length);
