@@ -31,7 +31,8 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 fn etags() -> &'static Vec<String> {
     static ETAGS: OnceLock<Vec<String>> = OnceLock::new();
-    ETAGS.get_or_init(|| ASSETS.iter().map(|a| format!("\"{}\"", hex::encode(&Sha256::digest(a.bytes)[..12]))).collect())
+    ETAGS
+        .get_or_init(|| ASSETS.iter().map(|a| format!("\"{}\"", hex::encode(&Sha256::digest(a.bytes)[..12]))).collect())
 }
 
 /// The asset `name` (`index.html`, `app.js`, `app.css`): 200 with the bytes, or 304 when
@@ -82,7 +83,11 @@ mod tests {
         assert!(!html.contains("<script>"), "inline scripts would need 'unsafe-inline'");
         for asset in ASSETS {
             let text = std::str::from_utf8(asset.bytes).unwrap_or("");
-            assert!(!text.contains("http://") && !text.contains("https://"), "{} loads nothing from elsewhere", asset.name);
+            assert!(
+                !text.contains("http://") && !text.contains("https://"),
+                "{} loads nothing from elsewhere",
+                asset.name
+            );
         }
     }
 }

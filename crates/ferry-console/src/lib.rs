@@ -25,8 +25,8 @@ use ferry_core::access::{Action, Principal, Resource};
 use ferry_core::credentials::CredentialStore;
 use ferry_core::keys::MasterKey;
 use ferry_core::{
-    CommitRequest, CommitRules, Engine, Error, ObjectMeta, ObjectTarget, PartInput, Session, Target,
-    UploadMarker, now_millis,
+    CommitRequest, CommitRules, Engine, Error, ObjectMeta, ObjectTarget, PartInput, Session, Target, UploadMarker,
+    now_millis,
 };
 use ferry_http::{Frontend, Query, Request, Response, endpoint};
 use ferry_tables::{TableName, Tables};
@@ -230,7 +230,8 @@ impl ConsoleFrontend {
             .map_err(|_| ConsoleError::bad_request("send {\"accessKeyId\": ..., \"secretAccessKey\": ...}"))?;
         let id = form.get("accessKeyId").and_then(Json::as_str).unwrap_or("").trim();
         let secret = form.get("secretAccessKey").and_then(Json::as_str).unwrap_or("");
-        let refused = || ConsoleError::new(StatusCode::UNAUTHORIZED, "InvalidCredentials", "wrong access key id or secret");
+        let refused =
+            || ConsoleError::new(StatusCode::UNAUTHORIZED, "InvalidCredentials", "wrong access key id or secret");
         // STS credentials (ASIA…) need their session token, which a sign-in form does not take.
         let resolved = self.creds.resolve(id, None).map_err(|_| refused())?;
         let same = resolved.secret.len() == secret.len()
@@ -262,7 +263,12 @@ impl ConsoleFrontend {
         })
     }
 
-    async fn dispatch(&self, routed: &router::Routed, parts: &Parts, body: ferry_http::Body) -> ConsoleResult<Response> {
+    async fn dispatch(
+        &self,
+        routed: &router::Routed,
+        parts: &Parts,
+        body: ferry_http::Body,
+    ) -> ConsoleResult<Response> {
         if routed.endpoint == Endpoint::SignIn {
             return self.sign_in(parts, body).await;
         }
@@ -354,7 +360,9 @@ impl ConsoleFrontend {
                 let declared = header(parts, "content-length")
                     .map(|v| v.parse::<u64>().map_err(|_| ConsoleError::bad_request("Content-Length is not a number")))
                     .transpose()?
-                    .ok_or_else(|| ConsoleError::new(StatusCode::LENGTH_REQUIRED, "LengthRequired", "send Content-Length"))?;
+                    .ok_or_else(|| {
+                        ConsoleError::new(StatusCode::LENGTH_REQUIRED, "LengthRequired", "send Content-Length")
+                    })?;
                 let input = PartInput {
                     // Streamed into the blob store as it arrives; a cut-off body stores nothing.
                     body: ferry_http::body_stream(body),
@@ -371,7 +379,9 @@ impl ConsoleFrontend {
             Endpoint::ListParts => {
                 let session = self.open_upload(&query, upload, who).await?;
                 let (parts_json, bytes) = self.all_parts(&session).await?;
-                Ok(ok(json!({ "uploadId": session.id, "state": session.state.as_str(), "parts": parts_json, "bytes": bytes })))
+                Ok(ok(
+                    json!({ "uploadId": session.id, "state": session.state.as_str(), "parts": parts_json, "bytes": bytes }),
+                ))
             }
             Endpoint::CompleteUpload => {
                 let session = self.open_upload(&query, upload, who).await?;
@@ -379,8 +389,10 @@ impl ConsoleFrontend {
                     .parse::<u64>()
                     .map_err(|_| ConsoleError::bad_request("size is not a number"))?;
                 let rules = CommitRules::new(0, MAX_PARTS).contiguous_from(1);
-                let object =
-                    self.engine.commit(&session, CommitRequest::held(Vec::new(), rules).expect_size(Some(size))).await?;
+                let object = self
+                    .engine
+                    .commit(&session, CommitRequest::held(Vec::new(), rules).expect_size(Some(size)))
+                    .await?;
                 Ok(ok(json!({ "bucket": object.bucket, "key": object.key, "size": object.size, "etag": object.etag })))
             }
             Endpoint::AbortUpload | Endpoint::AbortSession => {

@@ -35,7 +35,8 @@ impl Presign<'_> {
         let disposition = self.filename.map(|name| {
             // Quotes and backslashes cannot appear in a quoted file name; RFC 6266's filename*
             // carries the exact UTF-8 name.
-            let plain: String = name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' }).collect();
+            let plain: String =
+                name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' }).collect();
             format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{}", uri_encode(name.as_bytes(), false))
         });
         let mut pairs: Vec<(&str, &str)> = vec![
@@ -50,8 +51,14 @@ impl Presign<'_> {
         }
         let path = format!("/{}/{}", self.bucket, uri_encode(self.key.as_bytes(), true));
         let query = canonical_query(pairs.iter().copied(), None);
-        let request =
-            canonical_request("GET", &path, &query, &format!("host:{}\n", self.host.trim()), "host", "UNSIGNED-PAYLOAD");
+        let request = canonical_request(
+            "GET",
+            &path,
+            &query,
+            &format!("host:{}\n", self.host.trim()),
+            "host",
+            "UNSIGNED-PAYLOAD",
+        );
         let to_sign = string_to_sign(&amz_date, &scope, &request);
         let key = signing_key(self.secret, &date, self.region, "s3");
         let signature = hex::encode(ferry_sigv4::hmac(&key, to_sign.as_bytes()));

@@ -179,7 +179,11 @@ mod tests {
             "/console/api/nothing",
         ] {
             let r = route(&Method::GET, path);
-            assert_eq!((r.endpoint, r.refusal.map(|r| r.0)), (Endpoint::Unknown, Some(StatusCode::NOT_FOUND)), "{path}");
+            assert_eq!(
+                (r.endpoint, r.refusal.map(|r| r.0)),
+                (Endpoint::Unknown, Some(StatusCode::NOT_FOUND)),
+                "{path}"
+            );
         }
         let r = route(&Method::GET, "/console/api/signin");
         assert_eq!(r.refusal, Some((StatusCode::METHOD_NOT_ALLOWED, "POST")));

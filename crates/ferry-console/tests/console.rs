@@ -11,10 +11,9 @@ use http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 
 async fn server(master: MasterKey) -> TestServer {
-    let server = TestServer::start(move |engine, creds| {
-        ConsoleFrontend::new(engine, creds, master, ConsoleConfig::default())
-    })
-    .await;
+    let server =
+        TestServer::start(move |engine, creds| ConsoleFrontend::new(engine, creds, master, ConsoleConfig::default()))
+            .await;
     server.engine.create_bucket("b").await.unwrap();
     server
 }
@@ -106,19 +105,23 @@ async fn an_upload_through_the_part_calls_resumes_from_the_part_list() {
     };
     let created = server.send(send(Method::POST, "/console/api/uploads?bucket=b&key=dir/f.txt", b"")).await;
     let id = json_of(&created)["uploadId"].as_str().unwrap().to_string();
-    let part = |n: u32, body: &'static [u8]| send(Method::PUT, &format!("/console/api/uploads/{id}/parts/{n}?bucket=b"), body);
+    let part =
+        |n: u32, body: &'static [u8]| send(Method::PUT, &format!("/console/api/uploads/{id}/parts/{n}?bucket=b"), body);
     assert_eq!(server.send(part(2, b"world")).await.status, StatusCode::OK);
     let listed = server.send(send(Method::GET, &format!("/console/api/uploads/{id}/parts?bucket=b"), b"")).await;
     assert_eq!(json_of(&listed)["parts"][0]["number"], 2);
     assert_eq!(json_of(&listed)["bytes"], 5);
     assert_eq!(server.send(part(1, b"hello ")).await.status, StatusCode::OK);
-    let wrong_size = server.send(send(Method::POST, &format!("/console/api/uploads/{id}/complete?bucket=b&size=3"), b"")).await;
+    let wrong_size =
+        server.send(send(Method::POST, &format!("/console/api/uploads/{id}/complete?bucket=b&size=3"), b"")).await;
     assert_eq!(wrong_size.status, StatusCode::BAD_REQUEST, "{}", wrong_size.text());
-    let done = server.send(send(Method::POST, &format!("/console/api/uploads/{id}/complete?bucket=b&size=11"), b"")).await;
+    let done =
+        server.send(send(Method::POST, &format!("/console/api/uploads/{id}/complete?bucket=b&size=11"), b"")).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text());
     assert_eq!(server.stored("b", "dir/f.txt").await.unwrap(), b"hello world");
     // Listed by folder; deleted with the token.
-    let root = server.send(call(Method::GET, "/console/api/objects?bucket=b", &cookie).body(Bytes::new()).unwrap()).await;
+    let root =
+        server.send(call(Method::GET, "/console/api/objects?bucket=b", &cookie).body(Bytes::new()).unwrap()).await;
     assert_eq!(json_of(&root)["prefixes"], json!(["dir/"]));
     let gone = server.send(send(Method::DELETE, "/console/api/objects?bucket=b&key=dir/f.txt", b"")).await;
     assert_eq!(gone.status, StatusCode::OK);
