@@ -87,10 +87,16 @@ try {
   await page.locator("#file-input").setInputFiles(cfg.bigFile);
   const again = page.locator('#uploads li[data-key="big.bin"]');
   await again.and(page.locator('[data-state="done"]')).waitFor({ timeout: 120000 });
-  out.resumedParts = resent.sort((a, b) => a - b);
+  out.resumedParts = [...resent].sort((a, b) => a - b);
   out.bytesAfterResume = (await partBytes()) - afterCut;
   await page.locator('tr[data-key="big.bin"]').waitFor();
   await shot(page, "console-uploaded.png");
+
+  // A folder through the folder picker: its relative paths become keys.
+  await page.locator("#folder-input").setInputFiles(cfg.folder);
+  for (const key of cfg.folderKeys) {
+    await page.locator(`#uploads li[data-key="${key}"]`).and(page.locator('[data-state="done"]')).waitFor({ timeout: 30000 });
+  }
 
   // Download through the presigned URL.
   const [download] = await Promise.all([
