@@ -529,6 +529,23 @@ impl ConsoleFrontend {
     }
 }
 
+/// Query parameters that carry a dialect's signature (presigned URLs of S3, OSS and US3).
+const SIGNATURE_PARAMS: &[&str] =
+    &["X-Amz-Algorithm", "X-Amz-Signature", "AWSAccessKeyId", "OSSAccessKeyId", "x-oss-signature", "UCloudPublicKey"];
+
+/// Whether the console serves this request: a path under `/console` carrying no dialect's
+/// signature. Console calls never carry one (they use the cookie), so a signed request for an
+/// S3 bucket that happens to be named `console` still reaches the S3 front-end.
+pub fn claims_path(request: &Parts) -> bool {
+    let path = request.uri.path();
+    let under = path.strip_prefix(router::PREFIX).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    if !under || request.headers.contains_key(http::header::AUTHORIZATION) {
+        return false;
+    }
+    let query = Query::parse(request.uri.query());
+    !SIGNATURE_PARAMS.iter().any(|p| query.get(p).is_some())
+}
+
 /// The dialect that opened a session, when it was recorded.
 fn session_dialect(session: &Session) -> Json {
     session.dialect.as_deref().map_or(Json::Null, |d| Json::String(d.to_string()))
@@ -541,8 +558,7 @@ impl Frontend for ConsoleFrontend {
     }
 
     fn claims(&self, request: &Parts) -> bool {
-        let path = request.uri.path();
-        path.strip_prefix(router::PREFIX).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        claims_path(request)
     }
 
     async fn handle(&self, request: Request) -> Response {
@@ -590,6 +606,23 @@ mod tests {
             builder = builder.header(*k, *v);
         }
         builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn signed_requests_for_a_bucket_named_console_are_left_to_the_dialects() {
+        let at = |uri: &str, auth: Option<&str>| {
+            let mut b = http::Request::builder().uri(uri);
+            if let Some(a) = auth {
+                b = b.header("authorization", a);
+            }
+            claims_path(&b.body(()).unwrap().into_parts().0)
+        };
+        assert!(at("/console", None));
+        assert!(at("/console/api/buckets?x=1", None));
+        assert!(!at("/consoles/x", None));
+        assert!(!at("/console/key.txt", Some("AWS4-HMAC-SHA256 Credential=...")));
+        assert!(!at("/console/key.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=s", None));
+        assert!(!at("/console/key.txt?OSSAccessKeyId=a&Signature=s", None));
     }
 
     #[test]
