@@ -218,6 +218,9 @@ pub struct Session {
     /// from every number the engine hands back: 1 for a legacy session opened by a dialect
     /// numbering its parts from 0 (US3), else 0. Not stored: set by [`Session::numbered_from`].
     pub part_shift: u32,
+    /// The protocol that opened the session ("s3", "oss", "us3", "tunnel", "console"); `None`
+    /// for sessions opened before ferry recorded it, or by a front-end that does not say.
+    pub dialect: Option<String>,
 }
 
 impl Session {

@@ -10,7 +10,7 @@ use crate::{json, to_i64};
 
 /// A session row, as written and as read by [`crate::rows::session`].
 pub(crate) const SESSION_COLUMNS: &str = "id, bucket, key, state, created, last_activity, expires, meta, checksum, \
-     commit_record, target_kind, target_project, target_table, target_partition, legacy_numbering";
+     commit_record, target_kind, target_project, target_table, target_partition, legacy_numbering, dialect";
 
 /// A part row after its session, as written and as read by [`crate::rows::part`].
 pub(crate) const PART_COLUMNS: &str =
@@ -122,6 +122,7 @@ pub(crate) fn session_values(s: &Session) -> Result<Vec<SqlValue>> {
         t.table.into(),
         t.partition.into(),
         i64::from(s.legacy_numbering).into(),
+        s.dialect.as_deref().into(),
     ])
 }
 

@@ -78,6 +78,7 @@ pub(crate) fn session(row: &impl Columns) -> Result<Session> {
         commit: json_opt(row.text_opt(9)?)?,
         legacy_numbering: row.int(14)? != 0,
         part_shift: 0,
+        dialect: row.text_opt(15)?,
     })
 }
 

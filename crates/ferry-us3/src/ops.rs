@@ -139,7 +139,7 @@ async fn session(ctx: &Ctx<'_>) -> Us3Result<Session> {
 }
 
 pub async fn init_upload(ctx: &Ctx<'_>) -> Us3Result<Response> {
-    let session = ctx.us3.engine.create_session(target(ctx), meta(ctx), None).await?;
+    let session = ctx.us3.engine.create_session_from("us3", target(ctx), meta(ctx), None).await?;
     Ok(json(serde_json::json!({"UploadId": session.id, "BlkSize": ctx.us3.config.block_size,
         "Bucket": ctx.bucket, "Key": ctx.key})))
 }

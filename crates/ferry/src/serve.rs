@@ -186,6 +186,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let keys_stored = !stores.keys.list_keys().await.context("reading the access keys")?.is_empty();
     let (master, master_origin) =
         crate::master_key::load(&args.stores.data_dir, args.master_key.as_deref(), keys_stored)?;
+    let console_master = master.clone();
     let credential_store = Arc::new(CredentialStore::with_store(
         creds.clone(),
         master,
@@ -225,6 +226,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..TusConfig::default()
         },
     );
+    let console = ferry_console::ConsoleFrontend::new(
+        engine.clone(),
+        credential_store.clone(),
+        console_master,
+        ferry_console::ConsoleConfig { region: args.region.clone(), ..ferry_console::ConsoleConfig::default() },
+    );
     let s3 = S3Frontend::new(
         engine.clone(),
         credential_store,
@@ -250,6 +257,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Each dialect claims the requests signed in its scheme; S3 answers everything else. tus
     // claims by path (its requests carry S3 signatures), so it is consulted first.
     let router = Router::new(Arc::new(s3))
+        // The web console claims /console by path, before every dialect.
+        .with(Arc::new(console))
         .with(Arc::new(tus))
         .with(Arc::new(oss))
         .with(Arc::new(us3))

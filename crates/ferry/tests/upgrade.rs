@@ -55,6 +55,7 @@ async fn a_us3_upload_open_across_the_upgrade_finishes_with_its_old_numbering() 
         // reopening; they create what they add only if it is missing.
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch("ALTER TABLE sessions DROP COLUMN legacy_numbering").unwrap();
+        conn.execute_batch("ALTER TABLE sessions DROP COLUMN dialect").unwrap();
         conn.pragma_update(None, "user_version", 4).unwrap();
     }
     let e = engine(dir.path());

@@ -107,6 +107,7 @@ fn session(bucket: &str, key: &str) -> Session {
         commit: None,
         legacy_numbering: false,
         part_shift: 0,
+        dialect: Some("s3".into()),
     }
 }
 

@@ -21,7 +21,22 @@ impl Engine {
         validate_key(&target.key)?;
         self.refuse_table_bucket(&target.bucket)?;
         self.bucket(&target.bucket).await?;
-        self.new_session(target.into(), meta, checksum).await
+        self.new_session(target.into(), meta, checksum, None).await
+    }
+
+    /// [`Engine::create_session`], recording which protocol (`dialect`) opened the session, for
+    /// operators (the console's sessions view).
+    pub async fn create_session_from(
+        &self,
+        dialect: &str,
+        target: ObjectTarget,
+        meta: ObjectMeta,
+        checksum: Option<ChecksumRequest>,
+    ) -> Result<Session> {
+        validate_key(&target.key)?;
+        self.refuse_table_bucket(&target.bucket)?;
+        self.bucket(&target.bucket).await?;
+        self.new_session(target.into(), meta, checksum, Some(dialect)).await
     }
 
     /// Store a new `Normal` session on any target (table uploads come through here too).
@@ -30,6 +45,7 @@ impl Engine {
         target: Target,
         meta: ObjectMeta,
         checksum: Option<ChecksumRequest>,
+        dialect: Option<&str>,
     ) -> Result<Session> {
         self.check_free_space().await?;
         let now = now_millis();
@@ -45,6 +61,7 @@ impl Engine {
             commit: None,
             legacy_numbering: false,
             part_shift: 0,
+            dialect: dialect.map(str::to_string),
         };
         self.meta.create_session(&session).await?;
         Ok(session)

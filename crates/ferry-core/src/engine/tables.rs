@@ -84,7 +84,7 @@ impl Engine {
         if target.is_object() {
             return Err(Error::InvalidArgument(format!("{target} is not a table target")));
         }
-        self.new_session(target, meta, None).await
+        self.new_session(target, meta, None, Some("tunnel")).await
     }
 
     /// Open table upload session `id` of table `project.table` (any partition), through the same

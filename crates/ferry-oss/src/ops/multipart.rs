@@ -36,7 +36,7 @@ fn number(ctx: &Ctx<'_>, name: &str, default: usize) -> OssResult<usize> {
 pub async fn create(ctx: &Ctx<'_>) -> OssResult<Response> {
     super::check_acl(ctx, "x-oss-object-acl", "default")?;
     let target = ObjectTarget { bucket: ctx.bucket.clone(), key: ctx.key.clone() };
-    let session = ctx.oss.engine.create_session(target, object_meta(ctx), None).await?;
+    let session = ctx.oss.engine.create_session_from("oss", target, object_meta(ctx), None).await?;
     let mut w = XmlWriter::plain("InitiateMultipartUploadResult");
     w.elem("Bucket", &ctx.bucket).elem("Key", &ctx.key).elem("UploadId", session.id.to_ascii_uppercase());
     Ok(xml(StatusCode::OK, w.finish("InitiateMultipartUploadResult")))

@@ -65,7 +65,7 @@ pub async fn create(ctx: &Ctx<'_>) -> S3Result<Response> {
     let meta = object_meta(ctx.parts)?;
     let checksum = checksum_request(ctx)?;
     let target = ObjectTarget { bucket: ctx.bucket.clone(), key: ctx.key.clone() };
-    let session = ctx.s3.engine.create_session(target, meta, checksum).await?;
+    let session = ctx.s3.engine.create_session_from("s3", target, meta, checksum).await?;
     let mut w = XmlWriter::new("InitiateMultipartUploadResult");
     w.elem("Bucket", &ctx.bucket).elem("Key", &ctx.key).elem("UploadId", &session.id);
     let mut r = xml(StatusCode::OK, w.finish("InitiateMultipartUploadResult"));
