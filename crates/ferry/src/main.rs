@@ -2,6 +2,7 @@
 //! (clap), 3 `ferry scrub` found damaged data, 130 interrupted by Ctrl-C (the upload can be
 //! resumed).
 
+mod api;
 mod commands;
 mod credentials;
 mod events;
