@@ -10,7 +10,9 @@
 #      lib-storage and the ferry CLI against a real `ferry serve` on 127.0.0.1, including HTTPS and
 #      kill -9 tests, and three nodes sharing PostgreSQL and an S3-compatible blob store; and the
 #      vendors' Java SDKs (OSS, MaxCompute Tunnel, US3, AWS S3TransferManager), whose Maven module
-#      test_java_sdks.py builds once per run (dependencies resolved from Maven Central).
+#      test_java_sdks.py builds once per run (dependencies resolved from Maven Central); and Uppy
+#      (@uppy/tus with upload tokens, @uppy/aws-s3 with presigned parts) in Debian's Chromium
+#      driven by playwright-core, the page served cross-origin (test_uppy.py).
 # Servers the tests need (PostgreSQL clusters, moto) are started by the tests themselves on free
 # loopback ports in temp directories, and stopped by them.
 set -euo pipefail

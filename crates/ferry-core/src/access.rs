@@ -354,8 +354,10 @@ pub struct Principal {
     pub grants: Vec<Grant>,
     /// The session policy of temporary credentials.
     pub policy: Option<SessionPolicy>,
-    /// Temporary credentials (STS); these may not mint further credentials.
+    /// Temporary credentials (STS, upload tokens); these may not mint further credentials.
     pub temporary: bool,
+    /// The largest upload allowed, in bytes (set for upload tokens); `None`: no limit of its own.
+    pub upload_limit: Option<u64>,
 }
 
 /// A request the caller's grants do not cover.
@@ -373,6 +375,18 @@ impl Principal {
             grants: Vec::new(),
             policy: None,
             temporary: false,
+            upload_limit: None,
+        }
+    }
+
+    /// Whether an upload ending at byte `end` (its declared length, or offset plus body) stays
+    /// within the principal's upload limit; the error names the limit.
+    pub fn check_upload_size(&self, end: u64) -> Result<(), Denied> {
+        match self.upload_limit {
+            Some(limit) if end > limit => {
+                Err(Denied(format!("the upload would be {end} bytes; the upload token allows at most {limit}")))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -448,6 +462,7 @@ mod tests {
             grants: grants.iter().map(|g| Grant::parse(g).unwrap()).collect(),
             policy: None,
             temporary: false,
+            upload_limit: None,
         }
     }
 

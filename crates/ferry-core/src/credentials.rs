@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::keys::{KeyRecord, KeyStore, MasterKey, SECRET_PURPOSE};
 use crate::sts::{self, TemporaryCredentials, TokenClaims, TokenError};
 use crate::types::{Millis, now_millis};
+use crate::upload_token::{self, MintError, TokenRequest, UploadClaims, UploadTokenError};
 
 /// A key pair clients sign requests with.
 #[derive(Clone)]
@@ -200,6 +201,7 @@ impl CredentialStore {
                 grants: key.grants,
                 policy: None,
                 temporary: false,
+                upload_limit: None,
             },
         })
     }
@@ -254,6 +256,31 @@ impl CredentialStore {
         let parent = principal.key.clone().unwrap_or_else(|| principal.access_key_id.clone());
         let expires = now_millis() / 1000 + duration as i64;
         Ok(sts::mint(master, &TokenClaims { parent, expires, policy: policy.map(str::to_string) }))
+    }
+
+    /// The principal for an `Authorization: Bearer` upload token: the parent key as it is now
+    /// (disabled or deleted → refused), narrowed to writing under the token's bucket/prefix and
+    /// carrying its size limit ([`Principal::upload_limit`]).
+    pub fn resolve_upload_token(&self, token: &str) -> std::result::Result<Principal, UploadTokenError> {
+        let master = self.master.as_ref().ok_or(UploadTokenError::Disabled)?;
+        let claims = upload_token::open(master, token, now_millis() / 1000)?;
+        let parent = match self.resolve(&claims.parent, None) {
+            Ok(parent) => parent.principal,
+            Err(AuthError::Disabled) => return Err(UploadTokenError::ParentDisabled),
+            Err(_) => return Err(UploadTokenError::ParentGone),
+        };
+        claims.narrow(parent)
+    }
+
+    /// Mint an upload token for `principal` (the signer of a token API request). See
+    /// [`upload_token::mint_for`] for when it is refused.
+    pub fn mint_upload_token(
+        &self,
+        principal: &Principal,
+        request: &TokenRequest,
+    ) -> std::result::Result<(String, UploadClaims), MintError> {
+        let master = self.master.as_ref().ok_or_else(|| MintError(UploadTokenError::Disabled.to_string()))?;
+        upload_token::mint_for(master, principal, request, now_millis() / 1000)
     }
 
     /// The key that created `bucket` now holds `admin` on it (the admin key needs no grant).

@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod store;
 pub mod sts;
 mod types;
+pub mod upload_token;
 
 pub use checksum::{DigestKind, Digests};
 pub use conditions::{SourceConditions, WriteCondition, etag_in_list};

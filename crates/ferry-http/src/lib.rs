@@ -8,6 +8,7 @@
 
 mod body;
 mod connector;
+pub mod cors;
 pub mod dates;
 pub mod endpoint;
 pub mod errors;

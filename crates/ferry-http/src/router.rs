@@ -23,16 +23,24 @@ pub struct Router {
     frontends: Vec<Arc<dyn Frontend>>,
     fallback: Arc<dyn Frontend>,
     operations: Arc<Operations>,
+    cors: Option<Arc<crate::cors::Cors>>,
 }
 
 impl Router {
     pub fn new(fallback: Arc<dyn Frontend>) -> Self {
-        Router { frontends: Vec::new(), fallback, operations: Arc::new(Operations::new()) }
+        Router { frontends: Vec::new(), fallback, operations: Arc::new(Operations::new()), cors: None }
     }
 
     /// Serve health and metrics with these operations (and record request metrics in them).
     pub fn with_operations(mut self, operations: Arc<Operations>) -> Self {
         self.operations = operations;
+        self
+    }
+
+    /// Answer CORS preflights and add CORS headers for these origins (server-wide, before any
+    /// front-end). Without it, no CORS headers are sent.
+    pub fn with_cors(mut self, cors: Option<crate::cors::Cors>) -> Self {
+        self.cors = cors.map(Arc::new);
         self
     }
 
@@ -47,6 +55,23 @@ impl Router {
     }
 
     pub async fn route(&self, request: Request) -> Response {
+        let Some(cors) = &self.cors else { return self.dispatch(request).await };
+        let (parts, body) = request.into_parts();
+        if let Some(response) = cors.preflight(&parts) {
+            self.operations.record("cors", "Preflight", response.status().as_u16(), std::time::Duration::ZERO);
+            return response;
+        }
+        // Only the Origin matters afterwards; keep that rather than every header.
+        let mut headers = http::HeaderMap::new();
+        if let Some(origin) = parts.headers.get(http::header::ORIGIN) {
+            headers.insert(http::header::ORIGIN, origin.clone());
+        }
+        let mut response = self.dispatch(Request::from_parts(parts, body)).await;
+        cors.decorate(&headers, &mut response);
+        response
+    }
+
+    async fn dispatch(&self, request: Request) -> Response {
         let (parts, body) = request.into_parts();
         if let Some(response) = self.operations.serve(&parts).await {
             return response;

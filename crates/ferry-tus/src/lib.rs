@@ -197,6 +197,14 @@ impl TusFrontend {
     /// digest the signature asks of the body, if any, and who signed (`None` for the anonymous
     /// bucket), whose grants [`Self::authorize`] then checks against the upload's key.
     fn authenticate(&self, parts: &Parts, bucket: &str) -> TusResult<(Option<Expected>, Option<Principal>)> {
+        // A browser's upload token (`ferry token create`, `POST /_ferry/v1/upload-tokens`): the
+        // principal it resolves to may only write under its bucket/prefix, within its size.
+        if let Some(token) = ferry_core::upload_token::bearer(header(parts, "authorization")) {
+            return match self.creds.resolve_upload_token(token) {
+                Ok(who) => Ok((None, Some(who))),
+                Err(e) => Err(TusError::new(StatusCode::UNAUTHORIZED, e.to_string())),
+            };
+        }
         let query = Query::parse(parts.uri.query());
         let signed = parts.headers.contains_key(http::header::AUTHORIZATION)
             || query.get("X-Amz-Algorithm").is_some()
@@ -207,7 +215,7 @@ impl TusFrontend {
             }
             return Err(TusError::new(
                 StatusCode::UNAUTHORIZED,
-                "sign the request with an S3 signature (browser upload tokens are not available yet)",
+                "send an upload token (Authorization: Bearer ...) or sign the request with an S3 signature",
             ));
         }
         match ferry_s3::authenticate(parts, &query, None, &self.creds) {
@@ -229,6 +237,14 @@ impl TusFrontend {
             Some(p) => p
                 .authorize(Action::Write, &Resource::Object { bucket, key })
                 .map_err(|d| TusError::new(StatusCode::FORBIDDEN, d.0)),
+            None => Ok(()),
+        }
+    }
+
+    /// An upload token's size limit: an upload ending at byte `end` over it is refused with 413.
+    fn within_limit(who: Option<&Principal>, end: u64) -> TusResult<()> {
+        match who {
+            Some(p) => p.check_upload_size(end).map_err(|d| TusError::new(StatusCode::PAYLOAD_TOO_LARGE, d.0)),
             None => Ok(()),
         }
     }
@@ -402,6 +418,7 @@ impl TusFrontend {
                         format!("Upload-Offset is {claimed}, the upload's offset is {offset}"),
                     ));
                 }
+                Self::within_limit(who.as_ref(), offset + number_header(parts, "content-length")?.unwrap_or(0))?;
                 let offset = self.append(parts, body, &session, &upload, (offset, count), signed_hash).await?;
                 if offset == upload.length {
                     self.commit(&session, &upload).await?;
@@ -451,6 +468,7 @@ impl TusFrontend {
             .ok_or_else(|| TusError::bad_request("Upload-Metadata must name the key (or filename)"))?;
         let (signed_hash, who) = self.authenticate(parts, &bucket)?;
         Self::authorize(who.as_ref(), &bucket, &key)?;
+        Self::within_limit(who.as_ref(), length)?;
         let meta =
             ObjectMeta { content_type: get("content-type").or_else(|| get("filetype")), ..ObjectMeta::default() };
         let session = self.engine.create_session(ObjectTarget { bucket: bucket.clone(), key }, meta, None).await?;

@@ -2,6 +2,7 @@
 //! (clap), 3 `ferry scrub` found damaged data, 130 interrupted by Ctrl-C (the upload can be
 //! resumed).
 
+mod api;
 mod commands;
 mod credentials;
 mod events;
@@ -54,6 +55,9 @@ enum Command {
     /// Access keys and their grants, on the server's metadata store (`--data-dir` / `--meta`).
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
+    /// Upload tokens for browsers and apps (tus `Authorization: Bearer`), on the server's stores.
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
 }
 
 fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -77,6 +81,7 @@ fn main() -> std::process::ExitCode {
                     Command::Scrub(args) => commands::scrub::run(args).await,
                     Command::Events(c) => commands::events::run(c).await,
                     Command::Keys(c) => commands::keys::run(c).await,
+                    Command::Token(c) => commands::token::run(c).await,
                     Command::Serve(_) => unreachable!("handled above"),
                 }
             })

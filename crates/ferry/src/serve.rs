@@ -75,6 +75,12 @@ pub struct ServeArgs {
     /// less free space than this (e.g. 1GiB, 0 to disable), so deletes and aborts always have room.
     #[arg(long, env = "FERRY_MIN_FREE_SPACE", default_value = "256MiB", value_parser = crate::commands::cp::parse_size)]
     min_free_space: u64,
+    /// Allow browser pages from this origin (e.g. https://app.example.com) to call ferry: CORS
+    /// preflights are answered and responses carry CORS headers, server-wide (every dialect, tus
+    /// and the API). Repeat for several origins; `*` allows any origin without credentials.
+    /// Off by default (no CORS headers).
+    #[arg(long = "cors-origin", env = "FERRY_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
     /// Smallest S3 multipart part but the last, in bytes (S3's rule is 5 MiB; lower it only for
     /// tests and benchmarks that need many small parts).
     #[arg(long, env = "FERRY_S3_MIN_PART_SIZE", default_value_t = 5 * 1024 * 1024)]
@@ -217,6 +223,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         credential_store.clone(),
         TunnelConfig { idle_timeout: args.tunnel_idle_timeout, ..TunnelConfig::default() },
     );
+    let api = crate::api::ApiFrontend::new(
+        credential_store.clone(),
+        TusConfig::normalise_path(&args.tus_path).map_err(anyhow::Error::msg)?,
+    );
+    let cors = ferry_http::cors::Cors::new(&args.cors_origins).map_err(anyhow::Error::msg)?;
     let tus = TusFrontend::new(
         engine.clone(),
         credential_store.clone(),
@@ -257,13 +268,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Each dialect claims the requests signed in its scheme; S3 answers everything else. tus
     // claims by path (its requests carry S3 signatures), so it is consulted first.
     let router = Router::new(Arc::new(s3))
-        // The web console claims /console by path, before every dialect.
+        // The web console claims unsigned requests under /console, before every dialect; the
+        // ferry API claims /_ferry/ (no bucket name starts with `_`).
         .with(Arc::new(console))
+        .with(Arc::new(api))
         .with(Arc::new(tus))
         .with(Arc::new(oss))
         .with(Arc::new(us3))
         .with(Arc::new(tunnel))
-        .with_operations(Arc::new(operations));
+        .with_operations(Arc::new(operations))
+        .with_cors(cors);
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(ferry_http::tls_acceptor(cert, key).context("loading the TLS certificate")?),
         _ => None,

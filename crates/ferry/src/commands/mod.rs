@@ -9,3 +9,4 @@ pub mod progress;
 pub mod resume;
 pub mod scrub;
 pub mod table;
+pub mod token;
