@@ -81,7 +81,10 @@ async fn concatenation(store: &dyn MetaStore) {
     };
     let record = CommitRecord { fingerprint: "f".into(), etag: "e-4".into(), checksum: None, size: offset };
     // Not Closing yet: refused.
-    assert!(matches!(store.publish_concat(&target.id, &sources, &object, &record, &[]).await, Err(Error::NoSuchUpload)));
+    assert!(matches!(
+        store.publish_concat(&target.id, &sources, &object, &record, &[]).await,
+        Err(Error::NoSuchUpload)
+    ));
     assert!(store.transition(&target.id, &[SessionState::Normal], SessionState::Closing, clock()).await.unwrap());
     // A source that changed since it was read: refused, nothing moves.
     let mut stale = sources.clone();

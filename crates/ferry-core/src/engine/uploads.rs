@@ -71,9 +71,16 @@ impl Engine {
     /// stands: its durable offset, the number of appends, the declared length.
     pub async fn upload_progress(&self, session: &Session) -> Result<UploadProgress> {
         Self::object_session(session)?;
-        if session.state == SessionState::Closed {
-            let size = session.commit.as_ref().map_or(0, |c| c.size);
-            return Ok(UploadProgress { offset: size, appends: 0, length: Some(size), published: true });
+        // Judged as the session is now, not as the caller's copy was: another request (on any
+        // node) may have published or ended it since.
+        let current = self.load_session(&session.id).await?;
+        match current.state {
+            SessionState::Closed => {
+                let size = current.commit.as_ref().map_or(0, |c| c.size);
+                return Ok(UploadProgress { offset: size, appends: 0, length: Some(size), published: true });
+            }
+            SessionState::Normal | SessionState::Closing => {}
+            _ => return Err(Error::NoSuchUpload),
         }
         let length = self.meta.declared_length(&session.id).await?;
         let (mut offset, mut appends, mut after) = (0u64, 0u32, None);
