@@ -9,6 +9,7 @@ import json
 import re
 import time
 import shutil
+import socket
 import subprocess
 import urllib.request
 import uuid
@@ -173,3 +174,169 @@ def test_a_keys_grants_decide_where_it_may_upload(tus_server):
     assert "Contents" not in s3.list_objects_v2(Bucket="tus-granted", Prefix="release/")
     uploads = s3.list_multipart_uploads(Bucket="tus-granted").get("Uploads", [])
     assert not any(u["Key"].startswith("release/") for u in uploads), uploads
+
+
+# --- tus extensions and the IETF draft with tus-js-client ------------------------------------
+
+def run_ext(server, key, size, scenario, *extra, timeout=120):
+    r = subprocess.run([shutil.which("node"), str(NODE_DIR / "tus_extensions.js"), server.url, BUCKET, key, str(size),
+                        scenario, *extra], capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def object_bytes(server, key):
+    return s3_client(server.url).get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+
+def test_parallel_uploads_are_concatenated_without_copying(tus_server):
+    key = f"par/{uuid.uuid4().hex[:8]}.bin"
+    size = 5 * 1024 * 1024 + 777
+    before = part_bytes(tus_server)
+    out = run_ext(tus_server, key, size, "parallel")
+    assert (out["partials"], out["finals"]) == (4, 1)
+    assert out["head"]["status"] == 200
+    assert out["head"]["offset"] == out["head"]["length"] == size
+    assert out["head"]["concat"].startswith("final;"), out["head"]
+    assert len(out["head"]["concat"].split(";", 1)[1].split()) == 4
+    assert object_bytes(tus_server, key) == expected_data(size)
+    # Published by metadata only: the bytes were stored once, as the partials' parts.
+    assert part_bytes(tus_server) - before == size
+
+
+def test_deferred_length_is_sent_with_the_last_patch(tus_server):
+    key = f"defer/{uuid.uuid4().hex[:8]}.bin"
+    size = 2 * 1024 * 1024 + 99
+    out = run_ext(tus_server, key, size, "deferred")
+    assert out["created"]["length"] is None
+    assert out["lengthSentAt"] == [2 * 1024 * 1024]
+    assert (out["head"]["offset"], out["head"]["length"]) == (size, size)
+    assert object_bytes(tus_server, key) == expected_data(size)
+
+
+@pytest.mark.parametrize("protocol,interop", [("ietf-draft-05", "6"), ("ietf-draft-03", "5")])
+def test_ietf_protocol_option(tus_server, protocol, interop):
+    key = f"ietf/{uuid.uuid4().hex[:8]}.bin"
+    size = 3 * 1024 * 1024 + 5
+    out = run_ext(tus_server, key, size, protocol)
+    assert out["interop"] == [interop]
+    assert out["patches"] == 4 and out["lastComplete"] == "?1"  # 3 MiB + 5 bytes in 1 MiB chunks
+    assert out["head"]["status"] == 204
+    assert (out["head"]["offset"], out["head"]["complete"]) == (size, "?1")
+    assert object_bytes(tus_server, key) == expected_data(size)
+
+
+def test_kill9_mid_upload_resumes_from_the_durable_offset(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    server = FerryServer(data, "--tus-anonymous-bucket", BUCKET).start()
+    port = server.port
+    s3_client(server.url).create_bucket(Bucket=BUCKET)
+    key = f"crash/{uuid.uuid4().hex[:8]}.bin"
+    size = 12 * 1024 * 1024 + 4321
+    node = subprocess.Popen([shutil.which("node"), str(NODE_DIR / "tus_extensions.js"), server.url, BUCKET, key,
+                             str(size), "killstart"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    restarted = None
+    try:
+        line = node.stdout.readline()
+        assert line, node.stderr.read()
+        location = json.loads(line)["url"]
+        server.kill9()  # the fourth chunk's PATCH is in flight
+        node.wait(timeout=60)
+        restarted = FerryServer(data, "--tus-anonymous-bucket", BUCKET).start(listen=f"127.0.0.1:{port}")
+        assert restarted.url == server.url
+        path = location.split(str(port), 1)[1]
+        probe = tus_request(restarted, "HEAD", path, {})
+        durable = int(probe.getheader("Upload-Offset"))
+        assert 3 * 1024 * 1024 <= durable < size
+        out = run_ext(restarted, key, size, "resume", location)
+        assert out["firstRequest"] == "HEAD"
+        assert out["resumedFrom"] == durable
+        assert out["head"]["offset"] == size
+        # Counted at the restarted server: only what was not durable was sent again.
+        assert part_bytes(restarted) == size - durable
+        assert object_bytes(restarted, key) == expected_data(size)
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+        if restarted:
+            restarted.stop()
+
+
+def meta_header(bucket, key=None):
+    pairs = {"bucket": bucket, **({"key": key} if key else {})}
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in pairs.items())
+
+
+def test_refusals_wrong_offset_length_exceeded_and_racing_patches(tus_server):
+    created = tus_request(tus_server, "POST", "/files/", {"Upload-Length": "10",
+                                                          "Upload-Metadata": meta_header(BUCKET, "refuse.bin")})
+    location = created.getheader("Location")
+    octets = {"Content-Type": "application/offset+octet-stream"}
+    assert tus_request(tus_server, "PATCH", location, {"Upload-Offset": "3", **octets}, b"abc").status == 409
+    assert tus_request(tus_server, "PATCH", location, {"Upload-Offset": "0", **octets}, b"0123456789X").status == 413
+    assert tus_request(tus_server, "HEAD", location, {}).getheader("Upload-Offset") == "0"
+
+    # Two PATCHes for offset 0: the slow one started first, the fast one stores first; the slow
+    # one then gets 409 and nothing it sent is kept.
+    host, port = tus_server.url.split("://", 1)[1].split(":")
+    slow = socket.create_connection((host, int(port)), timeout=30)
+    slow.sendall((f"PATCH {location} HTTP/1.1\r\nHost: {host}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+                  "Content-Type: application/offset+octet-stream\r\nContent-Length: 6\r\n\r\nSLO").encode())
+    time.sleep(0.5)
+    fast = tus_request(tus_server, "PATCH", location, {"Upload-Offset": "0", **octets}, b"FAST")
+    assert fast.status == 204 and fast.getheader("Upload-Offset") == "4"
+    slow.sendall(b"WWW")
+    answer = slow.recv(4096).decode()
+    slow.close()
+    assert answer.startswith("HTTP/1.1 409"), answer
+    assert tus_request(tus_server, "HEAD", location, {}).getheader("Upload-Offset") == "4"
+    assert tus_request(tus_server, "PATCH", location, {"Upload-Offset": "4", **octets}, b"456789").status == 204
+    assert object_bytes(tus_server, "refuse.bin") == b"FAST456789"
+
+
+def test_concatenation_refuses_incomplete_and_foreign_partials(tus_server):
+    from conftest import FERRY_BIN
+
+    s3 = s3_client(tus_server.url)
+    s3.create_bucket(Bucket="tus-concat")
+    keys = {}
+    for name, grant in [("owner", "tus-concat/mine/:write"), ("other", "tus-concat/theirs/:write")]:
+        out = subprocess.run([FERRY_BIN, "keys", "create", f"tus-{name}", "--grant", grant,
+                              "--data-dir", str(tus_server.data_dir), "--json"], capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == 0, out.stderr
+        keys[name] = json.loads(out.stdout)
+
+    def partial(body, length, key):
+        for _ in range(50):  # the key store is re-read about every second
+            r = signed(tus_server, "POST", "/files/", {"Upload-Concat": "partial", "Upload-Length": str(length),
+                                                        "Upload-Metadata": meta_header("tus-concat", "mine/p")},
+                       key=key)
+            if r.status != 401:
+                break
+            time.sleep(0.1)
+        assert r.status == 201
+        location = r.getheader("Location")
+        if body:
+            r = signed(tus_server, "PATCH", location, {"Upload-Offset": "0",
+                                                       "Content-Type": "application/offset+octet-stream"}, body, key=key)
+            assert r.status == 204
+        return location
+
+    def final(locations, target, key):
+        return signed(tus_server, "POST", "/files/", {"Upload-Concat": "final;" + " ".join(locations),
+                                                      "Upload-Metadata": meta_header("tus-concat", target)}, key=key)
+
+    done = partial(b"hello", 5, keys["owner"])
+    half = partial(b"wor", 5, keys["owner"])
+    assert final([done, half], "mine/incomplete", keys["owner"]).status == 400
+    # Another key, allowed to write its own final key but not the partials' keys: refused.
+    assert final([done], "theirs/stolen", keys["other"]).status == 403
+    assert s3.list_objects_v2(Bucket="tus-concat").get("KeyCount") == 0
+    r = signed(tus_server, "PATCH", half, {"Upload-Offset": "3", "Content-Type": "application/offset+octet-stream"},
+               b"ld", key=keys["owner"])
+    assert r.status == 204
+    assert final([done, half], "mine/joined", keys["owner"]).status == 201
+    assert s3.get_object(Bucket="tus-concat", Key="mine/joined")["Body"].read() == b"helloworld"

@@ -18,9 +18,11 @@ pub mod store;
 pub mod sts;
 mod types;
 pub mod upload_token;
+pub mod uploads;
 
 pub use checksum::{DigestKind, Digests};
 pub use conditions::{SourceConditions, WriteCondition, etag_in_list};
+pub use engine::{AppendError, MAX_APPENDS, UploadProgress};
 pub use engine::{
     CommitOutcome, CommitPart, CommitRequest, CommitRules, Engine, EngineConfig, Expected, FindingKind, ObjectListing,
     ObjectRead, Observer, PartInput, PartList, PartListing, RangeSpec, ScrubFinding, ScrubOptions, ScrubReport,

@@ -23,7 +23,9 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 /// queue those blobs for collection in the same transaction, so no blob is lost track of.
 /// Notification configurations and the event outbox are its [`crate::events::EventStore`] part.
 #[async_trait]
-pub trait MetaStore: crate::lifecycle::LifecycleStore + crate::events::EventStore + Send + Sync + 'static {
+pub trait MetaStore:
+    crate::lifecycle::LifecycleStore + crate::events::EventStore + crate::uploads::UploadStore + Send + Sync + 'static
+{
     /// Errors with `BucketAlreadyExists` when present.
     async fn create_bucket(&self, name: &str, now: Millis) -> Result<()>;
     /// Errors with `NoSuchBucket`, or `BucketNotEmpty` while it holds objects. Live sessions

@@ -1,45 +1,51 @@
-//! ferry's tus 1.0.0 front-end (<https://tus.io/protocols/resumable-upload>), served under a
-//! path prefix (`/files` by default).
+//! ferry's resumable-upload front-end: tus 1.0.0 (<https://tus.io/protocols/resumable-upload>)
+//! and the IETF draft "Resumable Uploads for HTTP" (draft -05, interop version 6; -03 too),
+//! served under one path prefix (`/files` by default) and told apart by the request's
+//! `Upload-Draft-Interop-Version` header, as tusd does.
 //!
-//! An upload is an engine upload session for (bucket, key); each PATCH stores its bytes as the
-//! session's next part (1, 2, 3, …), and the offset is the sum of the stored parts' sizes, so a
-//! resumed PATCH never rewrites durable bytes. A PATCH whose body is cut off keeps the prefix that
-//! arrived (unless it carried an `Upload-Checksum` or a signed payload hash, which only the whole
-//! body can meet). When the offset reaches `Upload-Length` the session is committed (metadata
-//! only), and the object is visible to every other dialect at once.
+//! An upload is an engine upload session for (bucket, key); each append (PATCH) stores its bytes
+//! as the session's next part through [`Engine::append_at`], which owns the rules: the offset is
+//! the sum of the stored parts, an append at another offset (or racing another for the same
+//! offset) is refused and keeps nothing, a declared length never changes and bytes past it are
+//! refused. A PATCH whose body is cut off keeps the prefix that arrived (unless it carried an
+//! `Upload-Checksum` or a signed payload hash, which only the whole body can meet). When the
+//! offset reaches the declared length the session is committed (metadata only), and the object
+//! is visible to every other dialect at once. Concatenation publishes partial uploads' parts as
+//! one object, also by metadata only ([`Engine::concat_uploads`]).
 //!
-//! The upload URL is `<prefix>/<bucket>/<session id>.<Upload-Length>`: the declared length rides
-//! in the URL because engine sessions have no field for it yet.
+//! The upload URL is `<prefix>/<bucket>/<session id>`; the declared length is kept with the
+//! session. URLs of the older form `<session id>.<length>` still work.
 
+mod error;
+mod ietf;
 pub mod router;
+mod tus;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use bytes::Bytes;
 use ferry_core::access::{Action, Principal, Resource};
 use ferry_core::credentials::CredentialStore;
 use ferry_core::store::ByteStream;
-use ferry_core::{
-    CommitRequest, CommitRules, DigestKind, Engine, Error, Expected, ObjectMeta, ObjectTarget, PartInput, Session,
-    SessionState, Target,
-};
+use ferry_core::{DigestKind, Engine, Expected, PartInput, Session, SessionState, Target, UploadProgress};
 use ferry_http::{Body, Frontend, Query, Request, Response, endpoint};
 use futures_util::StreamExt;
 use http::StatusCode;
 use http::request::Parts;
 
+use error::{TusError, TusResult};
 pub use router::{Endpoint, UploadId, endpoint_docs};
 
 /// The protocol version ferry speaks.
 pub const TUS_VERSION: &str = "1.0.0";
 /// The extensions ferry implements.
-pub const TUS_EXTENSIONS: &str = "creation,creation-with-upload,termination,checksum,expiration";
+pub const TUS_EXTENSIONS: &str =
+    "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration,concatenation";
 /// The `Upload-Checksum` algorithms ferry verifies.
 pub const TUS_CHECKSUMS: &str = "md5,sha1,crc32";
 /// At most this many PATCH requests per upload (engine parts).
-pub const MAX_PATCHES: usize = 10_000;
+pub const MAX_PATCHES: usize = ferry_core::MAX_APPENDS;
 
 /// Settings of the tus front-end.
 #[derive(Debug, Clone)]
@@ -71,57 +77,16 @@ impl TusConfig {
     }
 }
 
-/// The tus front-end.
+/// The tus and IETF resumable-upload front-end.
 pub struct TusFrontend {
     engine: Engine,
     creds: Arc<CredentialStore>,
     config: TusConfig,
 }
 
-/// A refusal: status and a plain-text message (tus defines no error body format).
-#[derive(Debug)]
-struct TusError {
-    status: StatusCode,
-    message: String,
-}
-
-type TusResult<T> = Result<T, TusError>;
-
-impl TusError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        TusError { status, message: message.into() }
-    }
-    fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-}
-
-impl From<Error> for TusError {
-    fn from(e: Error) -> Self {
-        let status = match &e {
-            Error::NoSuchUpload | Error::NoSuchBucket | Error::NoSuchKey => StatusCode::NOT_FOUND,
-            Error::AccessDenied(_) => StatusCode::FORBIDDEN,
-            // tus's checksum extension: 460 Checksum Mismatch.
-            Error::ChecksumMismatch { .. } => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
-            Error::EntityTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
-            // Another request is committing or writing this upload; tusd answers 423 too.
-            Error::Busy => StatusCode::LOCKED,
-            Error::InvalidKey(_)
-            | Error::KeyTooLong(_)
-            | Error::InvalidBucketName(_)
-            | Error::InvalidArgument(_)
-            | Error::IncompleteBody(_)
-            | Error::InvalidPart(_)
-            | Error::MissingPart(_) => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %e, "tus request failed");
-        }
-        TusError::new(status, e.to_string())
-    }
-}
+/// The user-metadata entry that marks a session as a tus partial upload (`Upload-Concat:
+/// partial`): it is never published by itself, only concatenated.
+const PARTIAL_MARK: (&str, &str) = ("tus-concat", "partial");
 
 fn header<'p>(parts: &'p Parts, name: &str) -> Option<&'p str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
@@ -188,6 +153,24 @@ fn http_date(millis: i64) -> String {
     httpdate::fmt_http_date(at)
 }
 
+/// Whether `session` is a tus partial upload.
+fn is_partial(session: &Session) -> bool {
+    session.meta.user.iter().any(|(k, v)| k == PARTIAL_MARK.0 && v == PARTIAL_MARK.1)
+}
+
+/// The partial uploads' session ids a final upload was concatenated from.
+fn final_sources(session: &Session) -> Option<Vec<String>> {
+    ferry_core::uploads::concatenated_from(session)
+}
+
+/// The object key of a session's target.
+fn target_key(session: &Session) -> &str {
+    match &session.target {
+        Target::Object { key, .. } => key.as_str(),
+        Target::TablePartition { .. } => "",
+    }
+}
+
 impl TusFrontend {
     pub fn new(engine: Engine, creds: Arc<CredentialStore>, config: TusConfig) -> Self {
         TusFrontend { engine, creds, config }
@@ -252,16 +235,14 @@ impl TusFrontend {
     /// Open the upload after checking the signer may write its key.
     async fn open_as(&self, upload: &UploadId, who: Option<&Principal>) -> TusResult<Session> {
         let session = self.open(upload).await?;
-        let key = match &session.target {
-            Target::Object { key, .. } => key.as_str(),
-            Target::TablePartition { .. } => "",
-        };
-        Self::authorize(who, &upload.bucket, key)?;
+        Self::authorize(who, &upload.bucket, target_key(&session))?;
         Ok(session)
     }
 
     fn lifetime_headers(response: &mut Response, session: &Session) {
-        ferry_http::response::set(response, "upload-expires", http_date(session.expires));
+        if session.state != SessionState::Closed {
+            ferry_http::response::set(response, "upload-expires", http_date(session.expires));
+        }
     }
 
     async fn open(&self, upload: &UploadId) -> TusResult<Session> {
@@ -272,72 +253,48 @@ impl TusFrontend {
         }
     }
 
-    /// Bytes durably stored for the session, and how many parts hold them.
-    async fn offset(&self, session: &Session, upload: &UploadId) -> TusResult<(u64, usize)> {
-        if session.state == SessionState::Closed {
-            return Ok((upload.length, 0));
+    /// Where the upload stands. An address of the old form carries the length: it is recorded
+    /// with the session on first use, so the engine's rules apply to it as to any other.
+    async fn progress(&self, session: &Session, upload: &UploadId) -> TusResult<UploadProgress> {
+        let mut progress = self.engine.upload_progress(session).await?;
+        if let (Some(length), None) = (upload.legacy_length, progress.length) {
+            progress.length = Some(self.engine.declare_upload_length(session, length).await?);
         }
-        let (mut offset, mut count, mut after) = (0u64, 0usize, None);
-        loop {
-            let page = self.engine.list_parts(session, after, 1000).await?;
-            for part in &page.parts {
-                offset += part.size;
-                count += 1;
-            }
-            match page.next_marker() {
-                Some(next) if page.truncated => after = Some(next),
-                _ => break,
-            }
-        }
-        Ok((offset, count))
+        Ok(progress)
     }
 
-    /// Publish the object once every byte is durable (metadata only). Idempotent: a published
-    /// session answers with what it published.
-    async fn commit(&self, session: &Session, upload: &UploadId) -> TusResult<()> {
-        if session.state == SessionState::Closed {
-            return Ok(());
+    /// Publish the object once every declared byte is durable (metadata only), unless the
+    /// upload is a partial one (only a concatenation publishes those). Idempotent.
+    async fn finish_if_complete(&self, session: &Session, progress: &UploadProgress) -> TusResult<()> {
+        if progress.complete() && !progress.published && !is_partial(session) {
+            self.engine.finish_upload(session).await?;
         }
-        let rules = CommitRules::new(0, MAX_PATCHES).contiguous_from(1);
-        self.engine.commit(session, CommitRequest::held(Vec::new(), rules).expect_size(Some(upload.length))).await?;
         Ok(())
     }
 
-    /// Store the body as the next part, at `offset`. Returns the new offset.
+    /// Store the body at `offset` as the next part ([`Engine::append_at`]). Returns the
+    /// progress after it. `content_types` are the accepted body types (empty: any).
+    #[allow(clippy::too_many_arguments)]
     async fn append(
         &self,
         parts: &Parts,
         body: Body,
         session: &Session,
-        upload: &UploadId,
-        (offset, count): (u64, usize),
+        offset: u64,
         signed_hash: Option<Expected>,
-    ) -> TusResult<u64> {
-        let content_type = header(parts, "content-type").unwrap_or("");
-        if content_type != "application/offset+octet-stream" {
-            return Err(TusError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "a PATCH body must be Content-Type: application/offset+octet-stream",
-            ));
-        }
-        let remaining = upload.length - offset;
+        checksum: bool,
+        who: Option<&Principal>,
+    ) -> TusResult<UploadProgress> {
         let declared = number_header(parts, "content-length")?;
-        if declared.is_some_and(|n| n > remaining) {
-            return Err(TusError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is longer than the {remaining} bytes left"),
-            ));
-        }
+        // An upload token's size limit: refused up front when the body's length says so, and a
+        // body of unknown length is cut off where the limit ends.
+        Self::within_limit(who, offset.saturating_add(declared.unwrap_or(0)))?;
+        let room = who.and_then(|p| p.upload_limit).map_or(u64::MAX, |limit| limit.saturating_sub(offset));
         let mut expected = Vec::new();
-        if let Some(value) = header(parts, "upload-checksum") {
+        if checksum && let Some(value) = header(parts, "upload-checksum") {
             expected.push(parse_checksum(value)?);
         }
         expected.extend(signed_hash);
-        if count >= MAX_PATCHES && remaining > 0 {
-            return Err(TusError::bad_request(format!(
-                "an upload takes at most {MAX_PATCHES} PATCH requests; send larger chunks"
-            )));
-        }
         let mut stream = ferry_http::body_stream(body);
         // A digest can only be met by the whole body, so then the body must arrive whole;
         // otherwise whatever arrives is kept.
@@ -345,172 +302,16 @@ impl TusFrontend {
         if !whole {
             stream = until_error(stream);
         }
-        // Peek: an empty body stores no part (an empty part would only add a number).
-        let mut first = None;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| TusError::bad_request(format!("the body ended early: {e}")))?;
-            if !chunk.is_empty() {
-                first = Some(chunk);
-                break;
-            }
-        }
-        let Some(first) = first else {
-            if whole && declared.unwrap_or(0) > 0 {
-                return Err(TusError::bad_request("the body ended before Content-Length bytes"));
-            }
-            return Ok(offset);
-        };
-        let body: ByteStream =
-            Box::pin(futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(first) }).chain(stream));
         let input = PartInput {
-            body,
+            body: stream,
             expected_size: if whole { declared } else { None },
-            max_size: remaining,
+            max_size: self.config.max_size.min(room),
             expected,
             trailer: None,
             wanted: Default::default(),
         };
-        let number = u32::try_from(count + 1).map_err(|_| TusError::bad_request("too many parts"))?;
-        let part = self.engine.put_part(session, number, input).await?;
-        Ok(offset + part.size)
+        Ok(self.engine.append_at(session, offset, input).await?)
     }
-
-    async fn dispatch(
-        &self,
-        endpoint: Endpoint,
-        upload: Option<UploadId>,
-        parts: &Parts,
-        body: Body,
-    ) -> TusResult<Response> {
-        let mut response = Response::new(ferry_http::empty());
-        match (endpoint, upload) {
-            (Endpoint::Discovery, _) => {
-                *response.status_mut() = StatusCode::NO_CONTENT;
-                ferry_http::response::set(&mut response, "tus-version", TUS_VERSION);
-                ferry_http::response::set(&mut response, "tus-extension", TUS_EXTENSIONS);
-                ferry_http::response::set(&mut response, "tus-checksum-algorithm", TUS_CHECKSUMS);
-                ferry_http::response::set(&mut response, "tus-max-size", self.config.max_size.to_string());
-            }
-            (Endpoint::CreateUpload, _) => return self.create(parts, body).await,
-            (Endpoint::GetOffset, Some(upload)) => {
-                let (_, who) = self.authenticate(parts, &upload.bucket)?;
-                let session = self.open_as(&upload, who.as_ref()).await?;
-                let (offset, _) = self.offset(&session, &upload).await?;
-                if offset == upload.length {
-                    // A commit that failed after the last PATCH is finished here.
-                    self.commit(&session, &upload).await?;
-                }
-                *response.status_mut() = StatusCode::OK;
-                ferry_http::response::set(&mut response, "upload-offset", offset.to_string());
-                ferry_http::response::set(&mut response, "upload-length", upload.length.to_string());
-                ferry_http::response::set(&mut response, "cache-control", "no-store");
-                Self::lifetime_headers(&mut response, &session);
-            }
-            (Endpoint::AppendBytes, Some(upload)) => {
-                let (signed_hash, who) = self.authenticate(parts, &upload.bucket)?;
-                let session = self.open_as(&upload, who.as_ref()).await?;
-                let (offset, count) = self.offset(&session, &upload).await?;
-                let claimed = number_header(parts, "upload-offset")?
-                    .ok_or_else(|| TusError::bad_request("a PATCH needs Upload-Offset"))?;
-                if claimed != offset {
-                    return Err(TusError::new(
-                        StatusCode::CONFLICT,
-                        format!("Upload-Offset is {claimed}, the upload's offset is {offset}"),
-                    ));
-                }
-                Self::within_limit(who.as_ref(), offset + number_header(parts, "content-length")?.unwrap_or(0))?;
-                let offset = self.append(parts, body, &session, &upload, (offset, count), signed_hash).await?;
-                if offset == upload.length {
-                    self.commit(&session, &upload).await?;
-                }
-                *response.status_mut() = StatusCode::NO_CONTENT;
-                ferry_http::response::set(&mut response, "upload-offset", offset.to_string());
-                Self::lifetime_headers(&mut response, &session);
-            }
-            (Endpoint::TerminateUpload, Some(upload)) => {
-                let (_, who) = self.authenticate(parts, &upload.bucket)?;
-                let session = self.open_as(&upload, who.as_ref()).await?;
-                if session.state == SessionState::Closed {
-                    return Err(TusError::new(
-                        StatusCode::NOT_FOUND,
-                        "the upload is complete; delete the object instead",
-                    ));
-                }
-                self.engine.abort(&session).await?;
-                *response.status_mut() = StatusCode::NO_CONTENT;
-            }
-            _ => return Err(TusError::new(StatusCode::NOT_FOUND, "no such tus resource")),
-        }
-        Ok(response)
-    }
-
-    /// The creation extension, with creation-with-upload when a body is sent.
-    async fn create(&self, parts: &Parts, body: Body) -> TusResult<Response> {
-        if parts.headers.contains_key("upload-defer-length") {
-            return Err(TusError::bad_request("creation-defer-length is not supported yet; send Upload-Length"));
-        }
-        if parts.headers.contains_key("upload-concat") {
-            return Err(TusError::bad_request("concatenation is not supported yet"));
-        }
-        let length =
-            number_header(parts, "upload-length")?.ok_or_else(|| TusError::bad_request("POST needs Upload-Length"))?;
-        if length > self.config.max_size {
-            return Err(TusError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Upload-Length is over Tus-Max-Size {}", self.config.max_size),
-            ));
-        }
-        let metadata = parse_metadata(header(parts, "upload-metadata").unwrap_or("")).map_err(TusError::bad_request)?;
-        let get = |name: &str| metadata.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let bucket = get("bucket").ok_or_else(|| TusError::bad_request("Upload-Metadata must name the bucket"))?;
-        let key = get("key")
-            .or_else(|| get("filename"))
-            .ok_or_else(|| TusError::bad_request("Upload-Metadata must name the key (or filename)"))?;
-        let (signed_hash, who) = self.authenticate(parts, &bucket)?;
-        Self::authorize(who.as_ref(), &bucket, &key)?;
-        Self::within_limit(who.as_ref(), length)?;
-        let meta =
-            ObjectMeta { content_type: get("content-type").or_else(|| get("filetype")), ..ObjectMeta::default() };
-        let session = self.engine.create_session(ObjectTarget { bucket: bucket.clone(), key }, meta, None).await?;
-        let upload = UploadId { bucket, session: session.id.clone(), length };
-        let mut offset = 0;
-        let has_body = header(parts, "content-type") == Some("application/offset+octet-stream");
-        if has_body {
-            offset = self.append(parts, body, &session, &upload, (0, 0), signed_hash).await?;
-        }
-        if offset == length {
-            if length == 0 {
-                // Nothing will ever be PATCHed: publish an empty object through one empty part.
-                let input = PartInput {
-                    body: Box::pin(futures_util::stream::empty()),
-                    expected_size: Some(0),
-                    max_size: 0,
-                    expected: Vec::new(),
-                    trailer: None,
-                    wanted: Default::default(),
-                };
-                self.engine.put_part(&session, 1, input).await?;
-            }
-            self.commit(&session, &upload).await?;
-        }
-        let mut response = Response::new(ferry_http::empty());
-        *response.status_mut() = StatusCode::CREATED;
-        // Bucket names are lower-case letters, digits, dots and hyphens: safe in a path as they are.
-        let location = format!("{}/{}/{}", self.config.path, upload.bucket, upload.segment());
-        ferry_http::response::set(&mut response, "location", location);
-        if has_body {
-            ferry_http::response::set(&mut response, "upload-offset", offset.to_string());
-        }
-        Self::lifetime_headers(&mut response, &session);
-        Ok(response)
-    }
-}
-
-fn render(e: &TusError) -> Response {
-    let mut response = Response::new(ferry_http::full(format!("{}\n", e.message)));
-    *response.status_mut() = e.status;
-    ferry_http::response::set(&mut response, "content-type", "text/plain; charset=utf-8");
-    response
 }
 
 #[async_trait]
@@ -526,24 +327,39 @@ impl Frontend for TusFrontend {
 
     async fn handle(&self, request: Request) -> Response {
         let (parts, body) = request.into_parts();
-        let routed = router::route(&parts.method, parts.uri.path(), &self.config.path);
+        let interop = header(&parts, "upload-draft-interop-version");
+        let routed = router::route(&parts.method, parts.uri.path(), &self.config.path, interop);
+        let ietf = routed.is_ietf() || (interop.is_some() && routed.endpoint == Endpoint::Unknown);
         let mut response = if let Some((status, allow)) = routed.refusal {
-            let mut r = render(&TusError::new(
-                status,
-                if status == StatusCode::NOT_FOUND { "no such tus resource" } else { "method not allowed here" },
-            ));
+            let message = match status {
+                StatusCode::NOT_FOUND => "no such upload resource".to_string(),
+                StatusCode::BAD_REQUEST => {
+                    format!("Upload-Draft-Interop-Version must be one of {}", router::IETF_INTEROP_VERSIONS.join(", "))
+                }
+                _ => "method not allowed here".to_string(),
+            };
+            let mut r = error::render(&TusError::new(status, message), ietf);
             if !allow.is_empty() {
                 ferry_http::response::set(&mut r, "allow", allow);
             }
             r
-        } else if parts.method != http::Method::OPTIONS && header(&parts, "tus-resumable") != Some(TUS_VERSION) {
-            let mut r = render(&TusError::new(StatusCode::PRECONDITION_FAILED, "Tus-Resumable must be 1.0.0"));
+        } else if !ietf && parts.method != http::Method::OPTIONS && header(&parts, "tus-resumable") != Some(TUS_VERSION)
+        {
+            let mut r =
+                error::render(&TusError::new(StatusCode::PRECONDITION_FAILED, "Tus-Resumable must be 1.0.0"), false);
             ferry_http::response::set(&mut r, "tus-version", TUS_VERSION);
             r
         } else {
-            self.dispatch(routed.endpoint, routed.upload, &parts, body).await.unwrap_or_else(|e| render(&e))
+            let result = if ietf {
+                self.dispatch_ietf(&routed, &parts, body).await
+            } else {
+                self.dispatch_tus(&routed, &parts, body).await
+            };
+            result.unwrap_or_else(|e| error::render(&e, ietf))
         };
-        ferry_http::response::set(&mut response, "tus-resumable", TUS_VERSION);
+        if !ietf {
+            ferry_http::response::set(&mut response, "tus-resumable", TUS_VERSION);
+        }
         endpoint::tag(&mut response, ferry_http::Endpoint::name(&routed.endpoint));
         response
     }

@@ -7,6 +7,7 @@ mod expiry;
 mod lifecycle;
 mod objects;
 mod tables;
+mod uploads;
 
 use std::sync::Arc;
 
@@ -89,6 +90,7 @@ pub async fn engine_suite(stack: &dyn Stack) {
         lifecycle::lifecycle_rules_abort_uploads_and_expire_objects,
         lifecycle::lifecycle_batches_are_bounded_and_each_object_expires_once,
         events::changes_queue_the_configured_events,
+        uploads::appends_race_for_one_offset_and_uploads_concatenate_by_metadata,
     );
 }
 

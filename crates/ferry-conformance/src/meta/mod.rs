@@ -4,6 +4,7 @@
 mod events;
 mod lifecycle;
 mod races;
+mod uploads;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub async fn meta_store_suite(store: Arc<dyn MetaStore>) {
     lifecycle::lifecycle_rules(&*store).await;
     lifecycle::lifecycle_queries(&*store).await;
     events::outbox(&store).await;
+    uploads::upload_store(&store).await;
 }
 
 /// The scrub's damage flag: set and cleared only on the object whose manifest names the blob,

@@ -25,10 +25,12 @@ mod parts;
 mod scrub;
 mod sessions;
 mod tables;
+mod uploads;
 
 pub use scrub::{FindingKind, ScrubFinding, ScrubOptions, ScrubReport, ScrubSubject};
 
 pub use maintenance::{SweepObserver, SweeperConfig, run_sweeper};
+pub use uploads::{AppendError, MAX_APPENDS, UploadProgress};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -29,6 +29,7 @@ mod scrub;
 mod sessions;
 #[cfg(test)]
 mod tests;
+mod uploads;
 
 use async_trait::async_trait;
 use bytes::BytesMut;

@@ -158,6 +158,19 @@ pub(super) async fn publish(
 ) -> Result<()> {
     let mut client = store.client().await?;
     let tx = client.transaction().await.map_err(db)?;
+    publish_in(&tx, session, objects, commit, condition, events).await?;
+    tx.commit().await.map_err(db)
+}
+
+/// [`publish`] inside the caller's transaction (which commits it).
+pub(super) async fn publish_in(
+    tx: &Transaction<'_>,
+    session: &str,
+    objects: &[ObjectRecord],
+    commit: &CommitRecord,
+    condition: Option<&WriteCondition>,
+    events: &[NewEvent],
+) -> Result<()> {
     let state = tx
         .query_opt("SELECT state FROM sessions WHERE id = $1 FOR UPDATE", &[&session])
         .await
@@ -171,12 +184,12 @@ pub(super) async fn publish(
     keys.sort_unstable();
     keys.dedup();
     for (bucket, key) in keys {
-        lock_key(&tx, bucket, key).await?;
+        lock_key(tx, bucket, key).await?;
     }
     let mut ids = Vec::with_capacity(objects.len());
     for object in objects {
         // A refused condition drops the transaction: nothing is published.
-        let object_id = insert(&tx, object, condition).await?;
+        let object_id = insert(tx, object, condition).await?;
         let stale: i64 = tx
             .query_one(
                 // One index probe per manifest entry (parts_by_blob), not the session's whole
@@ -210,8 +223,7 @@ pub(super) async fn publish(
     )
     .await
     .map_err(db)?;
-    super::events::enqueue(&tx, events).await?;
-    tx.commit().await.map_err(db)
+    super::events::enqueue(tx, events).await
 }
 
 /// A single-shot object write, under its key's lock.

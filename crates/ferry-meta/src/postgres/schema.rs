@@ -17,6 +17,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_events.sql"),
     include_str!("migrations/0007_keys.sql"),
     include_str!("migrations/0008_session_dialect.sql"),
+    include_str!("migrations/0009_upload_lengths.sql"),
 ];
 
 /// Any value that identifies ferry's migration lock among other applications' advisory locks.

@@ -17,6 +17,7 @@ mod scrub;
 mod sessions;
 #[cfg(test)]
 mod tests;
+mod uploads;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

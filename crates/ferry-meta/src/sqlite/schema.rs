@@ -18,6 +18,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_events.sql"),
     include_str!("migrations/0008_keys.sql"),
     include_str!("migrations/0009_session_dialect.sql"),
+    include_str!("migrations/0010_upload_lengths.sql"),
 ];
 
 /// Apply the migrations `conn` has not run yet, each in its own transaction.
