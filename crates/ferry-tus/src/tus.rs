@@ -209,7 +209,10 @@ impl TusFrontend {
             .engine
             .create_session_from(
                 "tus",
-                ObjectTarget { bucket: creation.bucket.clone(), key: creation.key }, creation.meta, None)
+                ObjectTarget { bucket: creation.bucket.clone(), key: creation.key },
+                creation.meta,
+                None,
+            )
             .await?;
         let upload = UploadId { bucket: creation.bucket, session: session.id.clone(), legacy_length: None };
         let mut progress = UploadProgress { offset: 0, appends: 0, length, published: false };
@@ -287,7 +290,10 @@ impl TusFrontend {
             .engine
             .create_session_from(
                 "tus",
-                ObjectTarget { bucket: creation.bucket.clone(), key: creation.key }, creation.meta, None)
+                ObjectTarget { bucket: creation.bucket.clone(), key: creation.key },
+                creation.meta,
+                None,
+            )
             .await?;
         if let Err(e) = self.engine.concat_uploads(&session, &sources).await {
             // Nothing was published; the empty final session is of no use to anyone.
