@@ -238,7 +238,7 @@ def report_small(args, binaries, runs):
             if run["fsyncs"]:
                 extra += f"   {run['fsyncs'][0]:.2f} server fsyncs per part"
             if run["xacts"]:
-                extra += f", {max(run['xacts']):.2f} PostgreSQL commits per part"
+                extra += f", {max(run['xacts']):.2f} PostgreSQL transactions per part (its session read included)"
             print(f"    {title:10s} {min(run['rate']):6.0f}-{max(run['rate']):6.0f} parts/s{extra}")
             print(f"      rounds: {'; '.join(rounds)}")
 
