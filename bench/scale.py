@@ -1,7 +1,11 @@
 """Scale-out benchmark, everything measured side by side in one run on this machine:
 
 1. small (4 KiB) UploadPart calls per second on one node, SQLite vs PostgreSQL metadata (blobs
-   on local disk in both), and the PostgreSQL transactions (= round trips) spent per part;
+   on local disk in both), against the disk's own rate of small durable writes measured in the same
+   data directory just before each run (one writer, and as many writers as parts in flight); the
+   fsyncs the server spends per part (counted by strace in a separate, untimed run) and the
+   PostgreSQL transactions (= commits) per part. `--compare BIN` runs another ferry binary (say,
+   the previous release) in the same rounds;
 2. aggregate upload throughput of 1 node vs 3 nodes sharing PostgreSQL and an S3-compatible
    blob store (s3s-fs), against the blob store's own rate when written to directly.
 
@@ -21,6 +25,7 @@ import boto3
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "compat"))
+import conftest  # noqa: E402
 from conftest import ACCESS_KEY, FERRY_BIN, SECRET_KEY, FerryServer  # noqa: E402
 from stores import PostgresCluster, free_port  # noqa: E402
 
@@ -53,7 +58,7 @@ def fsync_rate(work, threads, seconds=2.0):
     stop = time.time() + seconds
 
     def run(i):
-        d = work / f"fsync-{i}"
+        d = work / f"fsync-{threads}-{time.monotonic_ns()}-{i}"
         d.mkdir()
         while time.time() < stop:
             fd = os.open(d / str(counts[i]), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -61,7 +66,9 @@ def fsync_rate(work, threads, seconds=2.0):
             os.fdatasync(fd)
             os.close(fd)
             counts[i] += 1
-        shutil.rmtree(d)
+        # Left in place until the end of the run: deleting thousands of files just before a run
+        # makes ext4's next inode allocations scan past recently deleted inodes (kernel CPU),
+        # which the server, creating a file per blob, would pay for the probe.
 
     workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
     for w in workers:
@@ -71,32 +78,56 @@ def fsync_rate(work, threads, seconds=2.0):
     return sum(counts) / seconds
 
 
-def small_parts(work, pg, parts, concurrency, rounds):
-    """Alternate SQLite and PostgreSQL nodes `rounds` times; every rate is kept (the disk's fsync
-    latency drifts from minute to minute, so one pair alone says little)."""
-    rates = {"sqlite": [], "postgres": []}
-    disk = {"sqlite": [], "postgres": []}
-    per_part = []
+def count_fsyncs(node, parts, concurrency):
+    """fsync + fdatasync calls of the server (every thread) per part, over `parts` parts. strace
+    slows the server down, so this run is separate from the timed ones."""
+    log = node.data_dir.parent / f"strace-{node.proc.pid}.txt"
+    tracer = subprocess.Popen(["strace", "-c", "-f", "-e", "trace=fsync,fdatasync", "-o", str(log),
+                               "-p", str(node.proc.pid)], stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # strace attaches to every thread before the load starts
+    part_load([node.url], parts, 4096, concurrency)
+    tracer.send_signal(2)
+    tracer.wait()
+    calls = 0
+    for line in log.read_text().splitlines():
+        fields = line.split()
+        if fields and fields[-1] in ("fsync", "fdatasync"):
+            calls += int(fields[3])
+    return calls / parts
+
+
+def small_parts(work, pg, parts, concurrency, rounds, binaries):
+    """Alternate SQLite and PostgreSQL nodes (of each binary) `rounds` times; every rate is kept
+    (the disk's fsync latency drifts from minute to minute, so one pair alone says little)."""
+    runs = {}
     for round_ in range(rounds):
-        for label in ("sqlite", "postgres"):
-            # This disk's fsync rate swings several-fold from minute to minute: measure the limit
-            # right before each run and compare against that.
-            disk[label].append(fsync_rate(work, concurrency))
-            data = work / f"small-{label}-{round_}"
-            data.mkdir()
-            url = pg.database() if label == "postgres" else None
-            before = xacts(pg, url) if url else 0
-            node = FerryServer(data, *(["--meta", url] if url else [])).start()
-            try:
-                part_load([node.url], 200, 4096, concurrency)  # warm-up: connections, prepared statements
-                rates[label].append(part_load([node.url], parts, 4096, concurrency))
-            finally:
-                node.stop()
-            if url:
-                # Everything the node did counts, start-up and sweeper included.
-                per_part.append((xacts(pg, url) - before) / (parts + 200))
-            shutil.rmtree(data, ignore_errors=True)
-    return rates, disk, max(per_part)
+        for name, binary in binaries:
+            conftest.FERRY_BIN = binary
+            for label in ("sqlite", "postgres"):
+                run = runs.setdefault((name, label), {"rate": [], "disk1": [], "disk": [], "fsyncs": [], "xacts": []})
+                # This disk's fsync rate swings several-fold from minute to minute: measure the
+                # limit right before each run, in the same data directory, and compare against it.
+                run["disk1"].append(fsync_rate(work, 1, seconds=1.0))
+                run["disk"].append(fsync_rate(work, concurrency))
+                data = work / f"small-{name}-{label}-{round_}"
+                data.mkdir()
+                url = pg.database() if label == "postgres" else None
+                before = xacts(pg, url) if url else 0
+                node = FerryServer(data, *(["--meta", url] if url else [])).start()
+                try:
+                    part_load([node.url], 200, 4096, concurrency)  # warm-up: connections, prepared statements
+                    run["rate"].append(part_load([node.url], parts, 4096, concurrency))
+                    if url:
+                        # Everything the node did counts, start-up and sweeper included.
+                        node.stop()
+                        run["xacts"].append((xacts(pg, url) - before) / (parts + 200))
+                        node = FerryServer(data, "--meta", url).start()
+                    if round_ == 0 and shutil.which("strace"):
+                        run["fsyncs"].append(count_fsyncs(node, min(parts, 2000), concurrency))
+                finally:
+                    node.stop()
+                # The data directory is removed with the rest at the end (see fsync_rate).
+    return runs
 
 
 def cp_many(endpoints, files, env):
@@ -169,27 +200,50 @@ def main():
     ap.add_argument("--file-mib", type=int, default=128, help="size of each upload stream in the aggregate test")
     ap.add_argument("--streams", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3, help="alternating SQLite/PostgreSQL rounds of the small-part test")
+    ap.add_argument("--compare", metavar="BIN", help="another ferry binary to run in the same small-part rounds")
+    ap.add_argument("--only", choices=("small", "aggregate"), help="run one of the two tests")
     args = ap.parse_args()
+    binaries = [("this", FERRY_BIN)] + ([("compare", args.compare)] if args.compare else [])
     work = Path(tempfile.mkdtemp(prefix="ferry-scale-", dir=REPO / "bench"))
     pg = PostgresCluster().start()
     try:
-        rates, disk, per_part = small_parts(work, pg, args.parts, args.concurrency, args.rounds)
-        agg = aggregate(work, pg, args.file_mib, args.streams)
+        runs = agg = None
+        if args.only != "aggregate":
+            runs = small_parts(work, pg, args.parts, args.concurrency, args.rounds, binaries)
+        if args.only != "small":
+            conftest.FERRY_BIN = FERRY_BIN
+            agg = aggregate(work, pg, args.file_mib, args.streams)
     finally:
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)
+    if runs:
+        report_small(args, binaries, runs)
+    if agg:
+        report_aggregate(args, agg)
+
+
+def report_small(args, binaries, runs):
     cores = os.cpu_count()
     print(f"small parts: {args.parts} x 4 KiB UploadPart, {args.concurrency} in flight, one node, "
           f"{cores} cores shared by load generator, ferry and PostgreSQL; {args.rounds} alternating rounds")
-    print(f"  (disk = new 4 KiB files + fdatasync per second from {args.concurrency} threads, measured just before each run)")
-    best = {}
-    for label, name in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
-        runs = [f"{r:.0f} (disk {d:.0f}, {r / d:.2f})" for r, d in zip(rates[label], disk[label])]
-        best[label] = max(rates[label])
-        print(f"  {name:10s} best {best[label]:6.0f} parts/s   rounds: {'; '.join(runs)}")
-    ratio = [p / s for p, s in zip(rates["postgres"], rates["sqlite"])]
-    print(f"  ratio PostgreSQL/SQLite per round: {', '.join(f'{r:.2f}' for r in ratio)}   "
-          f"{per_part:.2f} PostgreSQL transactions per part")
+    print(f"  disk = new 4 KiB files + fdatasync per second in the same directory, measured just before each run "
+          f"from 1 thread and from {args.concurrency} threads; ratio = parts/s / disk({args.concurrency})")
+    for name, binary in binaries:
+        print(f"  {name}: {binary}")
+        for label, title in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
+            run = runs[(name, label)]
+            rounds = [f"{r:.0f} (disk {d1:.0f}/{d:.0f}, {r / d:.2f})"
+                      for r, d1, d in zip(run["rate"], run["disk1"], run["disk"])]
+            extra = ""
+            if run["fsyncs"]:
+                extra += f"   {run['fsyncs'][0]:.2f} server fsyncs per part"
+            if run["xacts"]:
+                extra += f", {max(run['xacts']):.2f} PostgreSQL transactions per part (its session read included)"
+            print(f"    {title:10s} {min(run['rate']):6.0f}-{max(run['rate']):6.0f} parts/s{extra}")
+            print(f"      rounds: {'; '.join(rounds)}")
+
+
+def report_aggregate(args, agg):
     print(f"aggregate upload: {args.streams} concurrent `ferry cp` streams of {args.file_mib} MiB, "
           "PostgreSQL + s3s-fs blob store, all on this machine")
     direct = agg["blob store direct"]

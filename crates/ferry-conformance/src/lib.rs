@@ -7,6 +7,8 @@
 //!   expiry, garbage collection, tables), run on every storage stack a deployment can choose
 //!   (SQLite + local disk, PostgreSQL + an S3-compatible store); see [`engine::Stack`].
 //!
+//! - [`group_commit_suite`]: many part writes at once with refusals mixed in, each answered on its
+//!   own, every acknowledged one found after reopening the store (SQLite and PostgreSQL).
 //! - [`key_store_suite`]: access keys in the metadata store (SQLite and PostgreSQL).
 //!
 //! The suites panic with a message naming the broken guarantee, as test assertions do.
@@ -20,7 +22,7 @@ pub mod postgres_cluster;
 
 pub use blob::blob_store_suite;
 pub use keys::key_store_suite;
-pub use meta::meta_store_suite;
+pub use meta::{group_commit_suite, meta_store_suite};
 
 use bytes::Bytes;
 use ferry_core::PartInput;

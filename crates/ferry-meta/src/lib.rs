@@ -7,6 +7,7 @@
 //! connection handling, its SQL dialect and its schema migrations (`*/schema.rs`).
 
 mod columns;
+mod group;
 mod outbox;
 mod postgres;
 mod rows;

@@ -2,6 +2,7 @@
 //! cases are here; racing writers and conditional writes are in `races`.
 
 mod events;
+mod group;
 mod lifecycle;
 mod races;
 mod uploads;
@@ -13,6 +14,7 @@ use ferry_core::{
     Session, SessionClock, SessionState, Target, WholeCrc, now_millis, random_id,
 };
 
+pub use group::group_commit_suite;
 use races::{concurrency, conditional_races, conditional_writes, counts, leases, small_object};
 
 /// Every guarantee of [`MetaStore`], on an empty store.

@@ -48,6 +48,8 @@ use crate::columns::SqlValue;
 #[derive(Clone)]
 pub struct PostgresMetaStore {
     pool: Pool,
+    /// Part writes, committed in batches (see [`crate::group`]).
+    parts: crate::group::CommitQueue<parts::PutPart>,
 }
 
 /// Connections per node: enough for concurrent part writes without crowding a shared server.
@@ -67,7 +69,7 @@ impl PostgresMetaStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|e| Error::Meta(format!("PostgreSQL pool: {e}")))?;
-        let store = PostgresMetaStore { pool };
+        let store = PostgresMetaStore { pool, parts: Default::default() };
         schema::migrate(&store).await?;
         Ok(store)
     }
@@ -177,7 +179,9 @@ impl MetaStore for PostgresMetaStore {
     }
 
     async fn put_part(&self, session: &str, part: &PartRecord, clock: SessionClock) -> Result<()> {
-        parts::put(self, session, part, clock).await
+        let request = parts::PutPart { session: session.to_string(), part: part.clone(), clock };
+        let store = self.clone();
+        self.parts.submit(request, move |batch| parts::put_batch(store.clone(), batch)).await
     }
 
     async fn list_parts(&self, session: &str, after: Option<u32>, limit: usize) -> Result<Vec<PartRecord>> {

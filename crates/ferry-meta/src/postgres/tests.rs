@@ -43,3 +43,16 @@ async fn bad_url_is_a_clear_error() {
 async fn connect_owned(url: String) -> Result<PostgresMetaStore> {
     PostgresMetaStore::connect(&url).await
 }
+
+/// Concurrent part writes batched into shared transactions: each answered on its own, every
+/// acknowledged one there after reconnecting.
+#[tokio::test(flavor = "multi_thread")]
+async fn group_commit() {
+    let server = TestPostgres::start();
+    let url = server.database();
+    ferry_conformance::group_commit_suite(|| {
+        let url = url.clone();
+        async move { Arc::new(connect_owned(url).await.expect("connect")) as Arc<dyn ferry_core::MetaStore> }
+    })
+    .await;
+}

@@ -37,18 +37,30 @@ use crate::columns::SqlValue;
 #[derive(Clone)]
 pub struct SqliteMetaStore {
     conn: Arc<Mutex<Connection>>,
+    /// A second connection for the reads of the part path (a session's record, its part list):
+    /// in WAL mode they see every committed write without waiting behind a batch's fsync.
+    reader: Arc<Mutex<Connection>>,
+    /// Part writes, committed in batches (see [`crate::group`]).
+    parts: crate::group::CommitQueue<parts::PutPart>,
 }
 
 impl SqliteMetaStore {
     /// Open (creating and migrating if needed) the database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
         let mut conn = Connection::open(path).map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         // FULL: the WAL is fsynced at every commit, so an acknowledged write survives power loss.
         conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
         schema::migrate(&mut conn)?;
-        Ok(SqliteMetaStore { conn: Arc::new(Mutex::new(conn)) })
+        let reader = Connection::open(path).map_err(db)?;
+        reader.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
+        Ok(SqliteMetaStore {
+            conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(reader)),
+            parts: Default::default(),
+        })
     }
 
     /// Run `f` with the connection on a blocking thread.
@@ -61,6 +73,21 @@ impl SqliteMetaStore {
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().map_err(|_| Error::Meta("connection lock poisoned".into()))?;
             f(&mut guard)
+        })
+        .await
+        .map_err(|e| Error::Meta(format!("metadata task failed: {e}")))?
+    }
+
+    /// Run the read `f` on the reader connection, on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = reader.lock().map_err(|_| Error::Meta("connection lock poisoned".into()))?;
+            f(&guard)
         })
         .await
         .map_err(|e| Error::Meta(format!("metadata task failed: {e}")))?
@@ -176,7 +203,7 @@ impl MetaStore for SqliteMetaStore {
 
     async fn get_session(&self, id: &str) -> Result<Option<Session>> {
         let id = id.to_string();
-        self.with(move |conn| sessions::get(conn, &id)).await
+        self.read(move |conn| sessions::get(conn, &id)).await
     }
 
     async fn list_sessions(
@@ -202,14 +229,14 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn put_part(&self, session: &str, part: &PartRecord, clock: SessionClock) -> Result<()> {
-        let (session, part) = (session.to_string(), part.clone());
-        let recorded = self.write(move |tx| parts::put(tx, &session, &part, clock)).await?;
-        if recorded { Ok(()) } else { Err(Error::NoSuchUpload) }
+        let request = parts::PutPart { session: session.to_string(), part: part.clone(), clock };
+        let store = self.clone();
+        self.parts.submit(request, move |batch| parts::put_batch(store.clone(), batch)).await
     }
 
     async fn list_parts(&self, session: &str, after: Option<u32>, limit: usize) -> Result<Vec<PartRecord>> {
         let session = session.to_string();
-        self.with(move |conn| parts::list(conn, &session, after, limit)).await
+        self.read(move |conn| parts::list(conn, &session, after, limit)).await
     }
 
     async fn publish_if(

@@ -61,3 +61,16 @@ async fn reopen_keeps_data_and_schema() {
     let again = SqliteMetaStore::open(&path).expect("reopen");
     assert!(again.get_bucket("kept").await.expect("get").is_some());
 }
+
+/// Concurrent part writes batched into shared commits: each answered on its own, every
+/// acknowledged one there after reopening the database.
+#[tokio::test(flavor = "multi_thread")]
+async fn group_commit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("meta.db");
+    ferry_conformance::group_commit_suite(|| {
+        let path = path.clone();
+        async move { Arc::new(SqliteMetaStore::open(&path).expect("open")) as Arc<dyn MetaStore> }
+    })
+    .await;
+}
