@@ -90,15 +90,57 @@ def hash_floor(mib):
     return rates
 
 
-def ferry_round(root, src, dst, size, parallel, part_mib, results, profile=None):
-    """s5cmd and ferry cp, upload then download, against one fresh ferry server."""
+SENDER = """
+import socket, sys
+sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+block = bytes(range(256)) * 1024
+for _ in range(int(sys.argv[2]) // len(block)):
+    sock.sendall(block)
+sock.close()
+"""
+
+
+def io_floor(root, size):
+    """CPU s/GiB of the kernel work every upload costs the server besides hashing: receiving the
+    bytes from loopback TCP into user memory and writing them into a new file in the data
+    directory's file system, 256 KiB at a time (the chunk size ferry sees). Measured on this
+    thread only; the sender is another process."""
+    import socket
+    listener = socket.create_server(("127.0.0.1", 0))
+    sender = subprocess.Popen([sys.executable, "-c", SENDER, str(listener.getsockname()[1]), str(size)])
+    conn, _ = listener.accept()
+    buf = bytearray(256 * 1024)
+    view = memoryview(buf)
+    path = root / "io-floor.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    start = time.thread_time()
+    got = 0
+    while True:
+        n = conn.recv_into(buf)
+        if n == 0:
+            break
+        os.write(fd, view[:n])
+        got += n
+    secs = time.thread_time() - start
+    os.close(fd)
+    conn.close()
+    listener.close()
+    sender.wait()
+    path.unlink()
+    return secs / got * GiB
+
+
+def ferry_round(root, src, dst, size, parallel, part_mib, results, profile=None, flip=False):
+    """s5cmd and ferry cp, upload then download, against one fresh ferry server; `flip` runs
+    ferry cp first (rounds alternate the order so neither client always runs on a warmer machine)."""
     data = root / "ferry-data"
     data.mkdir()
     srv = FerryServer(data).start()
     try:
         s3_client(srv.url).create_bucket(Bucket="bench")
         env = client_env(srv.url)
-        for client, command in commands(srv.url, parallel, part_mib).items():
+        clients = list(commands(srv.url, parallel, part_mib).items())
+        for client, command in (clients[::-1] if flip else clients):
             name = client.replace(" ", "-")
             for direction, (a, b) in (("upload", (str(src), f"s3://bench/{name}")),
                                       ("download", (f"s3://bench/{name}", str(dst)))):
@@ -231,13 +273,16 @@ def main():
             for _ in range(args.size_mib):
                 f.write(os.urandom(MiB))
         floor = hash_floor(args.size_mib)
+        io = [io_floor(root, size)]
         results = {}
         if args.profile:
             ferry_round(root, src, dst, size, args.parallel, args.part_mib, results, profile=args.profile)
             return
         # Alternate the servers round by round so both see the same background load.
-        for _ in range(args.rounds):
-            ferry_round(root, src, dst, size, args.parallel, args.part_mib, results)
+        for round_ in range(args.rounds):
+            if round_:
+                io.append(io_floor(root, size))
+            ferry_round(root, src, dst, size, args.parallel, args.part_mib, results, flip=bool(round_ % 2))
             if S3S_FS.exists():
                 peer_round(root, src, dst, size, args.parallel, args.part_mib, results)
         complete = None if args.no_complete else complete_10k(root)
@@ -251,6 +296,7 @@ def main():
         for name, secs in floor.items():
             print(f"    {name:36} {secs:6.3f}   ({GiB / secs / 1e6:6.0f} MB/s)")
         print(f"  hashing floor MD5 + SHA-256 (implementations in use)  {md5_sha:.3f} s/GiB")
+        print(f"  I/O floor: loopback receive + write into a new file, 256 KiB steps, no hashing  {span(io, '{:.2f}')} s/GiB")
 
         def per_gib(key, attr):
             return [getattr(r, attr) / gib for r in results.get(key, [])]
@@ -275,6 +321,7 @@ def main():
             ceilings = [cores * GiB / (c + md5_sha) / 1e6 for c in cli]
             ratio_ceiling = [m / c for m, c in zip(mbps(key), ceilings)]
             print(f"  {client} upload: server CPU / hashing floor {span([s / md5_sha for s in srv], '{:.2f}')}, "
+                  f"/ (hashing + I/O floor) {span([s / (md5_sha + min(io)) for s in srv], '{:.2f}')}, "
                   f"ceiling {span(ceilings)} MB/s (client's measured CPU + floor on {cores} cores), "
                   f"ferry / ceiling {span(ratio_ceiling, '{:.2f}')}")
         up_peer = mbps(("s3s-fs", "s5cmd", "upload"))
