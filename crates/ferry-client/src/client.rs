@@ -264,7 +264,8 @@ impl S3Client {
     }
 
     /// Upload one part with its CRC64NVME checksum (the server verifies the bytes against it
-    /// and answers with the value it computed, which must be ours). Returns the ETag without
+    /// and answers with the value it computed, which must be ours; a server that answers with
+    /// no checksum must answer with the MD5 of our bytes as ETag). Returns the ETag without
     /// quotes.
     ///
     /// CRC64NVME rather than Content-MD5: it protects the bytes as well against transfer
@@ -284,18 +285,20 @@ impl S3Client {
         let query = [("partNumber", number_text.as_str()), ("uploadId", upload_id)];
         let headers = [("x-amz-checksum-crc64nvme", crc.clone())];
         let (_, response_headers, _) =
-            self.call(Method::PUT, &Self::path(bucket, Some(key)), &query, &headers, data, true).await?;
-        let echoed = response_headers.get("x-amz-checksum-crc64nvme").and_then(|v| v.to_str().ok());
-        if echoed != Some(crc.as_str()) {
-            return Err(ClientError::Protocol(format!(
-                "part {number}: the server's CRC64NVME {echoed:?} is not the checksum of the bytes sent"
-            )));
-        }
+            self.call(Method::PUT, &Self::path(bucket, Some(key)), &query, &headers, data.clone(), true).await?;
         let etag = unquote(response_headers.get("etag").and_then(|v| v.to_str().ok()).unwrap_or(""));
-        if etag.len() != 32 || !etag.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ClientError::Protocol(format!("part {number}: the server's ETag {etag:?} is not an MD5")));
+        match response_headers.get("x-amz-checksum-crc64nvme").and_then(|v| v.to_str().ok()) {
+            Some(echoed) if echoed == crc => Ok(etag),
+            Some(echoed) => Err(ClientError::Protocol(format!(
+                "part {number}: the server's CRC64NVME {echoed:?} is not the checksum of the bytes sent"
+            ))),
+            // A server that ignores checksum headers: the ETag, the MD5 of what it stored, must
+            // then match ours (the one case where this side still pays for an MD5).
+            None if etag == hex::encode(Md5::digest(&data)) => Ok(etag),
+            None => Err(ClientError::Protocol(format!(
+                "part {number}: the server's ETag {etag:?} is not the MD5 of the bytes sent"
+            ))),
         }
-        Ok(etag)
     }
 
     /// Every part the server holds for an upload (all pages).
