@@ -1,10 +1,15 @@
-"""ferry benchmark: s5cmd upload/download of a large file to ferry and to s3s-fs side by side,
-the disk's fsync write bandwidth and the hashing budget of this machine, ferry's peak RSS, and the
-time of a CompleteMultipartUpload of 10,000 parts. All measured in one run; ratios are printed."""
+"""ferry benchmark: large-object upload and download through ferry and s3s-fs side by side, with
+the CPU each server and each client spends per GiB, the hashing floor of this build measured in
+the same run, ferry's peak RSS, and a CompleteMultipartUpload of 10,000 parts. Ratios are printed.
+
+Every data directory, source and destination file lives on tmpfs (/dev/shm) unless --disk is
+given, so the disk does not hide the CPU cost. Server CPU is read from /proc/<pid>/stat
+(utime + stime) before and after each transfer; client CPU from the child's rusage."""
 
 import argparse
 import concurrent.futures
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -19,39 +24,19 @@ sys.path.insert(0, str(REPO / "tests" / "compat"))
 from conftest import ACCESS_KEY, SECRET_KEY, FerryServer, s3_client  # noqa: E402
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 S3S_FS = REPO / "bench" / ".tools" / "bin" / "s3s-fs"
+INFERNO = REPO / "bench" / ".tools" / "bin"
+FERRY = REPO / "target" / "release" / "ferry"
+HASH_FLOOR = REPO / "target" / "release" / "examples" / "hash_floor"
+TICK = os.sysconf("SC_CLK_TCK")
+SCENARIOS = ("s5cmd-upload", "cp-upload", "cp-download", "s5cmd-download")
 
 
-def fsync_bandwidth(path, size):
-    """MB/s of sequential 16 MiB writes followed by fsync, as a part upload does."""
-    block = os.urandom(16 * MiB)
-    start = time.perf_counter()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        for _ in range(size // len(block)):
-            os.write(fd, block)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    elapsed = time.perf_counter() - start
-    os.unlink(path)
-    return size / elapsed / 1e6
-
-
-def hash_rate(name, size=256 * MiB):
-    data = os.urandom(size)
-    h = hashlib.new(name)
-    start = time.perf_counter()
-    h.update(data)
-    return size / (time.perf_counter() - start) / 1e6
-
-
-def hashing_budget():
-    """MB/s two cores can carry when the server hashes MD5 + SHA-256 per byte (ETag and signed
-    payload check) and the client SHA-256 (signing the payload)."""
-    md5, sha256 = hash_rate("md5"), hash_rate("sha256")
-    per_byte = (1 / md5 + 1 / sha256) + 1 / sha256
-    return 2 / per_byte, md5, sha256
+def proc_cpu(pid):
+    """CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def peak_rss_mib(pid):
@@ -59,22 +44,6 @@ def peak_rss_mib(pid):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def s5cmd(url, *args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_REGION="us-east-1")
-    start = time.perf_counter()
-    subprocess.run(["s5cmd", "--endpoint-url", url, *args], env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
-
-
-def transfer(url, src, dst, bucket, size, parallel, part_mib):
-    s3_client(url).create_bucket(Bucket=bucket)
-    up = s5cmd(url, "cp", "-c", str(parallel), "-p", str(part_mib), str(src), f"s3://{bucket}/big")
-    down = s5cmd(url, "cp", "-c", str(parallel), "-p", str(part_mib), f"s3://{bucket}/big", str(dst))
-    dst.unlink()
-    return size / up / 1e6, size / down / 1e6
 
 
 def client_env(url):
@@ -85,35 +54,168 @@ def client_env(url):
     return env
 
 
-def timed(args, env):
-    start = time.perf_counter()
-    subprocess.run(args, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+class Run:
+    """One timed client command against one server: wall seconds, client and server CPU."""
+
+    def __init__(self, args, env, server_pid):
+        before = proc_cpu(server_pid)
+        start = time.perf_counter()
+        child = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        err = child.stderr.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        self.wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed ({child.returncode}): {err.decode(errors='replace')[-2000:]}")
+        self.client_cpu = usage.ru_utime + usage.ru_stime
+        self.server_cpu = proc_cpu(server_pid) - before
 
 
-def clients(work, src, dst, size, parallel, part_mib):
-    """ferry cp, s5cmd and awscli against one ferry server, same file, same parallelism."""
-    (work / "clients").mkdir()
-    srv = FerryServer(work / "clients").start()
-    results = {}
+def commands(url, parallel, part_mib):
+    s5 = ["s5cmd", "--endpoint-url", url, "cp", "-c", str(parallel), "-p", str(part_mib)]
+    cp = [str(FERRY), "cp", "--parallel", str(parallel), "--part-size", f"{part_mib}MiB", "--no-checkpoint"]
+    return {"s5cmd": lambda a, b: s5 + [a, b], "ferry cp": lambda a, b: cp + [a, b]}
+
+
+def hash_floor(mib):
+    """s/GiB of every digest on one core, from this build (hash_floor example) and OpenSSL (hashlib)."""
+    out = subprocess.run([str(HASH_FLOOR), str(mib)], check=True, capture_output=True, text=True).stdout
+    rates = json.loads(out)
+    data = os.urandom(256 * MiB)
+    for name in ("md5", "sha256"):
+        h = hashlib.new(name)
+        start = time.process_time()
+        h.update(data)
+        rates[f"{name} OpenSSL (Python hashlib)"] = (time.process_time() - start) / len(data) * GiB
+    return rates
+
+
+SENDER = """
+import socket, sys
+sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+block = bytes(range(256)) * 1024
+for _ in range(int(sys.argv[2]) // len(block)):
+    sock.sendall(block)
+sock.close()
+"""
+
+
+def io_floor(root, size):
+    """CPU s/GiB of the kernel work every upload costs the server besides hashing: receiving the
+    bytes from loopback TCP into user memory and writing them into a new file in the data
+    directory's file system, 256 KiB at a time (the chunk size ferry sees). Measured on this
+    thread only; the sender is another process."""
+    import socket
+    listener = socket.create_server(("127.0.0.1", 0))
+    sender = subprocess.Popen([sys.executable, "-c", SENDER, str(listener.getsockname()[1]), str(size)])
+    conn, _ = listener.accept()
+    buf = bytearray(256 * 1024)
+    view = memoryview(buf)
+    path = root / "io-floor.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    start = time.thread_time()
+    got = 0
+    while True:
+        n = conn.recv_into(buf)
+        if n == 0:
+            break
+        os.write(fd, view[:n])
+        got += n
+    secs = time.thread_time() - start
+    os.close(fd)
+    conn.close()
+    listener.close()
+    sender.wait()
+    path.unlink()
+    return secs / got * GiB
+
+
+def ferry_round(root, src, dst, size, parallel, part_mib, results, profile=None, flip=False):
+    """s5cmd and ferry cp, upload then download, against one fresh ferry server; `flip` runs
+    ferry cp first (rounds alternate the order so neither client always runs on a warmer machine)."""
+    data = root / "ferry-data"
+    data.mkdir()
+    srv = FerryServer(data).start()
     try:
+        s3_client(srv.url).create_bucket(Bucket="bench")
         env = client_env(srv.url)
-        s3_client(srv.url).create_bucket(Bucket="clients")
-        ferry_bin = str(REPO / "target" / "release" / "ferry")
-        commands = {
-            "ferry cp": lambda a, b: [ferry_bin, "cp", a, b, "--parallel", str(parallel), "--part-size", f"{part_mib}MiB",
-                                      "--no-checkpoint"],
-            "s5cmd": lambda a, b: ["s5cmd", "--endpoint-url", srv.url, "cp", "-c", str(parallel), "-p", str(part_mib), a, b],
-            "awscli": lambda a, b: ["aws", "--endpoint-url", srv.url, "s3", "cp", "--only-show-errors", a, b],
-        }
-        for name, command in commands.items():
-            up = timed(command(str(src), f"s3://clients/{name.replace(' ', '-')}"), env)
-            down = timed(command(f"s3://clients/{name.replace(' ', '-')}", str(dst)), env)
-            dst.unlink()
-            results[name] = (size / up / 1e6, size / down / 1e6)
+        clients = list(commands(srv.url, parallel, part_mib).items())
+        for client, command in (clients[::-1] if flip else clients):
+            name = client.replace(" ", "-")
+            for direction, (a, b) in (("upload", (str(src), f"s3://bench/{name}")),
+                                      ("download", (f"s3://bench/{name}", str(dst)))):
+                scenario = f"{'cp' if client == 'ferry cp' else 's5cmd'}-{direction}"
+                recorder = start_profile(srv.proc.pid, root, scenario) if profile == scenario else None
+                run = Run(command(a, b), env, srv.proc.pid)
+                if recorder:
+                    finish_profile(recorder, root, scenario, run, size)
+                results.setdefault(("ferry", client, direction), []).append(run)
+                if direction == "download":
+                    dst.unlink()
+        results.setdefault("rss", []).append(peak_rss_mib(srv.proc.pid))
     finally:
         srv.stop()
-    return results
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def peer_round(root, src, dst, size, parallel, part_mib, results):
+    data = root / "s3s-data"
+    data.mkdir()
+    port = 19000 + os.getpid() % 1000
+    peer = subprocess.Popen([str(S3S_FS), "--host", "127.0.0.1", "--port", str(port), "--access-key", ACCESS_KEY,
+                             "--secret-key", SECRET_KEY, str(data)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(50):
+            try:
+                s3_client(url).create_bucket(Bucket="bench")
+                break
+            except Exception:
+                time.sleep(0.2)
+        env = client_env(url)
+        s5 = commands(url, parallel, part_mib)["s5cmd"]
+        results.setdefault(("s3s-fs", "s5cmd", "upload"), []).append(Run(s5(str(src), "s3://bench/big"), env, peer.pid))
+        results.setdefault(("s3s-fs", "s5cmd", "download"), []).append(Run(s5("s3://bench/big", str(dst)), env, peer.pid))
+        dst.unlink()
+    finally:
+        peer.terminate()
+        peer.wait()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def start_profile(pid, root, scenario):
+    return subprocess.Popen(["perf", "record", "-F", "999", "-g", "-e", "cpu-clock", "-p", str(pid), "-o",
+                             str(root / f"{scenario}.perf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def finish_profile(recorder, root, scenario, run, size):
+    recorder.send_signal(2)  # SIGINT: perf writes its file and exits
+    recorder.wait()
+    out_dir = REPO / "docs" / "flamegraphs"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    script = subprocess.run(["perf", "script", "-i", str(root / f"{scenario}.perf")], check=True, capture_output=True)
+    folded = subprocess.run([str(INFERNO / "inferno-collapse-perf")], input=script.stdout, check=True,
+                            capture_output=True).stdout
+    title = (f"ferry serve, {scenario}: {size / GiB:.0f} GiB, server {run.server_cpu / (size / GiB):.2f} CPU s/GiB, "
+             f"{size / run.wall / 1e6:.0f} MB/s (under perf)")
+    svg = subprocess.run([str(INFERNO / "inferno-flamegraph"), "--title", title, "--width", "1400"], input=folded,
+                         check=True, capture_output=True).stdout
+    (out_dir / f"{scenario}.svg").write_bytes(svg)
+    print(f"  flame graph: docs/flamegraphs/{scenario}.svg ({title})")
+    # The functions where the samples land (self time), for the write-up beside the graph.
+    own, total = {}, 0
+    for line in folded.decode(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        leaf = stack.rsplit(";", 1)[-1]
+        own[leaf] = own.get(leaf, 0) + int(count)
+        total += int(count)
+    for leaf, count in sorted(own.items(), key=lambda kv: -kv[1])[:25]:
+        print(f"    {100 * count / total:5.1f}%  {leaf[:110]}")
+    # Share of the samples under a few frames of interest (inclusive).
+    for frame in ("MultiHasher::update", "md5", "sha2", "crc_fast", "FileSink", "write", "recv", "hyper", "tokio"):
+        n = sum(int(l.rpartition(" ")[2]) for l in folded.decode(errors="replace").splitlines() if frame in l.rpartition(" ")[0])
+        print(f"    inclusive {frame:22} {100 * n / total:5.1f}%")
 
 
 def complete_10k(work, parts=10_000):
@@ -142,79 +244,102 @@ def complete_10k(work, parts=10_000):
     return elapsed * 1000, server_ms
 
 
+def span(values, fmt="{:.0f}"):
+    """'best (min–max)' of a list, or the one value."""
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(min(values))}–{fmt.format(max(values))}"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--parallel", type=int, default=4)
     ap.add_argument("--part-mib", type=int, default=16)
-    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per server; the best is kept")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per server; ranges are printed")
+    ap.add_argument("--disk", action="store_true", help="files and data directories on disk (bench/) instead of tmpfs")
+    ap.add_argument("--profile", choices=SCENARIOS,
+                    help="record ferry serve with perf during this scenario (one round) and write "
+                         "docs/flamegraphs/SCENARIO.svg")
+    ap.add_argument("--no-complete", action="store_true", help="skip the 10,000-part CompleteMultipartUpload")
     args = ap.parse_args()
     size = args.size_mib * MiB
-    work = Path(tempfile.mkdtemp(prefix="ferry-bench-", dir=REPO / "bench"))
+    gib = size / GiB
+    base = REPO / "bench" if args.disk else Path("/dev/shm")
+    root = Path(tempfile.mkdtemp(prefix="ferry-bench-", dir=base))
     try:
-        src, dst = work / "src.bin", work / "dst.bin"
+        src, dst = root / "src.bin", root / "dst.bin"
         with open(src, "wb") as f:
             for _ in range(args.size_mib):
                 f.write(os.urandom(MiB))
-        os.sync()
-        disk = fsync_bandwidth(work / "fsync.probe", size)
-        budget, md5, sha256 = hashing_budget()
-
-        # Alternate the two servers and keep each one's best round: the machine is noisy and
-        # the disk's background writeback differs from minute to minute.
-        ferry_up = ferry_down = peer_up = peer_down = 0.0
-        rss = 0.0
+        floor = hash_floor(args.size_mib)
+        io = [io_floor(root, size)]
+        results = {}
+        if args.profile:
+            ferry_round(root, src, dst, size, args.parallel, args.part_mib, results, profile=args.profile)
+            return
+        # Alternate the servers round by round so both see the same background load.
         for round_ in range(args.rounds):
-            (work / f"ferry{round_}").mkdir()
-            ferry = FerryServer(work / f"ferry{round_}").start()
-            try:
-                up, down = transfer(ferry.url, src, dst, "bench", size, args.parallel, args.part_mib)
-                ferry_up, ferry_down = max(ferry_up, up), max(ferry_down, down)
-                rss = max(rss, peak_rss_mib(ferry.proc.pid))
-            finally:
-                ferry.stop()
-            shutil.rmtree(work / f"ferry{round_}")
-            os.sync()
+            if round_:
+                io.append(io_floor(root, size))
+            ferry_round(root, src, dst, size, args.parallel, args.part_mib, results, flip=bool(round_ % 2))
             if S3S_FS.exists():
-                (work / f"s3s{round_}").mkdir()
-                port = 19000 + os.getpid() % 1000
-                peer = subprocess.Popen([str(S3S_FS), "--host", "127.0.0.1", "--port", str(port), "--access-key",
-                                         ACCESS_KEY, "--secret-key", SECRET_KEY, str(work / f"s3s{round_}")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                try:
-                    time.sleep(1.0)
-                    up, down = transfer(f"http://127.0.0.1:{port}", src, dst, "bench", size, args.parallel, args.part_mib)
-                    peer_up, peer_down = max(peer_up, up), max(peer_down, down)
-                finally:
-                    peer.terminate()
-                    peer.wait()
-                shutil.rmtree(work / f"s3s{round_}")
-                os.sync()
-        peer_up, peer_down = peer_up or float("nan"), peer_down or float("nan")
+                peer_round(root, src, dst, size, args.parallel, args.part_mib, results)
+        complete = None if args.no_complete else complete_10k(root)
 
-        complete_ms, complete_server_ms = complete_10k(work)
-        by_client = clients(work, src, dst, size, args.parallel, args.part_mib)
-        ceiling = min(disk, budget)
-        print(f"object {args.size_mib} MiB, s5cmd -c {args.parallel} -p {args.part_mib}, best of {args.rounds} alternating rounds, "
-              f"{os.cpu_count()} cores shared by client and server")
-        print(f"  disk fsync write bandwidth   {disk:8.0f} MB/s")
-        print(f"  hashing budget               {budget:8.0f} MB/s   (md5 {md5:.0f} MB/s, sha256 {sha256:.0f} MB/s per core)")
-        print(f"  ceiling = min(disk, hashing) {ceiling:8.0f} MB/s")
-        print(f"  ferry   upload {ferry_up:7.0f} MB/s   download {ferry_down:7.0f} MB/s")
-        print(f"  s3s-fs  upload {peer_up:7.0f} MB/s   download {peer_down:7.0f} MB/s")
-        print(f"  ratio ferry/s3s-fs   upload {ferry_up / peer_up:5.2f}x   download {ferry_down / peer_down:5.2f}x")
-        print(f"  ratio ferry/ceiling  upload {ferry_up / ceiling:5.2f}")
-        print(f"  ferry peak RSS {rss:.0f} MiB   (budget {64 + 2 * args.parallel} MiB = 64 + 2 x {args.parallel} in-flight parts)")
-        print("  clients against ferry serve (upload / download MB/s):")
-        for name, (up, down) in by_client.items():
-            print(f"    {name:9} {up:7.0f} / {down:7.0f}")
-        fc, s5, aws = by_client["ferry cp"], by_client["s5cmd"], by_client["awscli"]
-        print(f"    ferry cp / s5cmd  upload {fc[0] / s5[0]:5.2f}x  download {fc[1] / s5[1]:5.2f}x")
-        print(f"    ferry cp / awscli upload {fc[0] / aws[0]:5.2f}x  download {fc[1] / aws[1]:5.2f}x")
-        print(f"  CompleteMultipartUpload of 10,000 parts: {complete_server_ms:.0f} ms in the server, "
-              f"{complete_ms:.0f} ms for boto3 including building and sending the 10,000-part XML")
+        used_md5, used_sha = floor["md5 md-5 0.10 asm (used)"], floor["sha256 sha2 0.10 (used)"]
+        md5_sha = used_md5 + used_sha
+        print(f"object {args.size_mib} MiB, clients -c/--parallel {args.parallel}, part {args.part_mib} MiB, "
+              f"{args.rounds} alternating rounds, {os.cpu_count()} cores shared by client and server, "
+              f"files on {'disk' if args.disk else 'tmpfs'}")
+        print("  hashing on one core, CPU s/GiB (lower is faster):")
+        for name, secs in floor.items():
+            print(f"    {name:36} {secs:6.3f}   ({GiB / secs / 1e6:6.0f} MB/s)")
+        print(f"  hashing floor MD5 + SHA-256 (implementations in use)  {md5_sha:.3f} s/GiB")
+        print(f"  I/O floor: loopback receive + write into a new file, 256 KiB steps, no hashing  {span(io, '{:.2f}')} s/GiB")
+
+        def per_gib(key, attr):
+            return [getattr(r, attr) / gib for r in results.get(key, [])]
+
+        def mbps(key):
+            return [size / r.wall / 1e6 for r in results.get(key, [])]
+
+        print("  transfers (ranges over rounds): MB/s, server CPU s/GiB, client CPU s/GiB")
+        for key in results:
+            if key == "rss":
+                continue
+            server, client, direction = key
+            print(f"    {server:6} {client:8} {direction:8} {span(mbps(key)):>10} MB/s   server "
+                  f"{span(per_gib(key, 'server_cpu'), '{:.2f}'):>10}   client {span(per_gib(key, 'client_cpu'), '{:.2f}'):>10}")
+        cores = os.cpu_count()
+        for client in ("s5cmd", "ferry cp"):
+            key = ("ferry", client, "upload")
+            srv = per_gib(key, "server_cpu")
+            cli = per_gib(key, "client_cpu")
+            # Client and server share the cores: the best rate possible is all cores busy with the
+            # client's measured work plus the server's hashing floor for each byte.
+            ceilings = [cores * GiB / (c + md5_sha) / 1e6 for c in cli]
+            ratio_ceiling = [m / c for m, c in zip(mbps(key), ceilings)]
+            print(f"  {client} upload: server CPU / hashing floor {span([s / md5_sha for s in srv], '{:.2f}')}, "
+                  f"/ (hashing + I/O floor) {span([s / (md5_sha + min(io)) for s in srv], '{:.2f}')}, "
+                  f"ceiling {span(ceilings)} MB/s (client's measured CPU + floor on {cores} cores), "
+                  f"ferry / ceiling {span(ratio_ceiling, '{:.2f}')}")
+        up_peer = mbps(("s3s-fs", "s5cmd", "upload"))
+        if up_peer:
+            for direction in ("upload", "download"):
+                f, p = mbps(("ferry", "s5cmd", direction)), mbps(("s3s-fs", "s5cmd", direction))
+                print(f"  ferry / s3s-fs with s5cmd, {direction}: {span([a / b for a, b in zip(f, p)], '{:.2f}')}x "
+                      f"(best {max(f) / max(p):.2f}x); server CPU s/GiB ferry {span(per_gib(('ferry', 's5cmd', direction), 'server_cpu'), '{:.2f}')} "
+                      f"vs s3s-fs {span(per_gib(('s3s-fs', 's5cmd', direction), 'server_cpu'), '{:.2f}')}")
+        for direction in ("upload", "download"):
+            f, s = mbps(("ferry", "ferry cp", direction)), mbps(("ferry", "s5cmd", direction))
+            print(f"  ferry cp / s5cmd, {direction}: {span([a / b for a, b in zip(f, s)], '{:.2f}')}x (best {max(f) / max(s):.2f}x)")
+        print(f"  ferry peak RSS {max(results['rss']):.0f} MiB")
+        if complete:
+            print(f"  CompleteMultipartUpload of 10,000 parts: {complete[1]:.0f} ms in the server, "
+                  f"{complete[0]:.0f} ms for boto3 including building and sending the 10,000-part XML")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

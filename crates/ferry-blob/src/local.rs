@@ -308,9 +308,11 @@ fn sync(file: BufWriter<File>) -> io::Result<()> {
     file.into_inner().map_err(|e| e.into_error())?.sync_data()
 }
 
-/// Writes a blob on its own thread: buffered writes, fsynced as they go and at the end.
+/// Writes a blob on its own thread, fsynced as it goes and at the end. Each chunk is written
+/// straight from the buffer the network read it into: the chunks hyper hands over are tens to
+/// hundreds of KiB, so a user-space write buffer would only add a copy of every byte.
 struct FileSink {
-    file: BufWriter<File>,
+    file: File,
     size: u64,
     unsynced: u64,
 }
@@ -325,15 +327,14 @@ impl Sink for FileSink {
         // Flush to disk as the part streams in rather than all at the end: the disk works while
         // the network does, and the final fsync that the acknowledgement waits for is short.
         if self.unsynced >= SYNC_EVERY {
-            self.file.flush()?;
-            self.file.get_ref().sync_data()?;
+            self.file.sync_data()?;
             self.unsynced = 0;
         }
         Ok(())
     }
 
     fn finish(self) -> io::Result<u64> {
-        sync(self.file)?;
+        self.file.sync_data()?;
         Ok(self.size)
     }
 }
@@ -365,6 +366,8 @@ impl LocalWriter {
         if let WriterState::Buffering(chunks, _) = std::mem::replace(&mut self.state, WriterState::Closed) {
             let path = self.path.clone();
             let file = tokio::task::spawn_blocking(move || open_claimed(&path)).await.map_err(io::Error::other)??;
+            // Nothing was written through the fresh buffer, so taking the file out cannot fail.
+            let file = file.into_inner().map_err(|e| e.into_error())?;
             let mut stage = Stage::spawn(FileSink { file, size: 0, unsynced: 0 });
             for chunk in chunks {
                 stage.push(chunk).await?;

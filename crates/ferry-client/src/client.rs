@@ -56,6 +56,17 @@ pub struct S3Client {
     timeout: Duration,
 }
 
+/// An S3 error answer (XML `Code` and `Message`, or the status alone) as a `Service` error.
+fn service_error(status: StatusCode, body: &[u8]) -> ClientError {
+    let (code, message) = match Node::parse(body) {
+        Ok(error) => {
+            (error.text_of("Code").unwrap_or("").to_string(), error.text_of("Message").unwrap_or("").to_string())
+        }
+        Err(_) => (status.canonical_reason().unwrap_or("Error").replace(' ', ""), String::new()),
+    };
+    ClientError::Service { status: status.as_u16(), code, message }
+}
+
 /// TLS trust: the system store plus `AWS_CA_BUNDLE` (a PEM file), if set.
 fn tls_config() -> Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
@@ -151,8 +162,8 @@ impl S3Client {
         }
     }
 
-    /// Send one signed request and read the whole response; S3 errors become `Service`.
-    async fn call(
+    /// A signed request, ready to send.
+    fn signed(
         &self,
         method: Method,
         path: &str,
@@ -160,7 +171,7 @@ impl S3Client {
         extra: &[(&str, String)],
         body: Bytes,
         unsigned_payload: bool,
-    ) -> Result<(StatusCode, HeaderMap, Bytes)> {
+    ) -> Result<Request<Full<Bytes>>> {
         let now = OffsetDateTime::now_utc();
         let amz_date =
             now.format(format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap_or_default();
@@ -207,7 +218,20 @@ impl S3Client {
                 self.access_key
             ),
         );
-        let request = request.body(Full::new(body)).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        request.body(Full::new(body)).map_err(|e| ClientError::Invalid(e.to_string()))
+    }
+
+    /// Send one signed request and read the whole response; S3 errors become `Service`.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        extra: &[(&str, String)],
+        body: Bytes,
+        unsigned_payload: bool,
+    ) -> Result<(StatusCode, HeaderMap, Bytes)> {
+        let request = self.signed(method, path, query, extra, body, unsigned_payload)?;
         let exchange = async {
             let response = self.http.request(request).await.map_err(|e| ClientError::Transport(describe(&e)))?;
             let (parts, body) = response.into_parts();
@@ -218,14 +242,7 @@ impl S3Client {
             .await
             .map_err(|_| ClientError::Transport("the request timed out".into()))??;
         if !status.is_success() {
-            let (code, message) = match Node::parse(&bytes) {
-                Ok(error) => (
-                    error.text_of("Code").unwrap_or("").to_string(),
-                    error.text_of("Message").unwrap_or("").to_string(),
-                ),
-                Err(_) => (status.canonical_reason().unwrap_or("Error").replace(' ', ""), String::new()),
-            };
-            return Err(ClientError::Service { status: status.as_u16(), code, message });
+            return Err(service_error(status, &bytes));
         }
         Ok((status, headers, bytes))
     }
@@ -234,16 +251,27 @@ impl S3Client {
         self.call(Method::PUT, &Self::path(bucket, None), &[], &[], Bytes::new(), false).await.map(|_| ())
     }
 
-    /// Open a multipart upload; returns its upload id.
+    /// Open a multipart upload whose parts carry CRC64NVME checksums (a FULL_OBJECT checksum,
+    /// S3's default kind for that algorithm); returns its upload id.
     pub async fn create_multipart_upload(&self, bucket: &str, key: &str, headers: &[(&str, String)]) -> Result<String> {
+        let mut headers = headers.to_vec();
+        headers.push(("x-amz-checksum-algorithm", "CRC64NVME".into()));
+        headers.push(("x-amz-checksum-type", "FULL_OBJECT".into()));
         let (_, _, body) = self
-            .call(Method::POST, &Self::path(bucket, Some(key)), &[("uploads", "")], headers, Bytes::new(), false)
+            .call(Method::POST, &Self::path(bucket, Some(key)), &[("uploads", "")], &headers, Bytes::new(), false)
             .await?;
         Ok(Node::parse(&body)?.required("UploadId")?.to_string())
     }
 
-    /// Upload one part with its Content-MD5 (the server verifies the bytes) and check the ETag
-    /// it answers with. Returns the ETag without quotes.
+    /// Upload one part with its CRC64NVME checksum (the server verifies the bytes against it
+    /// and answers with the value it computed, which must be ours; a server that answers with
+    /// no checksum must answer with the MD5 of our bytes as ETag). Returns the ETag without
+    /// quotes.
+    ///
+    /// CRC64NVME rather than Content-MD5: it protects the bytes as well against transfer
+    /// errors and costs about 1/80 of an MD5 on this side (0.02 against 1.6 CPU s/GiB with
+    /// carry-less multiplication), which is most of the client's CPU per byte; the server
+    /// computes the MD5 for the ETag either way.
     pub async fn upload_part(
         &self,
         bucket: &str,
@@ -252,19 +280,25 @@ impl S3Client {
         number: u32,
         data: Bytes,
     ) -> Result<String> {
-        let md5: [u8; 16] = Md5::digest(&data).into();
+        let crc = B64.encode(crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, &data).to_be_bytes());
         let number_text = number.to_string();
         let query = [("partNumber", number_text.as_str()), ("uploadId", upload_id)];
-        let headers = [("content-md5", B64.encode(md5))];
+        let headers = [("x-amz-checksum-crc64nvme", crc.clone())];
         let (_, response_headers, _) =
-            self.call(Method::PUT, &Self::path(bucket, Some(key)), &query, &headers, data, true).await?;
+            self.call(Method::PUT, &Self::path(bucket, Some(key)), &query, &headers, data.clone(), true).await?;
         let etag = unquote(response_headers.get("etag").and_then(|v| v.to_str().ok()).unwrap_or(""));
-        if etag != hex::encode(md5) {
-            return Err(ClientError::Protocol(format!(
+        match response_headers.get("x-amz-checksum-crc64nvme").and_then(|v| v.to_str().ok()) {
+            Some(echoed) if echoed == crc => Ok(etag),
+            Some(echoed) => Err(ClientError::Protocol(format!(
+                "part {number}: the server's CRC64NVME {echoed:?} is not the checksum of the bytes sent"
+            ))),
+            // A server that ignores checksum headers: the ETag, the MD5 of what it stored, must
+            // then match ours (the one case where this side still pays for an MD5).
+            None if etag == hex::encode(Md5::digest(&data)) => Ok(etag),
+            None => Err(ClientError::Protocol(format!(
                 "part {number}: the server's ETag {etag:?} is not the MD5 of the bytes sent"
-            )));
+            ))),
         }
-        Ok(etag)
     }
 
     /// Every part the server holds for an upload (all pages).
@@ -369,6 +403,58 @@ impl S3Client {
             return Err(ClientError::Protocol(format!("asked for {} bytes, got {}", last - first + 1, body.len())));
         }
         Ok(body)
+    }
+
+    /// Bytes [first, last] of an object, written into `file` at offset `first` frame by frame
+    /// as they arrive: no buffer holds the range and no copy is made on the way (the page cache
+    /// write is the only one). The bytes are written, not synced.
+    pub async fn get_range_into(
+        &self,
+        bucket: &str,
+        key: &str,
+        first: u64,
+        last: u64,
+        file: &std::fs::File,
+    ) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let headers = [("range", format!("bytes={first}-{last}"))];
+        let request = self.signed(Method::GET, &Self::path(bucket, Some(key)), &[], &headers, Bytes::new(), false)?;
+        let exchange = async {
+            let response = self.http.request(request).await.map_err(|e| ClientError::Transport(describe(&e)))?;
+            let (parts, mut body) = response.into_parts();
+            if !parts.status.is_success() {
+                let bytes = body.collect().await.map_err(|e| ClientError::Transport(describe(&e)))?.to_bytes();
+                return Err(service_error(parts.status, &bytes));
+            }
+            let end = last + 1;
+            let mut offset = first;
+            let multi_thread =
+                tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| ClientError::Transport(describe(&e)))?;
+                let Ok(data) = frame.into_data() else { continue };
+                if offset + data.len() as u64 > end {
+                    return Err(ClientError::Protocol(format!("asked for {} bytes, got more", end - first)));
+                }
+                // A positioned write into the page cache. It is short, but it may wait for
+                // memory to be reclaimed: tell the runtime, so other transfers' sockets are
+                // read meanwhile rather than behind this write.
+                // (block_in_place exists only on the multi-threaded runtime.)
+                if multi_thread {
+                    tokio::task::block_in_place(|| file.write_all_at(&data, offset))?;
+                } else {
+                    file.write_all_at(&data, offset)?;
+                }
+                offset += data.len() as u64;
+            }
+            if offset != end {
+                return Err(ClientError::Protocol(format!("asked for {} bytes, got {}", end - first, offset - first)));
+            }
+            Ok(())
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| ClientError::Transport("the request timed out".into()))?
     }
 
     /// Objects and common prefixes under `prefix` (all pages).

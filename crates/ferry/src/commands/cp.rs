@@ -1,6 +1,5 @@
 //! `ferry cp`: local → S3 (resumable, checkpointed) and S3 → local (parallel ranged GETs).
 
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -271,6 +270,7 @@ async fn download(args: &CpArgs, bucket: &str, key: &str) -> anyhow::Result<()> 
         }
         ranges.into_iter().enumerate().filter(|(i, _)| !r.done.contains(i)).collect()
     };
+    let window = SyncWindow::new(chunk);
     let results = futures_util::stream::iter(todo)
         .map(|(index, (first, last))| {
             let client = client.clone();
@@ -278,25 +278,14 @@ async fn download(args: &CpArgs, bucket: &str, key: &str) -> anyhow::Result<()> 
             let record = record.clone();
             let record_path = record_path.clone();
             let limit = limit.clone();
+            let window = &window;
             async move {
                 if let Some(limit) = &limit {
                     limit.acquire(last - first + 1).await;
                 }
-                let bytes = fetch(&client, bucket, key, first, last, args.retries).await?;
-                let file2 = file.clone();
-                tokio::task::spawn_blocking(move || file2.write_all_at(&bytes, first)).await??;
-                let snapshot = {
-                    let mut r = record.lock().map_err(|_| anyhow::anyhow!("record lock"))?;
-                    r.done.insert(index);
-                    serde_json::to_vec(&*r)?
-                };
-                // The data must be on disk before the record says so.
-                file.sync_data()?;
-                write_atomically(&record_path, &snapshot)?;
-                if args.json {
-                    Display::json_line(
-                        serde_json::json!({"event": "chunk_done", "index": index, "size": last - first + 1}),
-                    );
+                fetch_into(&client, bucket, key, first, last, &file, args.retries).await?;
+                if window.written(index, last - first + 1)? {
+                    window.commit(&file, &record, &record_path, args.json).await?;
                 }
                 Ok::<_, anyhow::Error>(())
             }
@@ -307,7 +296,8 @@ async fn download(args: &CpArgs, bucket: &str, key: &str) -> anyhow::Result<()> 
     for r in results {
         r?;
     }
-    file.sync_all()?;
+    // Record what the last window holds too: the final rename below may still fail.
+    window.commit(&file, &record, &record_path, args.json).await?;
     // A single-part ETag is the MD5 of the whole object: check it before the file is shown.
     if !info.etag.contains('-') {
         let path = temp.clone();
@@ -380,5 +370,90 @@ async fn fetch(
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// [`S3Client::get_range_into`] with retries.
+async fn fetch_into(
+    client: &S3Client,
+    bucket: &str,
+    key: &str,
+    first: u64,
+    last: u64,
+    file: &std::fs::File,
+    retries: u32,
+) -> anyhow::Result<()> {
+    let mut attempt = 0;
+    loop {
+        match client.get_range_into(bucket, key, first, last, file).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_retryable() && attempt < retries => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt.min(5))).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Bytes written between two syncs of a download's temp file, at most.
+const SYNC_BYTES: u64 = 64 << 20;
+/// Chunks written between two syncs, at most (bounds the lost work with small chunks).
+const SYNC_CHUNKS: usize = 8;
+
+/// Chunks written into the temp file but not yet synced. The download record names a chunk
+/// done only after a sync covering it, so a crash never leaves the record claiming bytes the
+/// disk does not hold; syncing once per window (64 MiB or 8 chunks) instead of once per chunk
+/// keeps the download from waiting on the disk after every chunk.
+struct SyncWindow {
+    pending: std::sync::Mutex<(Vec<(usize, u64)>, u64)>,
+    chunk_limit: usize,
+    /// Held while syncing and writing the record, so records are written in order.
+    committing: tokio::sync::Mutex<()>,
+}
+
+impl SyncWindow {
+    fn new(chunk: u64) -> Self {
+        let chunk_limit = (SYNC_BYTES / chunk.max(1)).clamp(1, SYNC_CHUNKS as u64) as usize;
+        SyncWindow { pending: Default::default(), chunk_limit, committing: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Note chunk `index` (`len` bytes) as written; true when the window is full.
+    fn written(&self, index: usize, len: u64) -> anyhow::Result<bool> {
+        let mut p = self.pending.lock().map_err(|_| anyhow::anyhow!("download window lock"))?;
+        p.0.push((index, len));
+        p.1 += len;
+        Ok(p.0.len() >= self.chunk_limit || p.1 >= SYNC_BYTES)
+    }
+
+    /// Sync the file, then record every chunk written before the sync as done.
+    async fn commit(
+        &self,
+        file: &Arc<std::fs::File>,
+        record: &std::sync::Mutex<DownloadRecord>,
+        record_path: &Path,
+        json: bool,
+    ) -> anyhow::Result<()> {
+        let _order = self.committing.lock().await;
+        // Every chunk listed now is completely written; the sync below covers it.
+        let (chunks, _) =
+            std::mem::take(&mut *self.pending.lock().map_err(|_| anyhow::anyhow!("download window lock"))?);
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let synced = file.clone();
+        tokio::task::spawn_blocking(move || synced.sync_data()).await??;
+        let snapshot = {
+            let mut r = record.lock().map_err(|_| anyhow::anyhow!("record lock"))?;
+            r.done.extend(chunks.iter().map(|&(index, _)| index));
+            serde_json::to_vec(&*r)?
+        };
+        write_atomically(record_path, &snapshot)?;
+        if json {
+            for (index, size) in chunks {
+                Display::json_line(serde_json::json!({"event": "chunk_done", "index": index, "size": size}));
+            }
+        }
+        Ok(())
     }
 }
