@@ -338,6 +338,8 @@ class Upload {
         const n = todo.shift();
         let attempt = 0;
         for (;;) {
+          // A stopped or paused upload sends nothing more, even from a retry that was waiting.
+          if (this.paused) return;
           try { await this.sendPart(n); break; } catch (e) {
             if (this.paused || attempt++ >= RETRIES || (e.status && e.status < 500 && e.status !== 408)) throw e;
             await new Promise((r) => setTimeout(r, 500 * attempt));
