@@ -148,6 +148,16 @@ fn until_error(body: ByteStream) -> ByteStream {
     }))
 }
 
+/// The first query parameter that is not a presigned S3 URL's own (`X-Amz-*`, or SigV2's
+/// `AWSAccessKeyId`, `Signature`, `Expires`).
+fn unknown_query_key(parts: &Parts) -> Option<String> {
+    let query = Query::parse(parts.uri.query());
+    ferry_http::endpoint::first_unknown(&query, &["AWSAccessKeyId", "Signature", "Expires"], |k| {
+        k.get(..6).is_some_and(|prefix| prefix.eq_ignore_ascii_case("x-amz-"))
+    })
+    .map(str::to_string)
+}
+
 fn http_date(millis: i64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(millis).unwrap_or(0));
     httpdate::fmt_http_date(at)
@@ -343,6 +353,11 @@ impl Frontend for TusFrontend {
                 ferry_http::response::set(&mut r, "allow", allow);
             }
             r
+        } else if let Some(unknown) = unknown_query_key(&parts) {
+            // Neither protocol defines query parameters; one whose meaning is unknown is refused
+            // rather than ignored (only an S3 presigned URL's own parameters are accepted).
+            let message = format!("the query parameter {unknown} is not part of the upload protocol");
+            error::render(&TusError::new(StatusCode::NOT_IMPLEMENTED, message), ietf)
         } else if !ietf && parts.method != http::Method::OPTIONS && header(&parts, "tus-resumable") != Some(TUS_VERSION)
         {
             let mut r =

@@ -197,6 +197,11 @@ async fn refusals_are_tus_shaped() {
         .await;
     assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(head(&server, &location).await.header("upload-offset"), "0");
+    // A query parameter neither protocol defines is refused, not ignored, and stores nothing.
+    let unknown = patch(&server, &format!("{location}?partNumber=1"), 0, b"abc", None).await;
+    assert_eq!(unknown.status, StatusCode::NOT_IMPLEMENTED);
+    assert!(unknown.text().contains("partNumber"), "{}", unknown.text());
+    assert_eq!(head(&server, &location).await.header("upload-offset"), "0");
 }
 
 async fn create_deferred(server: &TestServer, key: &str, concat: Option<&str>) -> Reply {
