@@ -7,7 +7,7 @@
 //! informational (1xx) response before the final one. Clients learn the upload URL from the
 //! final response's `Location` instead (tus-js-client does).
 
-use ferry_core::{ObjectTarget, Session, UploadProgress};
+use ferry_core::{Session, UploadProgress};
 use ferry_http::{Body, Response};
 use http::StatusCode;
 use http::request::Parts;
@@ -69,15 +69,7 @@ impl TusFrontend {
                 if let Some(length) = length {
                     Self::within_limit(who.as_ref(), length)?;
                 }
-                let session = self
-                    .engine
-                    .create_session_from(
-                        "ietf",
-                        ObjectTarget { bucket: creation.bucket.clone(), key: creation.key },
-                        creation.meta,
-                        None,
-                    )
-                    .await?;
+                let session = self.create_upload_session("ietf", &creation).await?;
                 if let Some(length) = length {
                     self.engine.declare_upload_length(&session, length).await?;
                 }

@@ -150,6 +150,12 @@ impl TusFrontend {
     /// bucket when the anonymous bucket is set (tus-js-client sends no metadata with partial
     /// uploads unless told to: `metadataForPartialUploads`), and the key (its bytes end up
     /// under the final upload's key).
+    /// Open the engine session of a new upload, noting the protocol (`tus` or `ietf`).
+    pub(crate) async fn create_upload_session(&self, dialect: &str, creation: &Creation) -> TusResult<Session> {
+        let target = ObjectTarget { bucket: creation.bucket.clone(), key: creation.key.clone() };
+        Ok(self.engine.create_session_from(dialect, target, creation.meta.clone(), None).await?)
+    }
+
     pub(crate) fn creation(&self, parts: &Parts, partial: bool) -> TusResult<Creation> {
         let metadata = parse_metadata(header(parts, "upload-metadata").unwrap_or("")).map_err(TusError::bad_request)?;
         let get = |name: &str| metadata.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
@@ -205,15 +211,7 @@ impl TusFrontend {
         if let Some(length) = length {
             Self::within_limit(who.as_ref(), length)?;
         }
-        let session = self
-            .engine
-            .create_session_from(
-                "tus",
-                ObjectTarget { bucket: creation.bucket.clone(), key: creation.key },
-                creation.meta,
-                None,
-            )
-            .await?;
+        let session = self.create_upload_session("tus", &creation).await?;
         let upload = UploadId { bucket: creation.bucket, session: session.id.clone(), legacy_length: None };
         let mut progress = UploadProgress { offset: 0, appends: 0, length, published: false };
         if let Some(length) = length {
@@ -286,15 +284,7 @@ impl TusFrontend {
             sources.push(session);
         }
         Self::within_limit(who.as_ref(), total)?;
-        let session = self
-            .engine
-            .create_session_from(
-                "tus",
-                ObjectTarget { bucket: creation.bucket.clone(), key: creation.key },
-                creation.meta,
-                None,
-            )
-            .await?;
+        let session = self.create_upload_session("tus", &creation).await?;
         if let Err(e) = self.engine.concat_uploads(&session, &sources).await {
             // Nothing was published; the empty final session is of no use to anyone.
             let _ = self.engine.abort(&session).await;

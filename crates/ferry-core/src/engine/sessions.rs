@@ -18,10 +18,7 @@ impl Engine {
         meta: ObjectMeta,
         checksum: Option<ChecksumRequest>,
     ) -> Result<Session> {
-        validate_key(&target.key)?;
-        self.refuse_table_bucket(&target.bucket)?;
-        self.bucket(&target.bucket).await?;
-        self.new_session(target.into(), meta, checksum, None).await
+        self.create_object_session(None, target, meta, checksum).await
     }
 
     /// [`Engine::create_session`], recording which protocol (`dialect`) opened the session, for
@@ -33,10 +30,20 @@ impl Engine {
         meta: ObjectMeta,
         checksum: Option<ChecksumRequest>,
     ) -> Result<Session> {
+        self.create_object_session(Some(dialect), target, meta, checksum).await
+    }
+
+    async fn create_object_session(
+        &self,
+        dialect: Option<&str>,
+        target: ObjectTarget,
+        meta: ObjectMeta,
+        checksum: Option<ChecksumRequest>,
+    ) -> Result<Session> {
         validate_key(&target.key)?;
         self.refuse_table_bucket(&target.bucket)?;
         self.bucket(&target.bucket).await?;
-        self.new_session(target.into(), meta, checksum, Some(dialect)).await
+        self.new_session(target.into(), meta, checksum, dialect).await
     }
 
     /// Store a new `Normal` session on any target (table uploads come through here too).
