@@ -35,7 +35,8 @@ impl Cursor<'_> {
 
 /// What one step of parsing found.
 enum Item {
-    Record(Vec<Value>),
+    /// A record, appended to the output as `columns` values.
+    Record,
     Trailer,
 }
 
@@ -76,6 +77,21 @@ impl RecordDecoder {
 
     /// Feed the next bytes of the stream; complete records are appended to `out`.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Vec<Value>>) -> Result<(), CodecError> {
+        let mut flat = Vec::new();
+        self.feed_flat(chunk, &mut flat)?;
+        let width = self.columns.len();
+        if width > 0 {
+            let mut values = flat.into_iter();
+            while values.len() > 0 {
+                out.push(values.by_ref().take(width).collect());
+            }
+        }
+        Ok(())
+    }
+
+    /// Feed the next bytes of the stream; the values of complete records are appended to `out`
+    /// row after row (one value per column, NULL included), with no allocation per row.
+    pub fn feed_flat(&mut self, chunk: &[u8], out: &mut Vec<Value>) -> Result<(), CodecError> {
         if self.finished {
             return if chunk.is_empty() { Ok(()) } else { Err(invalid("data after the stream's trailer")) };
         }
@@ -96,14 +112,19 @@ impl RecordDecoder {
     }
 
     /// Parse every complete record of `buf` into `out`; returns how many bytes they took.
-    fn parse_all(&mut self, buf: &[u8], out: &mut Vec<Vec<Value>>) -> Result<usize, CodecError> {
+    fn parse_all(&mut self, buf: &[u8], out: &mut Vec<Value>) -> Result<usize, CodecError> {
         let mut start = 0;
         while start < buf.len() && !self.finished {
             let mut cursor = Cursor { buf: &buf[start..], pos: 0 };
-            match self.parse(&mut cursor)? {
-                None => break,
-                Some(Item::Record(row)) => out.push(row),
-                Some(Item::Trailer) => {}
+            let base = out.len();
+            match self.parse(&mut cursor, out)? {
+                None => {
+                    // A record still arriving: its values so far are parsed again later.
+                    out.truncate(base);
+                    break;
+                }
+                Some(Item::Record) => {}
+                Some(Item::Trailer) => out.truncate(base),
             }
             start += cursor.pos;
         }
@@ -122,8 +143,11 @@ impl RecordDecoder {
     }
 
     /// One record or the trailer from the start of `c`, `None` when it is not all there yet.
-    fn parse(&mut self, c: &mut Cursor<'_>) -> Result<Option<Item>, CodecError> {
-        let mut row = vec![Value::Null; self.columns.len()];
+    /// A record's values are appended to `out` (the caller drops them unless it is complete).
+    fn parse(&mut self, c: &mut Cursor<'_>, out: &mut Vec<Value>) -> Result<Option<Item>, CodecError> {
+        let base = out.len();
+        out.resize(base + self.columns.len(), Value::Null);
+        let row = &mut out[base..];
         let crc = &mut self.crc_input;
         crc.clear();
         let mut first = true;
@@ -143,7 +167,7 @@ impl RecordDecoder {
                 }
                 self.crc_of_crcs.update(&computed.to_le_bytes());
                 self.count += 1;
-                return Ok(Some(Item::Record(row)));
+                return Ok(Some(Item::Record));
             }
             let index = usize::try_from(field)
                 .ok()
