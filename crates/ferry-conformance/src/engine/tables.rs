@@ -16,7 +16,10 @@ pub(super) fn rows_of(n: i64, tag: &str) -> Vec<Vec<ferry_table::Value>> {
 pub(super) fn batches(rows: &[Vec<ferry_table::Value>]) -> RowBatches {
     let batches: Vec<Result<ferry_table::Rows>> = rows
         .chunks(1000)
-        .map(|c| ferry_table::Rows::from_rows(c.to_vec()).ok_or_else(|| Error::InvalidArgument("rows differ in width".into())))
+        .map(|c| {
+            ferry_table::Rows::from_rows(c.to_vec())
+                .ok_or_else(|| Error::InvalidArgument("rows differ in width".into()))
+        })
         .collect();
     Box::pin(futures_util::stream::iter(batches))
 }
