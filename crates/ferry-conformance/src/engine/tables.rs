@@ -107,7 +107,8 @@ pub(super) async fn blocks_of_rows_become_parquet_files(stack: &dyn Stack) {
     assert_eq!((part.number, count), (7, 50_000));
 
     // A row that does not fit its column stores nothing, and says why.
-    let bad: Vec<Result<Vec<Vec<Value>>>> = vec![Ok(vec![vec![Value::Bool(true), Value::Null]])];
+    let bad: Vec<Result<ferry_table::Rows>> =
+        vec![Ok(ferry_table::Rows::from_rows(vec![vec![Value::Bool(true), Value::Null]]).unwrap())];
     let err = t.put_block(s, 8, &columns(), Box::pin(futures_util::stream::iter(bad)), 1 << 30).await.unwrap_err();
     assert!(err.to_string().contains("bigint cannot hold"), "{err}");
     // So does a failing row source (a corrupt upload body).
