@@ -23,7 +23,8 @@ from conftest import ACCESS_KEY, SECRET_KEY, FerryServer  # noqa: E402
 from odps import ODPS  # noqa: E402
 from odps.tunnel import TableTunnel  # noqa: E402
 
-LOAD = REPO / "target" / "release" / "examples" / "tunnel_load"
+# TUNNEL_LOAD (with FERRY_BIN for the server) compares other builds side by side.
+LOAD = Path(os.environ.get("TUNNEL_LOAD", REPO / "target" / "release" / "examples" / "tunnel_load"))
 SCHEMA = "id bigint, name string, amount double, flag boolean, at datetime"
 TARGET = 1_000_000
 

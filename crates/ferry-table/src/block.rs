@@ -20,7 +20,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::{Column, ColumnType, Value};
+use crate::{Column, ColumnType, Rows, Value};
 
 pub use read::{FOOTER_TAIL, ParquetRows, RangeSource, footer_length, read_block, rows_in_footer};
 
@@ -70,7 +70,8 @@ pub struct BlockWriter<W: Write + Send> {
     writer: ArrowWriter<W>,
     columns: Vec<Column>,
     schema: Arc<Schema>,
-    pending: Vec<Vec<Value>>,
+    /// Rows not yet converted, flat (row after row): one allocation for all of them.
+    pending: Vec<Value>,
     rows: u64,
 }
 
@@ -90,9 +91,32 @@ impl<W: Write + Send> BlockWriter<W> {
                 message: format!("a row of {} values for {} columns", row.len(), self.columns.len()),
             });
         }
-        self.pending.push(row);
+        self.pending.extend(row);
         self.rows += 1;
-        if self.pending.len() >= BATCH_ROWS {
+        if self.pending.len() >= BATCH_ROWS * self.columns.len() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Add a batch of rows (values in column order; checked against the column types).
+    pub fn write_rows(&mut self, rows: Rows) -> Result<(), BlockError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if rows.width() != self.columns.len() {
+            return Err(BlockError::Value {
+                column: String::new(),
+                message: format!("rows of {} values for {} columns", rows.width(), self.columns.len()),
+            });
+        }
+        self.rows += rows.len() as u64;
+        if self.pending.is_empty() {
+            self.pending = rows.into_flat();
+        } else {
+            self.pending.extend(rows.into_flat());
+        }
+        if self.pending.len() >= BATCH_ROWS * self.columns.len() {
             self.flush()?;
         }
         Ok(())
@@ -107,11 +131,12 @@ impl<W: Write + Send> BlockWriter<W> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        let width = self.columns.len();
         let arrays = self
             .columns
             .iter()
             .enumerate()
-            .map(|(i, c)| build_array(c, self.pending.iter().map(|row| &row[i])))
+            .map(|(i, c)| build_array(c, self.pending[i..].iter().step_by(width)))
             .collect::<Result<Vec<_>, _>>()?;
         let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
         self.writer.write(&batch)?;
@@ -300,6 +325,32 @@ mod tests {
         assert_eq!(rows_in_footer(footer).unwrap(), 10_000, "the row count is read from the footer alone");
         assert!(footer_length(&file[..3]).is_err());
         assert_eq!(read_block(Bytes::from(file), &cols).unwrap(), expected);
+    }
+
+    #[test]
+    fn batches_of_flat_rows_write_the_same_rows() {
+        let cols = columns();
+        let mut writer = BlockWriter::new(Vec::new(), &cols).unwrap();
+        let expected: Vec<Vec<Value>> =
+            (0..9_000).map(|i| if i % 97 == 0 { vec![Value::Null; cols.len()] } else { row(i) }).collect();
+        // Uneven batches, mixed with single rows, cross the conversion batches at odd places.
+        let mut at = 0;
+        for (n, size) in [1usize, 4095, 3, 4900, 0, 1].into_iter().enumerate() {
+            if n % 2 == 0 {
+                for r in &expected[at..at + size] {
+                    writer.write(r.clone()).unwrap();
+                }
+            } else {
+                writer.write_rows(Rows::from_rows(expected[at..at + size].to_vec()).unwrap()).unwrap();
+            }
+            at += size;
+        }
+        let wrong = Rows::from_rows(vec![vec![Value::Int(1)]]).unwrap();
+        assert!(writer.write_rows(wrong).is_err(), "rows of the wrong width");
+        assert!(Rows::from_flat(2, vec![Value::Null; 3]).is_none());
+        assert!(Rows::from_rows(vec![vec![Value::Null], vec![]]).is_none());
+        assert_eq!(writer.rows(), 9_000);
+        assert_eq!(read_block(Bytes::from(writer.finish().unwrap()), &cols).unwrap(), expected);
     }
 
     #[test]

@@ -15,4 +15,4 @@ pub use block::{
 pub use partition::PartitionSpec;
 pub use schema::{Column, TableSchema};
 pub use text::{format_value, parse_value};
-pub use types::{ColumnType, Value};
+pub use types::{ColumnType, Rows, Value};

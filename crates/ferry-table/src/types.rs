@@ -104,3 +104,53 @@ pub enum Value {
         nanos: i32,
     },
 }
+
+/// A batch of rows of the same width, stored flat (row after row) so a batch costs one
+/// allocation rather than one per row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    width: usize,
+    values: Vec<Value>,
+}
+
+impl Rows {
+    /// Rows of `width` values from `values`, row after row; `None` when the values do not
+    /// make whole rows (or `width` is 0 and values were given).
+    pub fn from_flat(width: usize, values: Vec<Value>) -> Option<Rows> {
+        let whole = if width == 0 { values.is_empty() } else { values.len().is_multiple_of(width) };
+        whole.then_some(Rows { width, values })
+    }
+
+    /// Rows given one `Vec` each; `None` when they differ in width.
+    pub fn from_rows(rows: Vec<Vec<Value>>) -> Option<Rows> {
+        let width = rows.first().map_or(0, Vec::len);
+        if rows.iter().any(|r| r.len() != width) {
+            return None;
+        }
+        Some(Rows { width, values: rows.into_iter().flatten().collect() })
+    }
+
+    /// Values per row.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.values.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Each row's values.
+    pub fn iter(&self) -> impl Iterator<Item = &[Value]> {
+        self.values.chunks_exact(self.width.max(1))
+    }
+
+    /// The values, row after row.
+    pub fn into_flat(self) -> Vec<Value> {
+        self.values
+    }
+}

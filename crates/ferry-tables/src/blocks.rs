@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::pin::Pin;
 
 use bytes::Bytes;
-use ferry_table::{BlockWriter, Column, Value};
+use ferry_table::{BlockWriter, Column, Rows};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
@@ -16,7 +16,7 @@ use ferry_core::{Engine, Error, PartInput, PartRecord, Result, Session};
 use crate::Tables;
 
 /// Batches of rows, in column order, as a front-end decodes them.
-pub type RowBatches = Pin<Box<dyn Stream<Item = Result<Vec<Vec<Value>>>> + Send>>;
+pub type RowBatches = Pin<Box<dyn Stream<Item = Result<Rows>> + Send>>;
 
 /// Bytes handed to the blob per send.
 const CHUNK: usize = 1 << 20;
@@ -69,7 +69,7 @@ impl Tables {
         }
         // Refused before a row is decoded; the store checks again when it records the block.
         Engine::accepting_parts(session)?;
-        let (row_tx, mut row_rx) = mpsc::channel::<Vec<Vec<Value>>>(4);
+        let (row_tx, mut row_rx) = mpsc::channel::<Rows>(4);
         let (byte_tx, byte_rx) = mpsc::channel::<io::Result<Bytes>>(4);
         let columns = columns.to_vec();
         let encoder_tx = byte_tx.clone();
@@ -78,9 +78,7 @@ impl Tables {
             let run = || -> std::result::Result<u64, String> {
                 let mut writer = BlockWriter::new(out, &columns).map_err(|e| e.to_string())?;
                 while let Some(batch) = row_rx.blocking_recv() {
-                    for row in batch {
-                        writer.write(row).map_err(|e| e.to_string())?;
-                    }
+                    writer.write_rows(batch).map_err(|e| e.to_string())?;
                 }
                 let count = writer.rows();
                 let mut out = writer.finish().map_err(|e| e.to_string())?;

@@ -107,6 +107,11 @@ fn crc32c() -> Digest {
     Digest::new(CrcAlgorithm::Crc32Iscsi)
 }
 
+/// A row's CRC32C over the bytes gathered for it, in one call.
+fn row_crc(input: &[u8]) -> u32 {
+    crc_fast::checksum(CrcAlgorithm::Crc32Iscsi, input) as u32
+}
+
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ferry_core::Error;
 use ferry_core::store::ByteStream;
-use ferry_table::ColumnType;
+use ferry_table::{ColumnType, Rows};
 use ferry_tables::RowBatches;
 use flate2::{Decompress, FlushDecompress, Status};
 use futures_util::StreamExt;
@@ -79,12 +79,14 @@ struct State {
     body: ByteStream,
     inflater: Option<Inflater>,
     decoder: Option<RecordDecoder>,
+    /// Values per row (the table's columns).
+    width: usize,
     idle: Duration,
 }
 
 impl State {
     /// The next batch of rows, `None` once the stream ended cleanly.
-    async fn next_batch(&mut self) -> Option<Result<Vec<Vec<ferry_table::Value>>, String>> {
+    async fn next_batch(&mut self) -> Option<Result<Rows, String>> {
         loop {
             let decoder = self.decoder.as_mut()?;
             let chunk = match tokio::time::timeout(self.idle, self.body.next()).await {
@@ -115,13 +117,14 @@ impl State {
                 },
                 None => std::borrow::Cow::Borrowed(&chunk[..]),
             };
-            let mut rows = Vec::new();
-            if let Err(e) = decoder.feed(&plain, &mut rows) {
+            let mut values = Vec::new();
+            if let Err(e) = decoder.feed_flat(&plain, &mut values) {
                 self.decoder = None;
                 return Some(Err(e.to_string()));
             }
-            if !rows.is_empty() {
-                return Some(Ok(rows));
+            if !values.is_empty() {
+                // The decoder appends whole records of one value per column.
+                return Some(Rows::from_flat(self.width, values).ok_or_else(|| "a partial record was decoded".into()));
             }
         }
     }
@@ -131,6 +134,7 @@ impl State {
 /// a missing trailer, silence longer than `idle`) ends the batches with an error.
 pub fn row_batches(body: ByteStream, encoding: Encoding, columns: Vec<ColumnType>, idle: Duration) -> RowBatches {
     let state = State {
+        width: columns.len(),
         body,
         inflater: (encoding == Encoding::Deflate).then(Inflater::new),
         decoder: Some(RecordDecoder::new(columns)),
@@ -161,7 +165,7 @@ mod tests {
         let mut rows = Vec::new();
         let mut batches = batches;
         while let Some(batch) = batches.next().await {
-            rows.extend(batch.map_err(|e| e.to_string())?);
+            rows.extend(batch.map_err(|e| e.to_string())?.iter().map(<[Value]>::to_vec));
         }
         Ok(rows)
     }

@@ -86,7 +86,7 @@ async fn engine_on_postgres_and_s3() {
 
     // A table block written on one node, committed on the other, read back by row windows
     // (byte ranges of the Parquet file fetched from the S3 blob store).
-    use ferry_tables::ferry_table::{Column, ColumnType, PartitionSpec, TableSchema, Value};
+    use ferry_tables::ferry_table::{Column, ColumnType, PartitionSpec, Rows, TableSchema, Value};
     use ferry_tables::{TableName, Tables};
     let (a, b) = (&Tables::new(a.clone()), &Tables::new(b.clone()));
     let name = TableName::new("proj", "events").unwrap();
@@ -96,7 +96,7 @@ async fn engine_on_postgres_and_s3() {
     let upload = a.create_table_upload(&name, &PartitionSpec::default(), false).await.unwrap();
     let rows: Vec<Vec<Value>> =
         (0..100_000).map(|i| vec![Value::Int(i), Value::Bytes(format!("event {i}").into_bytes())]).collect();
-    let batches: Vec<Result<Vec<Vec<Value>>>> = rows.chunks(5000).map(|c| Ok(c.to_vec())).collect();
+    let batches: Vec<Result<Rows>> = rows.chunks(5000).map(|c| Ok(Rows::from_rows(c.to_vec()).unwrap())).collect();
     a.put_block(&upload.session, 3, &columns, Box::pin(futures_util::stream::iter(batches)), 1 << 30).await.unwrap();
     let upload = b.table_upload(&name, &PartitionSpec::default(), &upload.session.id).await.unwrap();
     b.commit_table_upload(&upload, Some(&[3])).await.unwrap();

@@ -211,7 +211,7 @@ async fn scrub_finds_damage_on_the_s3_blob_store() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_damaged_table_file_is_found_and_refused_to_downloads() {
-    use ferry_tables::ferry_table::{Column, ColumnType, PartitionSpec, TableSchema, Value};
+    use ferry_tables::ferry_table::{Column, ColumnType, PartitionSpec, Rows, TableSchema, Value};
     use ferry_tables::{TableName, Tables};
     let dir = tempfile::tempdir().unwrap();
     let meta = SqliteMetaStore::open(dir.path().join("meta.db")).unwrap();
@@ -225,7 +225,7 @@ async fn a_damaged_table_file_is_found_and_refused_to_downloads() {
         .await
         .unwrap();
     let upload = tables.create_table_upload(&name, &PartitionSpec::default(), false).await.unwrap();
-    let rows: Vec<Result<Vec<Vec<Value>>>> = vec![Ok((0..1000).map(|i| vec![Value::Int(i)]).collect())];
+    let rows: Vec<Result<Rows>> = vec![Ok(Rows::from_rows((0..1000).map(|i| vec![Value::Int(i)]).collect()).unwrap())];
     tables.put_block(&upload.session, 0, &columns, Box::pin(futures_util::stream::iter(rows)), 1 << 30).await.unwrap();
     let upload = tables.table_upload(&name, &PartitionSpec::default(), &upload.session.id).await.unwrap();
     tables.commit_table_upload(&upload, Some(&[0])).await.unwrap();

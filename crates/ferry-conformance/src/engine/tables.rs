@@ -14,7 +14,13 @@ pub(super) fn rows_of(n: i64, tag: &str) -> Vec<Vec<ferry_table::Value>> {
 }
 
 pub(super) fn batches(rows: &[Vec<ferry_table::Value>]) -> RowBatches {
-    let batches: Vec<Result<Vec<Vec<ferry_table::Value>>>> = rows.chunks(1000).map(|c| Ok(c.to_vec())).collect();
+    let batches: Vec<Result<ferry_table::Rows>> = rows
+        .chunks(1000)
+        .map(|c| {
+            ferry_table::Rows::from_rows(c.to_vec())
+                .ok_or_else(|| Error::InvalidArgument("rows differ in width".into()))
+        })
+        .collect();
     Box::pin(futures_util::stream::iter(batches))
 }
 
@@ -101,12 +107,15 @@ pub(super) async fn blocks_of_rows_become_parquet_files(stack: &dyn Stack) {
     assert_eq!((part.number, count), (7, 50_000));
 
     // A row that does not fit its column stores nothing, and says why.
-    let bad: Vec<Result<Vec<Vec<Value>>>> = vec![Ok(vec![vec![Value::Bool(true), Value::Null]])];
+    let bad: Vec<Result<ferry_table::Rows>> =
+        vec![Ok(ferry_table::Rows::from_rows(vec![vec![Value::Bool(true), Value::Null]]).unwrap())];
     let err = t.put_block(s, 8, &columns(), Box::pin(futures_util::stream::iter(bad)), 1 << 30).await.unwrap_err();
     assert!(err.to_string().contains("bigint cannot hold"), "{err}");
     // So does a failing row source (a corrupt upload body).
-    let failing: Vec<Result<Vec<Vec<Value>>>> =
-        vec![Ok(rows[..10].to_vec()), Err(Error::InvalidArgument("row checksum mismatch".into()))];
+    let failing: Vec<Result<ferry_table::Rows>> = vec![
+        Ok(ferry_table::Rows::from_rows(rows[..10].to_vec()).unwrap()),
+        Err(Error::InvalidArgument("row checksum mismatch".into())),
+    ];
     let err = t.put_block(s, 9, &columns(), Box::pin(futures_util::stream::iter(failing)), 1 << 30).await.unwrap_err();
     assert!(err.to_string().contains("row checksum mismatch"), "{err}");
     assert_eq!(e.list_parts(s, None, 10).await.unwrap().parts.len(), 1, "only the good block is held");

@@ -3,13 +3,15 @@
 use crc_fast::Digest;
 
 use super::{
-    CodecError, ColumnType, END_RECORD, META_CHECKSUM, META_COUNT, Value, Wire, crc32c, invalid, put_varint, wire,
-    zigzag,
+    CodecError, ColumnType, END_RECORD, META_CHECKSUM, META_COUNT, Value, Wire, crc32c, invalid, put_varint, row_crc,
+    wire, zigzag,
 };
 /// Encodes records into a stream, for downloads (and for ferry's own tunnel client).
 pub struct RecordEncoder {
     columns: Vec<ColumnType>,
     out: Vec<u8>,
+    /// The bytes a row's CRC covers, gathered so the CRC is one call per row.
+    crc_input: Vec<u8>,
     crc_of_crcs: Digest,
     count: u64,
 }
@@ -17,7 +19,7 @@ pub struct RecordEncoder {
 impl RecordEncoder {
     /// Encode records of `columns`; field numbers are positions in this list.
     pub fn new(columns: Vec<ColumnType>) -> Self {
-        RecordEncoder { columns, out: Vec::new(), crc_of_crcs: crc32c(), count: 0 }
+        RecordEncoder { columns, out: Vec::new(), crc_input: Vec::new(), crc_of_crcs: crc32c(), count: 0 }
     }
 
     /// Append one record. Errors when it does not fit the columns (arity or value kind).
@@ -25,47 +27,48 @@ impl RecordEncoder {
         if row.len() != self.columns.len() {
             return Err(invalid(format!("a record of {} values for {} columns", row.len(), self.columns.len())));
         }
-        let mut crc = crc32c();
+        let crc = &mut self.crc_input;
+        crc.clear();
         for (i, (value, column)) in row.iter().zip(&self.columns).enumerate() {
-            if *value == Value::Null {
+            if matches!(value, Value::Null) {
                 continue;
             }
             let field = i as u64 + 1;
             let wire = wire(column);
             put_varint(&mut self.out, field << 3 | wire.wire_type());
-            crc.update(&(field as i32).to_le_bytes());
+            crc.extend_from_slice(&(field as i32).to_le_bytes());
             match (wire, value) {
                 (Wire::Int, Value::Int(v)) => {
                     put_varint(&mut self.out, zigzag(*v));
-                    crc.update(&v.to_le_bytes());
+                    crc.extend_from_slice(&v.to_le_bytes());
                 }
                 (Wire::Bool, Value::Bool(b)) => {
                     put_varint(&mut self.out, u64::from(*b));
-                    crc.update(&[u8::from(*b)]);
+                    crc.extend_from_slice(&[u8::from(*b)]);
                 }
                 (Wire::Double, Value::Double(v)) => {
                     self.out.extend_from_slice(&v.to_le_bytes());
-                    crc.update(&v.to_le_bytes());
+                    crc.extend_from_slice(&v.to_le_bytes());
                 }
                 (Wire::Float, Value::Float(v)) => {
                     self.out.extend_from_slice(&v.to_le_bytes());
-                    crc.update(&v.to_le_bytes());
+                    crc.extend_from_slice(&v.to_le_bytes());
                 }
                 (Wire::Bytes, Value::Bytes(b)) => {
                     put_varint(&mut self.out, b.len() as u64);
                     self.out.extend_from_slice(b);
-                    crc.update(b);
+                    crc.extend_from_slice(b);
                 }
                 (Wire::Timestamp, Value::Timestamp { seconds, nanos }) => {
                     put_varint(&mut self.out, zigzag(*seconds));
                     put_varint(&mut self.out, zigzag(i64::from(*nanos)));
-                    crc.update(&seconds.to_le_bytes());
-                    crc.update(&nanos.to_le_bytes());
+                    crc.extend_from_slice(&seconds.to_le_bytes());
+                    crc.extend_from_slice(&nanos.to_le_bytes());
                 }
                 _ => return Err(invalid(format!("column {field} ({}) cannot hold {value:?}", column.name()))),
             }
         }
-        let row_crc = crc.finalize() as u32;
+        let row_crc = row_crc(crc);
         put_varint(&mut self.out, END_RECORD << 3);
         put_varint(&mut self.out, u64::from(row_crc));
         self.crc_of_crcs.update(&row_crc.to_le_bytes());
