@@ -257,7 +257,11 @@ impl TusFrontend {
 
     async fn open(&self, upload: &UploadId) -> TusResult<Session> {
         let session = self.engine.open_bucket_session(&upload.session, &upload.bucket).await?;
+        // Only uploads this endpoint opened (or opened before sessions recorded their protocol):
+        // an S3, OSS, US3 or console upload's id must not be appended to or published here.
+        let ours = session.dialect.as_deref().is_none_or(|d| d == "tus" || d == "ietf");
         match session.state {
+            _ if !ours => Err(TusError::new(StatusCode::NOT_FOUND, "no such tus upload")),
             SessionState::Normal | SessionState::Closing | SessionState::Closed => Ok(session),
             _ => Err(TusError::new(StatusCode::NOT_FOUND, "the upload does not exist, was terminated or expired")),
         }

@@ -470,3 +470,14 @@ async fn ietf_draft_creation_append_offset_and_problems() {
     assert_eq!(old.status, StatusCode::BAD_REQUEST);
     assert_eq!(old.header("content-type"), "application/problem+json");
 }
+
+#[tokio::test]
+async fn uploads_of_other_protocols_are_not_tus_uploads() {
+    let server = server().await;
+    let target = ferry_core::ObjectTarget { bucket: BUCKET.into(), key: "s3-upload".into() };
+    let s3 = server.engine.create_session_from("s3", target, ObjectMeta::default(), None).await.unwrap();
+    let location = format!("/files/{BUCKET}/{}", s3.id);
+    assert_eq!(head(&server, &location).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(patch(&server, &format!("{location}.3"), 0, b"abc", None).await.status, StatusCode::NOT_FOUND);
+    assert!(server.engine.list_parts(&s3, None, 10).await.unwrap().parts.is_empty(), "nothing was appended");
+}
