@@ -5,27 +5,25 @@
 //! `datetime` to a millisecond timestamp, `date` to DATE32, `decimal(p,s)` to DECIMAL128(p,s),
 //! `timestamp` to a nanosecond timestamp.
 
+mod columns;
 mod read;
 
 use std::io::Write;
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder, Int8Builder,
-    Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, TimestampNanosecondBuilder,
-};
-use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use crate::types::RowsInner;
 use crate::{Column, ColumnType, Rows, Value};
 
+pub use columns::{ColumnBuilders, ValueRef};
 pub use read::{FOOTER_TAIL, ParquetRows, RangeSource, footer_length, read_block, rows_in_footer};
 
-/// Rows converted to columns at a time.
-const BATCH_ROWS: usize = 4096;
+/// Rows gathered into columns before they are handed to the Parquet encoder together.
+pub const BATCH_ROWS: usize = 4096;
 
 /// A row group is written out once its encoded pages reach this size (or the writer's default
 /// of 1 Mi rows).
@@ -68,32 +66,25 @@ fn arrow_schema(columns: &[Column]) -> Arc<Schema> {
 /// Writes rows into a Parquet file on `out`, a batch of rows at a time.
 pub struct BlockWriter<W: Write + Send> {
     writer: ArrowWriter<W>,
-    columns: Vec<Column>,
-    schema: Arc<Schema>,
-    /// Rows not yet converted, flat (row after row): one allocation for all of them.
-    pending: Vec<Value>,
+    /// Rows not yet handed to the encoder, already in columns.
+    pending: ColumnBuilders,
     rows: u64,
 }
 
 impl<W: Write + Send> BlockWriter<W> {
     pub fn new(out: W, columns: &[Column]) -> Result<Self, BlockError> {
-        let schema = arrow_schema(columns);
+        let pending = ColumnBuilders::new(columns)?;
         let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props))?;
-        Ok(BlockWriter { writer, columns: columns.to_vec(), schema, pending: Vec::new(), rows: 0 })
+        let writer = ArrowWriter::try_new(out, pending.schema().clone(), Some(props))?;
+        Ok(BlockWriter { writer, pending, rows: 0 })
     }
 
-    /// Add one row (values in column order; checked against the column types).
+    /// Add one row (values in column order; checked against the column types). After a row is
+    /// refused the writer takes nothing more.
     pub fn write(&mut self, row: Vec<Value>) -> Result<(), BlockError> {
-        if row.len() != self.columns.len() {
-            return Err(BlockError::Value {
-                column: String::new(),
-                message: format!("a row of {} values for {} columns", row.len(), self.columns.len()),
-            });
-        }
-        self.pending.extend(row);
+        self.pending.append_values(&row)?;
         self.rows += 1;
-        if self.pending.len() >= BATCH_ROWS * self.columns.len() {
+        if self.pending.len() >= BATCH_ROWS {
             self.flush()?;
         }
         Ok(())
@@ -104,21 +95,31 @@ impl<W: Write + Send> BlockWriter<W> {
         if rows.is_empty() {
             return Ok(());
         }
-        if rows.width() != self.columns.len() {
-            return Err(BlockError::Value {
-                column: String::new(),
-                message: format!("rows of {} values for {} columns", rows.width(), self.columns.len()),
-            });
+        let count = rows.len() as u64;
+        match rows.0 {
+            RowsInner::Columns(batch) => {
+                // Already in columns (a decoder built them): checked against this block's
+                // schema, then encoded after whatever rows came before it.
+                if batch.schema().fields() != self.pending.schema().fields() {
+                    return Err(BlockError::Value {
+                        column: String::new(),
+                        message: "a batch of rows whose columns are not the block's".into(),
+                    });
+                }
+                self.flush()?;
+                self.writer.write(&batch)?;
+                self.limit_row_group()?;
+            }
+            RowsInner::Flat { width, values } => {
+                for row in values.chunks_exact(width.max(1)) {
+                    self.pending.append_values(row)?;
+                }
+                if self.pending.len() >= BATCH_ROWS {
+                    self.flush()?;
+                }
+            }
         }
-        self.rows += rows.len() as u64;
-        if self.pending.is_empty() {
-            self.pending = rows.into_flat();
-        } else {
-            self.pending.extend(rows.into_flat());
-        }
-        if self.pending.len() >= BATCH_ROWS * self.columns.len() {
-            self.flush()?;
-        }
+        self.rows += count;
         Ok(())
     }
 
@@ -131,18 +132,14 @@ impl<W: Write + Send> BlockWriter<W> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let width = self.columns.len();
-        let arrays = self
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| build_array(c, self.pending[i..].iter().step_by(width)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        let batch = self.pending.finish()?;
         self.writer.write(&batch)?;
-        self.pending.clear();
-        // The writer keeps a row group's encoded pages in memory until it is flushed: bound
-        // that by size as well as by rows, so a block of wide rows does not pile up.
+        self.limit_row_group()
+    }
+
+    /// The writer keeps a row group's encoded pages in memory until it is flushed: bound that
+    /// by size as well as by rows, so a block of wide rows does not pile up.
+    fn limit_row_group(&mut self) -> Result<(), BlockError> {
         if self.writer.in_progress_size() >= ROW_GROUP_BYTES {
             self.writer.flush()?;
         }
@@ -154,67 +151,6 @@ impl<W: Write + Send> BlockWriter<W> {
         self.flush()?;
         Ok(self.writer.into_inner()?)
     }
-}
-
-fn mismatch(column: &Column, value: &Value) -> BlockError {
-    BlockError::Value {
-        column: column.name.clone(),
-        message: format!("{} cannot hold {value:?}", column.column_type.name()),
-    }
-}
-
-/// One column of a batch of rows as an Arrow array.
-fn build_array<'a>(column: &Column, values: impl ExactSizeIterator<Item = &'a Value>) -> Result<ArrayRef, BlockError> {
-    let n = values.len();
-    let invalid = |message: String| BlockError::Value { column: column.name.clone(), message };
-    // Every type alike: NULL appends a null, the matching value kind appends (after
-    // conversion, which may refuse it), any other kind is a mismatch.
-    macro_rules! build {
-        ($builder:expr, $pattern:pat => $value:expr) => {{
-            let mut b = $builder;
-            for v in values {
-                match v {
-                    Value::Null => b.append_null(),
-                    $pattern => b.append_value($value),
-                    other => return Err(mismatch(column, other)),
-                }
-            }
-            Arc::new(b.finish()) as ArrayRef
-        }};
-    }
-    macro_rules! ints {
-        ($builder:ty, $t:ty) => {
-            build!(<$builder>::with_capacity(n), Value::Int(i) => <$t>::try_from(*i)
-                .map_err(|_| invalid(format!("{i} is out of range for {}", column.column_type.name())))?)
-        };
-    }
-    Ok(match column.column_type {
-        ColumnType::Bigint => ints!(Int64Builder, i64),
-        ColumnType::Int => ints!(Int32Builder, i32),
-        ColumnType::Smallint => ints!(Int16Builder, i16),
-        ColumnType::Tinyint => ints!(Int8Builder, i8),
-        ColumnType::Date => ints!(Date32Builder, i32),
-        ColumnType::Datetime => ints!(TimestampMillisecondBuilder, i64),
-        ColumnType::Double => build!(Float64Builder::with_capacity(n), Value::Double(d) => *d),
-        ColumnType::Float => build!(Float32Builder::with_capacity(n), Value::Float(f) => *f),
-        ColumnType::Boolean => build!(BooleanBuilder::with_capacity(n), Value::Bool(x) => *x),
-        ColumnType::String | ColumnType::Varchar(_) | ColumnType::Char(_) => {
-            build!(StringBuilder::with_capacity(n, n * 16), Value::Bytes(bytes) => std::str::from_utf8(bytes)
-                .map_err(|_| invalid("a string value is not valid UTF-8".into()))?)
-        }
-        ColumnType::Binary => build!(BinaryBuilder::with_capacity(n, n * 16), Value::Bytes(bytes) => bytes),
-        ColumnType::Decimal { precision, scale } => build!(
-            Decimal128Builder::with_capacity(n).with_precision_and_scale(precision, scale as i8)?,
-            Value::Bytes(text) => parse_decimal(text, precision, scale).map_err(invalid)?
-        ),
-        ColumnType::Timestamp => build!(
-            TimestampNanosecondBuilder::with_capacity(n),
-            Value::Timestamp { seconds, nanos } => seconds
-                .checked_mul(1_000_000_000)
-                .and_then(|s| s.checked_add(i64::from(*nanos)))
-                .ok_or_else(|| invalid(format!("timestamp {seconds}s is outside years 1677-2262")))?
-        ),
-    })
 }
 
 /// A decimal's text (`-12.34`) as an integer scaled by `scale`, within `precision` digits.
@@ -346,11 +282,46 @@ mod tests {
             at += size;
         }
         let wrong = Rows::from_rows(vec![vec![Value::Int(1)]]).unwrap();
-        assert!(writer.write_rows(wrong).is_err(), "rows of the wrong width");
+        assert!(BlockWriter::new(Vec::new(), &cols).unwrap().write_rows(wrong).is_err(), "rows of the wrong width");
         assert!(Rows::from_flat(2, vec![Value::Null; 3]).is_none());
         assert!(Rows::from_rows(vec![vec![Value::Null], vec![]]).is_none());
         assert_eq!(writer.rows(), 9_000);
         assert_eq!(read_block(Bytes::from(writer.finish().unwrap()), &cols).unwrap(), expected);
+    }
+
+    #[test]
+    fn batches_built_in_columns_mix_with_rows() {
+        let cols = columns();
+        let mut writer = BlockWriter::new(Vec::new(), &cols).unwrap();
+        let expected: Vec<Vec<Value>> =
+            (0..9_000).map(|i| if i % 89 == 0 { vec![Value::Null; cols.len()] } else { row(i) }).collect();
+        let mut builders = ColumnBuilders::new(&cols).unwrap();
+        let mut at = 0;
+        for (n, size) in [5000usize, 7, 1, 3992].into_iter().enumerate() {
+            if n % 2 == 0 {
+                for r in &expected[at..at + size] {
+                    let borrowed: Vec<ValueRef<'_>> = r.iter().map(Value::borrowed).collect();
+                    builders.append(&borrowed).unwrap();
+                }
+                assert_eq!(builders.len(), size);
+                writer.write_rows(Rows::from_batch(builders.finish().unwrap())).unwrap();
+                assert!(builders.is_empty());
+            } else {
+                for r in &expected[at..at + size] {
+                    writer.write(r.clone()).unwrap();
+                }
+            }
+            at += size;
+        }
+        assert_eq!(writer.rows(), 9_000);
+        assert_eq!(read_block(Bytes::from(writer.finish().unwrap()), &cols).unwrap(), expected);
+
+        // A batch of another table's columns is refused.
+        let other = vec![Column::new("id", ColumnType::Bigint)];
+        let mut builders = ColumnBuilders::new(&other).unwrap();
+        builders.append(&[ValueRef::Int(1)]).unwrap();
+        let mut writer = BlockWriter::new(Vec::new(), &cols).unwrap();
+        assert!(writer.write_rows(Rows::from_batch(builders.finish().unwrap())).is_err());
     }
 
     #[test]
@@ -422,7 +393,7 @@ mod tests {
         let cols = vec![Column::new("id", ColumnType::Bigint), Column::new("blob", ColumnType::Binary)];
         // Bytes that do not compress (a xorshift sequence seeded by the row number).
         let wide = |i: i64| {
-            let mut x = i as u64 * 0x9E37_79B9_7F4A_7C15 + 1;
+            let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) + 1;
             let bytes = (0..4096)
                 .map(|_| {
                     x ^= x << 13;
@@ -451,14 +422,26 @@ mod tests {
     fn values_that_do_not_fit_are_refused() {
         let cols = vec![Column::new("n", ColumnType::Tinyint)];
         let mut w = BlockWriter::new(Vec::new(), &cols).unwrap();
-        w.write(vec![Value::Int(300)]).unwrap();
-        assert!(w.finish().unwrap_err().to_string().contains("out of range"));
+        w.write(vec![Value::Int(3)]).unwrap();
+        assert_eq!(
+            w.write(vec![Value::Int(300)]).unwrap_err().to_string(),
+            "column n: 300 is out of range for tinyint"
+        );
+        assert!(w.write(vec![Value::Int(4)]).is_err(), "nothing more after a refused row");
+        assert!(w.finish().is_err(), "nor a file");
         let cols = vec![Column::new("s", ColumnType::String)];
         let mut w = BlockWriter::new(Vec::new(), &cols).unwrap();
-        w.write(vec![Value::Bytes(vec![0xff, 0xfe])]).unwrap();
-        assert!(w.finish().unwrap_err().to_string().contains("UTF-8"));
+        assert!(w.write(vec![Value::Bytes(vec![0xff, 0xfe])]).unwrap_err().to_string().contains("UTF-8"));
         let mut w = BlockWriter::new(Vec::new(), &cols).unwrap();
         assert!(w.write(vec![]).is_err());
+        assert!(w.write(vec![Value::Int(1)]).unwrap_err().to_string().contains("string cannot hold Int(1)"));
+        // A refused value in a later column fails the row after earlier columns took theirs.
+        let cols = vec![Column::new("id", ColumnType::Bigint), Column::new("at", ColumnType::Date)];
+        let mut b = ColumnBuilders::new(&cols).unwrap();
+        b.append(&[ValueRef::Int(1), ValueRef::Int(2)]).unwrap();
+        assert!(b.append(&[ValueRef::Int(1), ValueRef::Int(i64::MAX)]).is_err());
+        assert!(b.append(&[ValueRef::Int(1), ValueRef::Int(2)]).is_err());
+        assert!(b.finish().is_err());
     }
 
     #[test]

@@ -10,7 +10,8 @@ mod text;
 mod types;
 
 pub use block::{
-    BlockError, BlockWriter, FOOTER_TAIL, ParquetRows, RangeSource, footer_length, read_block, rows_in_footer,
+    BATCH_ROWS, BlockError, BlockWriter, ColumnBuilders, FOOTER_TAIL, ParquetRows, RangeSource, ValueRef,
+    footer_length, read_block, rows_in_footer,
 };
 pub use partition::PartitionSpec;
 pub use schema::{Column, TableSchema};

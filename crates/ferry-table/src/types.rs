@@ -105,12 +105,21 @@ pub enum Value {
     },
 }
 
-/// A batch of rows of the same width, stored flat (row after row) so a batch costs one
-/// allocation rather than one per row.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Rows {
-    width: usize,
-    values: Vec<Value>,
+/// A batch of rows of the same width: stored flat (row after row, so a batch costs one
+/// allocation rather than one per row), or already in columns when a decoder built them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows(pub(crate) RowsInner);
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RowsInner {
+    Flat { width: usize, values: Vec<Value> },
+    Columns(arrow_array::RecordBatch),
+}
+
+impl Default for Rows {
+    fn default() -> Self {
+        Rows(RowsInner::Flat { width: 0, values: Vec::new() })
+    }
 }
 
 impl Rows {
@@ -118,7 +127,7 @@ impl Rows {
     /// make whole rows (or `width` is 0 and values were given).
     pub fn from_flat(width: usize, values: Vec<Value>) -> Option<Rows> {
         let whole = if width == 0 { values.is_empty() } else { values.len().is_multiple_of(width) };
-        whole.then_some(Rows { width, values })
+        whole.then_some(Rows(RowsInner::Flat { width, values }))
     }
 
     /// Rows given one `Vec` each; `None` when they differ in width.
@@ -127,30 +136,31 @@ impl Rows {
         if rows.iter().any(|r| r.len() != width) {
             return None;
         }
-        Some(Rows { width, values: rows.into_iter().flatten().collect() })
+        Some(Rows(RowsInner::Flat { width, values: rows.into_iter().flatten().collect() }))
+    }
+
+    /// Rows already in columns, as [`crate::ColumnBuilders`] makes them for a table's schema.
+    pub fn from_batch(batch: arrow_array::RecordBatch) -> Rows {
+        Rows(RowsInner::Columns(batch))
     }
 
     /// Values per row.
     pub fn width(&self) -> usize {
-        self.width
+        match &self.0 {
+            RowsInner::Flat { width, .. } => *width,
+            RowsInner::Columns(batch) => batch.num_columns(),
+        }
     }
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.values.len().checked_div(self.width).unwrap_or(0)
+        match &self.0 {
+            RowsInner::Flat { width, values } => values.len().checked_div(*width).unwrap_or(0),
+            RowsInner::Columns(batch) => batch.num_rows(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
-    /// Each row's values.
-    pub fn iter(&self) -> impl Iterator<Item = &[Value]> {
-        self.values.chunks_exact(self.width.max(1))
-    }
-
-    /// The values, row after row.
-    pub fn into_flat(self) -> Vec<Value> {
-        self.values
+        self.len() == 0
     }
 }

@@ -21,6 +21,12 @@ pub type RowBatches = Pin<Box<dyn Stream<Item = Result<Rows>> + Send>>;
 /// Bytes handed to the blob per send.
 const CHUNK: usize = 1 << 20;
 
+/// A buffer for one chunk and the write that fills it past [`CHUNK`], so it is never grown by
+/// copying.
+fn chunk_buffer() -> Vec<u8> {
+    Vec::with_capacity(CHUNK + (256 << 10))
+}
+
 /// `Write` into a channel of byte chunks (the Parquet writer's output, on its thread).
 struct ChannelWrite {
     tx: mpsc::Sender<io::Result<Bytes>>,
@@ -32,7 +38,7 @@ impl ChannelWrite {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, chunk_buffer()));
         self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::other("the block's blob writer went away"))
     }
 }
@@ -74,7 +80,7 @@ impl Tables {
         let columns = columns.to_vec();
         let encoder_tx = byte_tx.clone();
         let encoder = tokio::task::spawn_blocking(move || -> std::result::Result<u64, String> {
-            let out = ChannelWrite { tx: encoder_tx.clone(), buf: Vec::new() };
+            let out = ChannelWrite { tx: encoder_tx.clone(), buf: chunk_buffer() };
             let run = || -> std::result::Result<u64, String> {
                 let mut writer = BlockWriter::new(out, &columns).map_err(|e| e.to_string())?;
                 while let Some(batch) = row_rx.blocking_recv() {

@@ -17,7 +17,7 @@ mod decode;
 mod encode;
 
 use crc_fast::{CrcAlgorithm, Digest};
-pub use decode::RecordDecoder;
+pub use decode::{RecordDecoder, RecordSink};
 pub use encode::RecordEncoder;
 pub use ferry_table::{ColumnType, Value};
 
@@ -97,6 +97,9 @@ pub enum CodecError {
     MissingTrailer,
     #[error("a value of {size} bytes exceeds the limit of {MAX_FIELD_SIZE} bytes")]
     FieldTooLarge { size: u64 },
+    /// A value its column cannot hold (the message names the column).
+    #[error("{0}")]
+    Value(String),
 }
 
 fn invalid(message: impl Into<String>) -> CodecError {
@@ -217,6 +220,34 @@ mod tests {
             assert_eq!(dec.finish().unwrap(), 3);
             assert_eq!(out, rows, "chunks of {chunk}");
         }
+    }
+
+    #[test]
+    fn records_larger_than_a_chunk_round_trip() {
+        let types = vec![ColumnType::Bigint, ColumnType::Binary];
+        let rows: Vec<Vec<Value>> = (0..40)
+            .map(|i| vec![Value::Int(i), Value::Bytes((0..(i * 7919) % 300_000).map(|b| b as u8).collect())])
+            .collect();
+        let mut enc = RecordEncoder::new(types.clone());
+        for r in &rows {
+            enc.write(r).unwrap();
+        }
+        let bytes = enc.finish();
+        for chunk in [100, 4096, 65_536, 1 << 20] {
+            let mut dec = RecordDecoder::new(types.clone());
+            let mut out = Vec::new();
+            for piece in bytes.chunks(chunk) {
+                dec.feed(piece, &mut out).unwrap();
+            }
+            assert_eq!(dec.finish().unwrap(), 40);
+            assert_eq!(out, rows, "chunks of {chunk}");
+        }
+        // Bytes after the trailer are refused even when the trailer ends mid-chunk.
+        let mut extra = bytes.clone();
+        extra.extend_from_slice(&[0; 300]);
+        let mut dec = RecordDecoder::new(types);
+        let fed: Result<(), CodecError> = extra.chunks(4096).try_for_each(|p| dec.feed(p, &mut Vec::new()));
+        assert_eq!(fed, Err(invalid("data after the stream's trailer")));
     }
 
     #[test]

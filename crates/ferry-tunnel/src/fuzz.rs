@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ferry_core::store::ByteStream;
 use ferry_http::Query;
-use ferry_table::ColumnType;
+use ferry_table::{Column, ColumnType};
 use futures_util::StreamExt;
 
 use crate::records::{Encoding, row_batches};
@@ -73,7 +73,9 @@ pub fn records(data: &[u8]) {
     };
     let reads: Vec<std::io::Result<Bytes>> = body.chunks(read).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
     let stream: ByteStream = Box::pin(futures_util::stream::iter(reads));
-    let mut batches = row_batches(stream, encoding, columns(mode & 0x03), Duration::from_secs(60));
+    let columns: Vec<Column> =
+        columns(mode & 0x03).into_iter().enumerate().map(|(i, t)| Column::new(&format!("c{i}"), t)).collect();
+    let mut batches = row_batches(stream, encoding, &columns, Duration::from_secs(60));
     RUNTIME.with(|rt| {
         rt.block_on(async {
             while let Some(batch) = batches.next().await {

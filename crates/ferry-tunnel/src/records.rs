@@ -1,12 +1,14 @@
 //! A block upload's body as batches of rows: optional `deflate` (zlib) decompression, a cut-off
 //! when the client goes quiet, and the record decoder's checks — all streaming, so a block of
-//! any size is held in memory one network chunk (and its rows) at a time.
+//! any size is held in memory one network chunk (and a batch of rows) at a time. Records are
+//! decoded straight into Arrow column builders: no value is copied or allocated on its own
+//! between the wire and the Parquet encoder.
 
 use std::time::Duration;
 
 use ferry_core::Error;
 use ferry_core::store::ByteStream;
-use ferry_table::{ColumnType, Rows};
+use ferry_table::{BATCH_ROWS, Column, ColumnBuilders, Rows};
 use ferry_tables::RowBatches;
 use flate2::{Decompress, FlushDecompress, Status};
 use futures_util::StreamExt;
@@ -79,8 +81,8 @@ struct State {
     body: ByteStream,
     inflater: Option<Inflater>,
     decoder: Option<RecordDecoder>,
-    /// Values per row (the table's columns).
-    width: usize,
+    /// Rows decoded and not yet handed on, in columns.
+    rows: ColumnBuilders,
     idle: Duration,
 }
 
@@ -104,7 +106,11 @@ impl State {
                     if self.inflater.as_ref().is_some_and(|i| !i.ended) {
                         return Some(Err("the deflate body ended early".into()));
                     }
-                    return decoder.finish().err().map(|e| Err(e.to_string()));
+                    if let Err(e) = decoder.finish() {
+                        return Some(Err(e.to_string()));
+                    }
+                    // The last rows; the next call finds no decoder and ends the stream.
+                    return (!self.rows.is_empty()).then(|| self.take_rows());
                 }
             };
             let plain = match &mut self.inflater {
@@ -117,27 +123,36 @@ impl State {
                 },
                 None => std::borrow::Cow::Borrowed(&chunk[..]),
             };
-            let mut values = Vec::new();
-            if let Err(e) = decoder.feed_flat(&plain, &mut values) {
+            if let Err(e) = decoder.feed_into(&plain, &mut self.rows) {
                 self.decoder = None;
                 return Some(Err(e.to_string()));
             }
-            if !values.is_empty() {
-                // The decoder appends whole records of one value per column.
-                return Some(Rows::from_flat(self.width, values).ok_or_else(|| "a partial record was decoded".into()));
+            if self.rows.len() >= BATCH_ROWS {
+                return Some(self.take_rows());
             }
         }
     }
+
+    fn take_rows(&mut self) -> Result<Rows, String> {
+        self.rows.finish().map(Rows::from_batch).map_err(|e| e.to_string())
+    }
 }
 
-/// The rows of a record stream body; any problem (corrupt data, a checksum that does not match,
-/// a missing trailer, silence longer than `idle`) ends the batches with an error.
-pub fn row_batches(body: ByteStream, encoding: Encoding, columns: Vec<ColumnType>, idle: Duration) -> RowBatches {
+/// The rows of a record stream body for `columns` (the table's non-partition columns); any
+/// problem (corrupt data, a checksum that does not match, a value its column cannot hold, a
+/// missing trailer, silence longer than `idle`) ends the batches with an error.
+pub fn row_batches(body: ByteStream, encoding: Encoding, columns: &[Column], idle: Duration) -> RowBatches {
+    let rows = match ColumnBuilders::new(columns) {
+        Ok(rows) => rows,
+        Err(e) => {
+            return Box::pin(futures_util::stream::once(async move { Err(Error::InvalidArgument(e.to_string())) }));
+        }
+    };
     let state = State {
-        width: columns.len(),
         body,
         inflater: (encoding == Encoding::Deflate).then(Inflater::new),
-        decoder: Some(RecordDecoder::new(columns)),
+        decoder: Some(RecordDecoder::new(columns.iter().map(|c| c.column_type).collect())),
+        rows,
         idle,
     };
     Box::pin(futures_util::stream::unfold(state, |mut state| async move {
@@ -152,7 +167,7 @@ mod tests {
     use std::io::Write;
 
     use bytes::Bytes;
-    use ferry_table::Value;
+    use ferry_table::{BlockWriter, ColumnType, Value, read_block};
 
     use super::*;
     use crate::codec::RecordEncoder;
@@ -161,13 +176,15 @@ mod tests {
         Box::pin(futures_util::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c)))))
     }
 
+    /// Every row of the batches, read back from the Parquet block they make.
     async fn collect(batches: RowBatches) -> Result<Vec<Vec<Value>>, String> {
-        let mut rows = Vec::new();
+        let mut block = BlockWriter::new(Vec::new(), &columns()).unwrap();
         let mut batches = batches;
         while let Some(batch) = batches.next().await {
-            rows.extend(batch.map_err(|e| e.to_string())?.iter().map(<[Value]>::to_vec));
+            let batch = batch.map_err(|e| e.to_string())?;
+            block.write_rows(batch).unwrap();
         }
-        Ok(rows)
+        Ok(read_block(block.finish().unwrap().into(), &columns()).unwrap())
     }
 
     fn encoded(n: i64) -> (Vec<Vec<Value>>, Vec<u8>) {
@@ -180,15 +197,15 @@ mod tests {
         (rows, enc.finish())
     }
 
-    fn columns() -> Vec<ColumnType> {
-        vec![ColumnType::Bigint, ColumnType::String]
+    fn columns() -> Vec<Column> {
+        vec![Column::new("id", ColumnType::Bigint), Column::new("name", ColumnType::String)]
     }
 
     #[tokio::test]
     async fn plain_and_deflate_bodies_decode_in_any_chunking() {
         let (rows, bytes) = encoded(5000);
         let split: Vec<Vec<u8>> = bytes.chunks(7).map(<[u8]>::to_vec).collect();
-        let got = collect(row_batches(stream_of(split), Encoding::Identity, columns(), Duration::from_secs(5))).await;
+        let got = collect(row_batches(stream_of(split), Encoding::Identity, &columns(), Duration::from_secs(5))).await;
         assert_eq!(got.unwrap(), rows);
 
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
@@ -198,16 +215,16 @@ mod tests {
         for size in [1, 100, packed.len()] {
             let split: Vec<Vec<u8>> = packed.chunks(size).map(<[u8]>::to_vec).collect();
             let got =
-                collect(row_batches(stream_of(split), Encoding::Deflate, columns(), Duration::from_secs(5))).await;
+                collect(row_batches(stream_of(split), Encoding::Deflate, &columns(), Duration::from_secs(5))).await;
             assert_eq!(got.unwrap(), rows, "chunks of {size}");
         }
         let cut = packed[..packed.len() - 10].to_vec();
-        let err = collect(row_batches(stream_of(vec![cut]), Encoding::Deflate, columns(), Duration::from_secs(5)))
+        let err = collect(row_batches(stream_of(vec![cut]), Encoding::Deflate, &columns(), Duration::from_secs(5)))
             .await
             .unwrap_err();
         assert!(err.contains("ended early") || err.contains("trailer"), "{err}");
         let err =
-            collect(row_batches(stream_of(vec![bytes.clone()]), Encoding::Deflate, columns(), Duration::from_secs(5)))
+            collect(row_batches(stream_of(vec![bytes.clone()]), Encoding::Deflate, &columns(), Duration::from_secs(5)))
                 .await
                 .unwrap_err();
         assert!(err.contains("corrupt"), "{err}");
@@ -219,22 +236,32 @@ mod tests {
         let err = collect(row_batches(
             stream_of(vec![bytes[..bytes.len() - 3].to_vec()]),
             Encoding::Identity,
-            columns(),
+            &columns(),
             Duration::from_secs(5),
         ))
         .await
         .unwrap_err();
         assert!(err.contains("trailer"), "{err}");
         bytes[5] ^= 0x01;
-        let err = collect(row_batches(stream_of(vec![bytes]), Encoding::Identity, columns(), Duration::from_secs(5)))
+        let err = collect(row_batches(stream_of(vec![bytes]), Encoding::Identity, &columns(), Duration::from_secs(5)))
             .await
             .unwrap_err();
         assert!(!err.is_empty());
         let silent: ByteStream = Box::pin(futures_util::stream::pending());
         let err =
-            collect(row_batches(silent, Encoding::Identity, columns(), Duration::from_millis(50))).await.unwrap_err();
+            collect(row_batches(silent, Encoding::Identity, &columns(), Duration::from_millis(50))).await.unwrap_err();
         assert!(err.contains("no data for"), "{err}");
         assert!(Encoding::parse(Some("zstd")).unwrap_err().contains("not supported"));
+
+        // A value its column cannot hold refuses the block, naming the column.
+        let mut enc = RecordEncoder::new(vec![ColumnType::Bigint, ColumnType::String]);
+        enc.write(&[Value::Int(1), Value::Bytes(b"fine".to_vec())]).unwrap();
+        enc.write(&[Value::Int(2), Value::Bytes(vec![0xff, 0xfe])]).unwrap();
+        let err =
+            collect(row_batches(stream_of(vec![enc.finish()]), Encoding::Identity, &columns(), Duration::from_secs(5)))
+                .await
+                .unwrap_err();
+        assert!(err.ends_with("column name: a string value is not valid UTF-8"), "{err}");
         assert_eq!(Encoding::parse(Some("Deflate")), Ok(Encoding::Deflate));
     }
 }

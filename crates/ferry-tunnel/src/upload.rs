@@ -135,9 +135,8 @@ pub async fn write_block(ctx: &Ctx<'_>, table: &TableName, body: Body) -> OdpsRe
         .map_err(OdpsError::invalid_argument)?;
     let upload = open(ctx, table).await?;
     let columns = upload.table.schema.columns.clone();
-    let types = upload.table.schema.column_types();
     let config = &ctx.fe.config;
-    let rows = row_batches(ferry_http::body_stream(body), encoding, types, config.idle_timeout);
+    let rows = row_batches(ferry_http::body_stream(body), encoding, &columns, config.idle_timeout);
     let (_, count) = ctx
         .tables()
         .put_block(&upload.session, block, &columns, rows, config.max_block_size)

@@ -2,17 +2,41 @@
 
 use crc_fast::Digest;
 
+use ferry_table::{ColumnBuilders, ValueRef};
+
 use super::{
     CodecError, ColumnType, END_METRICS, END_RECORD, MAX_FIELD_SIZE, META_CHECKSUM, META_COUNT, Value, Wire, crc32c,
     invalid, row_crc, unzigzag, wire,
 };
+
+/// Where a decoder puts each complete record (its checksum verified): one value per column,
+/// NULL included, borrowed from the input.
+pub trait RecordSink {
+    fn record(&mut self, row: &[ValueRef<'_>]) -> Result<(), CodecError>;
+}
+
+/// Owned values, row after row.
+impl RecordSink for Vec<Value> {
+    fn record(&mut self, row: &[ValueRef<'_>]) -> Result<(), CodecError> {
+        self.extend(row.iter().map(|v| v.to_value()));
+        Ok(())
+    }
+}
+
+/// Straight into Arrow columns, checked against the column types: no allocation per value.
+impl RecordSink for ColumnBuilders {
+    fn record(&mut self, row: &[ValueRef<'_>]) -> Result<(), CodecError> {
+        self.append(row).map_err(|e| CodecError::Value(e.to_string()))
+    }
+}
+
 /// A cursor over bytes that may end mid-value: `Ok(None)` means "wait for more input".
 struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
-impl Cursor<'_> {
+impl<'a> Cursor<'a> {
     fn varint(&mut self) -> Result<Option<u64>, CodecError> {
         let mut value: u64 = 0;
         for i in 0..10 {
@@ -26,7 +50,7 @@ impl Cursor<'_> {
         Err(invalid("a varint is longer than 10 bytes"))
     }
 
-    fn bytes(&mut self, n: usize) -> Option<&[u8]> {
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
         let out = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
         self.pos += n;
         Some(out)
@@ -35,7 +59,7 @@ impl Cursor<'_> {
 
 /// What one step of parsing found.
 enum Item {
-    /// A record, appended to the output as `columns` values.
+    /// A complete record, its values in the row.
     Record,
     Trailer,
 }
@@ -92,6 +116,11 @@ impl RecordDecoder {
     /// Feed the next bytes of the stream; the values of complete records are appended to `out`
     /// row after row (one value per column, NULL included), with no allocation per row.
     pub fn feed_flat(&mut self, chunk: &[u8], out: &mut Vec<Value>) -> Result<(), CodecError> {
+        self.feed_into(chunk, out)
+    }
+
+    /// Feed the next bytes of the stream; each complete record goes to `sink`.
+    pub fn feed_into<S: RecordSink>(&mut self, chunk: &[u8], out: &mut S) -> Result<(), CodecError> {
         if self.finished {
             return if chunk.is_empty() { Ok(()) } else { Err(invalid("data after the stream's trailer")) };
         }
@@ -102,29 +131,46 @@ impl RecordDecoder {
             self.pending.extend_from_slice(&chunk[used..]);
             return Ok(());
         }
+        // A record began in an earlier chunk. Complete it from the front of this one, copying
+        // only as much as it needs (a few bytes, doubling), then parse the rest in place:
+        // copying the whole chunk behind it was another pass over almost every chunk.
         let mut pending = std::mem::take(&mut self.pending);
-        pending.extend_from_slice(chunk);
-        let used = self.parse_all(&pending, out)?;
-        // What is left is the start of a record still arriving.
-        pending.drain(..used);
-        self.pending = pending;
-        Ok(())
+        let held = pending.len();
+        let mut want = 256.min(chunk.len());
+        loop {
+            pending.extend_from_slice(&chunk[pending.len() - held..want]);
+            let used = self.parse_all(&pending, out)?;
+            if used >= held {
+                // The straddling record is done; records after it are parsed from `chunk`.
+                let rest = &chunk[used - held..];
+                let more = self.parse_all(rest, out)?;
+                pending.clear();
+                pending.extend_from_slice(&rest[more..]);
+                self.pending = pending;
+                return Ok(());
+            }
+            // `pending` held no complete record before, so nothing of it was used.
+            if want == chunk.len() {
+                self.pending = pending;
+                return Ok(());
+            }
+            want = want.saturating_mul(2).min(chunk.len());
+        }
     }
 
     /// Parse every complete record of `buf` into `out`; returns how many bytes they took.
-    fn parse_all(&mut self, buf: &[u8], out: &mut Vec<Value>) -> Result<usize, CodecError> {
+    fn parse_all<S: RecordSink>(&mut self, buf: &[u8], out: &mut S) -> Result<usize, CodecError> {
         let mut start = 0;
+        // One record's values, reused for every record of this input.
+        let mut row = vec![ValueRef::Null; self.columns.len()];
         while start < buf.len() && !self.finished {
             let mut cursor = Cursor { buf: &buf[start..], pos: 0 };
-            let base = out.len();
-            match self.parse(&mut cursor, out)? {
-                None => {
-                    // A record still arriving: its values so far are parsed again later.
-                    out.truncate(base);
-                    break;
-                }
-                Some(Item::Record) => {}
-                Some(Item::Trailer) => out.truncate(base),
+            row.fill(ValueRef::Null);
+            match self.parse(&mut cursor, &mut row)? {
+                // A record still arriving: its values so far are parsed again later.
+                None => break,
+                Some(Item::Record) => out.record(&row)?,
+                Some(Item::Trailer) => {}
             }
             start += cursor.pos;
         }
@@ -143,11 +189,8 @@ impl RecordDecoder {
     }
 
     /// One record or the trailer from the start of `c`, `None` when it is not all there yet.
-    /// A record's values are appended to `out` (the caller drops them unless it is complete).
-    fn parse(&mut self, c: &mut Cursor<'_>, out: &mut Vec<Value>) -> Result<Option<Item>, CodecError> {
-        let base = out.len();
-        out.resize(base + self.columns.len(), Value::Null);
-        let row = &mut out[base..];
+    /// A record's values are put in `row` (all NULL on entry).
+    fn parse<'a>(&mut self, c: &mut Cursor<'a>, row: &mut [ValueRef<'a>]) -> Result<Option<Item>, CodecError> {
         let crc = &mut self.crc_input;
         crc.clear();
         let mut first = true;
@@ -181,12 +224,13 @@ impl RecordDecoder {
                     self.columns[index].name()
                 )));
             }
-            if !matches!(row[index], Value::Null) {
+            if !matches!(row[index], ValueRef::Null) {
                 return Err(invalid(format!("column {field} appears twice in one record")));
             }
             crc.extend_from_slice(&(field as i32).to_le_bytes());
-            let Some(value) = read_value(c, wire, crc)? else { return Ok(None) };
-            row[index] = value;
+            if !read_value(c, wire, crc, &mut row[index])? {
+                return Ok(None);
+            }
         }
     }
 
@@ -227,52 +271,61 @@ impl RecordDecoder {
     }
 }
 
-/// Read one value of `wire`, appending the bytes its CRC covers to `crc`.
-fn read_value(c: &mut Cursor<'_>, wire: Wire, crc: &mut Vec<u8>) -> Result<Option<Value>, CodecError> {
-    Ok(Some(match wire {
+/// Read one value of `wire` into `slot`, appending the bytes its CRC covers to `crc`; `false`
+/// when the value is not all there yet. The value is written in place: returning it wrapped in
+/// `Result<Option<_>>` made the compiler spill and reload it through the stack, a store-forwarding
+/// stall that cost more than the rest of the decoding.
+fn read_value<'a>(
+    c: &mut Cursor<'a>,
+    wire: Wire,
+    crc: &mut Vec<u8>,
+    slot: &mut ValueRef<'a>,
+) -> Result<bool, CodecError> {
+    *slot = match wire {
         Wire::Int => {
-            let Some(v) = c.varint()? else { return Ok(None) };
+            let Some(v) = c.varint()? else { return Ok(false) };
             let v = unzigzag(v);
             crc.extend_from_slice(&v.to_le_bytes());
-            Value::Int(v)
+            ValueRef::Int(v)
         }
         Wire::Bool => {
-            let Some(v) = c.varint()? else { return Ok(None) };
+            let Some(v) = c.varint()? else { return Ok(false) };
             let b = match v {
                 0 => false,
                 1 => true,
                 _ => return Err(invalid(format!("boolean value {v}"))),
             };
             crc.extend_from_slice(&[u8::from(b)]);
-            Value::Bool(b)
+            ValueRef::Bool(b)
         }
         Wire::Double => {
-            let Some(b) = c.bytes(8) else { return Ok(None) };
+            let Some(b) = c.bytes(8) else { return Ok(false) };
             crc.extend_from_slice(b);
-            Value::Double(f64::from_le_bytes(b.try_into().map_err(|_| invalid("double"))?))
+            ValueRef::Double(f64::from_le_bytes(b.try_into().map_err(|_| invalid("double"))?))
         }
         Wire::Float => {
-            let Some(b) = c.bytes(4) else { return Ok(None) };
+            let Some(b) = c.bytes(4) else { return Ok(false) };
             crc.extend_from_slice(b);
-            Value::Float(f32::from_le_bytes(b.try_into().map_err(|_| invalid("float"))?))
+            ValueRef::Float(f32::from_le_bytes(b.try_into().map_err(|_| invalid("float"))?))
         }
         Wire::Bytes => {
-            let Some(len) = c.varint()? else { return Ok(None) };
+            let Some(len) = c.varint()? else { return Ok(false) };
             if len > MAX_FIELD_SIZE as u64 {
                 return Err(CodecError::FieldTooLarge { size: len });
             }
-            let Some(b) = c.bytes(len as usize) else { return Ok(None) };
+            let Some(b) = c.bytes(len as usize) else { return Ok(false) };
             crc.extend_from_slice(b);
-            Value::Bytes(b.to_vec())
+            ValueRef::Bytes(b)
         }
         Wire::Timestamp => {
-            let Some(seconds) = c.varint()? else { return Ok(None) };
-            let Some(nanos) = c.varint()? else { return Ok(None) };
+            let Some(seconds) = c.varint()? else { return Ok(false) };
+            let Some(nanos) = c.varint()? else { return Ok(false) };
             let (seconds, nanos) = (unzigzag(seconds), unzigzag(nanos));
             let nanos = i32::try_from(nanos).map_err(|_| invalid(format!("timestamp nanoseconds {nanos}")))?;
             crc.extend_from_slice(&seconds.to_le_bytes());
             crc.extend_from_slice(&nanos.to_le_bytes());
-            Value::Timestamp { seconds, nanos }
+            ValueRef::Timestamp { seconds, nanos }
         }
-    }))
+    };
+    Ok(true)
 }
