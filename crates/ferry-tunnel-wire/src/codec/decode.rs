@@ -1,11 +1,9 @@
 //! Reading a record stream as it arrives (block uploads on the server, downloads in the client).
 
-use crc_fast::Digest;
-
 use ferry_table::{ColumnBuilders, ValueRef};
 
 use super::{
-    CodecError, ColumnType, END_METRICS, END_RECORD, MAX_FIELD_SIZE, META_CHECKSUM, META_COUNT, Value, Wire, crc32c,
+    CodecError, ColumnType, END_METRICS, END_RECORD, MAX_FIELD_SIZE, META_CHECKSUM, META_COUNT, StreamCrc, Value, Wire,
     invalid, row_crc, unzigzag, wire,
 };
 
@@ -37,7 +35,20 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// Most tags and many values take one byte: that case is inlined into the parser.
+    #[inline(always)]
     fn varint(&mut self) -> Result<Option<u64>, CodecError> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(Some(u64::from(b)))
+            }
+            _ => self.long_varint(),
+        }
+    }
+
+    #[inline(never)]
+    fn long_varint(&mut self) -> Result<Option<u64>, CodecError> {
         let mut value: u64 = 0;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.pos + i) else { return Ok(None) };
@@ -74,7 +85,7 @@ pub struct RecordDecoder {
     /// The bytes a row's CRC covers, gathered so the CRC is one call per row: a call per
     /// field on a few bytes each cost more than the CRC itself.
     crc_input: Vec<u8>,
-    crc_of_crcs: Digest,
+    crc_of_crcs: StreamCrc,
     count: u64,
     finished: bool,
 }
@@ -88,7 +99,7 @@ impl RecordDecoder {
             wires,
             pending: Vec::new(),
             crc_input: Vec::new(),
-            crc_of_crcs: crc32c(),
+            crc_of_crcs: StreamCrc::new(),
             count: 0,
             finished: false,
         }
@@ -208,7 +219,7 @@ impl RecordDecoder {
                 if sent as u32 != computed {
                     return Err(CodecError::RowChecksum { record: self.count });
                 }
-                self.crc_of_crcs.update(&computed.to_le_bytes());
+                self.crc_of_crcs.add(computed);
                 self.count += 1;
                 return Ok(Some(Item::Record));
             }
@@ -257,7 +268,7 @@ impl RecordDecoder {
                     if announced != self.count as i64 {
                         return Err(CodecError::Count { announced, carried: self.count });
                     }
-                    if value as u32 != self.crc_of_crcs.finalize() as u32 {
+                    if value as u32 != self.crc_of_crcs.value() {
                         return Err(CodecError::StreamChecksum);
                     }
                     self.finished = true;

@@ -1,10 +1,8 @@
 //! Writing a record stream (downloads on the server, block uploads in the client).
 
-use crc_fast::Digest;
-
 use super::{
-    CodecError, ColumnType, END_RECORD, META_CHECKSUM, META_COUNT, Value, Wire, crc32c, invalid, put_varint, row_crc,
-    wire, zigzag,
+    CodecError, ColumnType, END_RECORD, META_CHECKSUM, META_COUNT, StreamCrc, Value, Wire, invalid, put_varint,
+    row_crc, wire, zigzag,
 };
 /// Encodes records into a stream, for downloads (and for ferry's own tunnel client).
 pub struct RecordEncoder {
@@ -12,14 +10,14 @@ pub struct RecordEncoder {
     out: Vec<u8>,
     /// The bytes a row's CRC covers, gathered so the CRC is one call per row.
     crc_input: Vec<u8>,
-    crc_of_crcs: Digest,
+    crc_of_crcs: StreamCrc,
     count: u64,
 }
 
 impl RecordEncoder {
     /// Encode records of `columns`; field numbers are positions in this list.
     pub fn new(columns: Vec<ColumnType>) -> Self {
-        RecordEncoder { columns, out: Vec::new(), crc_input: Vec::new(), crc_of_crcs: crc32c(), count: 0 }
+        RecordEncoder { columns, out: Vec::new(), crc_input: Vec::new(), crc_of_crcs: StreamCrc::new(), count: 0 }
     }
 
     /// Append one record. Errors when it does not fit the columns (arity or value kind).
@@ -71,7 +69,7 @@ impl RecordEncoder {
         let row_crc = row_crc(crc);
         put_varint(&mut self.out, END_RECORD << 3);
         put_varint(&mut self.out, u64::from(row_crc));
-        self.crc_of_crcs.update(&row_crc.to_le_bytes());
+        self.crc_of_crcs.add(row_crc);
         self.count += 1;
         Ok(())
     }
@@ -96,7 +94,7 @@ impl RecordEncoder {
         put_varint(&mut self.out, META_COUNT << 3);
         put_varint(&mut self.out, zigzag(self.count as i64));
         put_varint(&mut self.out, META_CHECKSUM << 3);
-        put_varint(&mut self.out, self.crc_of_crcs.finalize() as u32 as u64);
+        put_varint(&mut self.out, self.crc_of_crcs.value() as u64);
         self.out
     }
 }
