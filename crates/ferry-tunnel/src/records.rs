@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use ferry_core::Error;
 use ferry_core::store::ByteStream;
 use ferry_table::{BATCH_ROWS, Column, ColumnBuilders, Rows};
@@ -34,46 +35,70 @@ impl Encoding {
     }
 }
 
-/// zlib decompression of a body arriving in chunks.
+/// Plain bytes inflated per step: a body that compresses a thousandfold (all zeros, say) is
+/// still decoded a bounded piece at a time, never inflated whole into memory.
+const INFLATE_STEP: usize = 1 << 20;
+
+/// zlib decompression of a body arriving in chunks, a bounded step at a time.
 struct Inflater {
     z: Decompress,
     ended: bool,
+    /// The compressed chunk being inflated, and how much of it zlib has taken.
+    input: Bytes,
+    taken: usize,
+    /// The last step filled its output: zlib may hold more output for it.
+    full: bool,
+    plain: Vec<u8>,
 }
 
 impl Inflater {
     fn new() -> Self {
-        Inflater { z: Decompress::new(true), ended: false }
+        Inflater {
+            z: Decompress::new(true),
+            ended: false,
+            input: Bytes::new(),
+            taken: 0,
+            full: false,
+            plain: Vec::with_capacity(INFLATE_STEP),
+        }
     }
 
-    fn inflate(&mut self, input: &[u8]) -> Result<Vec<u8>, String> {
-        let mut out = Vec::with_capacity(input.len().saturating_mul(4).max(16 * 1024));
-        let mut pos = 0;
-        while pos < input.len() || out.len() == out.capacity() {
+    /// Whether [`Inflater::step`] has more to give before the next chunk is needed.
+    fn has_more(&self) -> bool {
+        self.taken < self.input.len() || self.full
+    }
+
+    /// Inflate the next step (at most [`INFLATE_STEP`] bytes) of the current chunk.
+    fn step(&mut self) -> Result<&[u8], String> {
+        self.plain.clear();
+        loop {
+            let rest = &self.input[self.taken..];
             if self.ended {
-                return Err("data after the end of the deflate stream".into());
-            }
-            if out.capacity() - out.len() < 16 * 1024 {
-                out.reserve(out.capacity());
+                if !rest.is_empty() {
+                    return Err("data after the end of the deflate stream".into());
+                }
+                self.full = false;
+                break;
             }
             let before = self.z.total_in();
             let status = self
                 .z
-                .decompress_vec(&input[pos..], &mut out, FlushDecompress::None)
+                .decompress_vec(rest, &mut self.plain, FlushDecompress::None)
                 .map_err(|e| format!("the deflate body is corrupt: {e}"))?;
-            pos += (self.z.total_in() - before) as usize;
+            let (taken, made) = (self.z.total_in() - before, self.plain.len());
+            self.taken += taken as usize;
+            self.full = self.plain.len() == self.plain.capacity();
+            if taken == 0 && made == 0 && !self.full && status != Status::StreamEnd {
+                // Neither input taken nor output made: asking again would loop forever.
+                return Err("the deflate body is corrupt".into());
+            }
             match status {
-                Status::StreamEnd => {
-                    self.ended = true;
-                    if pos < input.len() {
-                        return Err("data after the end of the deflate stream".into());
-                    }
-                    break;
-                }
-                Status::Ok | Status::BufError if pos >= input.len() && out.len() < out.capacity() => break,
+                Status::StreamEnd => self.ended = true,
+                Status::Ok | Status::BufError if self.full || self.taken >= self.input.len() => break,
                 Status::Ok | Status::BufError => {}
             }
         }
-        Ok(out)
+        Ok(&self.plain)
     }
 }
 
@@ -91,41 +116,48 @@ impl State {
     async fn next_batch(&mut self) -> Option<Result<Rows, String>> {
         loop {
             let decoder = self.decoder.as_mut()?;
-            let chunk = match tokio::time::timeout(self.idle, self.body.next()).await {
-                Err(_) => {
-                    self.decoder = None;
-                    return Some(Err(format!("no data for {} s: the block upload was cut off", self.idle.as_secs())));
-                }
-                Ok(Some(Err(e))) => {
-                    self.decoder = None;
-                    return Some(Err(format!("the block body broke off: {e}")));
-                }
-                Ok(Some(Ok(chunk))) => chunk,
-                Ok(None) => {
-                    let decoder = self.decoder.take()?;
-                    if self.inflater.as_ref().is_some_and(|i| !i.ended) {
-                        return Some(Err("the deflate body ended early".into()));
-                    }
-                    if let Err(e) = decoder.finish() {
-                        return Some(Err(e.to_string()));
-                    }
-                    // The last rows; the next call finds no decoder and ends the stream.
-                    return (!self.rows.is_empty()).then(|| self.take_rows());
-                }
-            };
-            let plain = match &mut self.inflater {
-                Some(inflater) => match inflater.inflate(&chunk) {
-                    Ok(plain) => std::borrow::Cow::Owned(plain),
-                    Err(e) => {
-                        self.decoder = None;
-                        return Some(Err(e));
-                    }
+            let fed = match &mut self.inflater {
+                Some(inflater) if inflater.has_more() => match inflater.step() {
+                    Ok(plain) => decoder.feed_into(plain, &mut self.rows).map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
                 },
-                None => std::borrow::Cow::Borrowed(&chunk[..]),
+                _ => {
+                    let chunk = match tokio::time::timeout(self.idle, self.body.next()).await {
+                        Err(_) => {
+                            self.decoder = None;
+                            let idle = self.idle.as_secs();
+                            return Some(Err(format!("no data for {idle} s: the block upload was cut off")));
+                        }
+                        Ok(Some(Err(e))) => {
+                            self.decoder = None;
+                            return Some(Err(format!("the block body broke off: {e}")));
+                        }
+                        Ok(Some(Ok(chunk))) => chunk,
+                        Ok(None) => {
+                            let decoder = self.decoder.take()?;
+                            if self.inflater.as_ref().is_some_and(|i| !i.ended) {
+                                return Some(Err("the deflate body ended early".into()));
+                            }
+                            if let Err(e) = decoder.finish() {
+                                return Some(Err(e.to_string()));
+                            }
+                            // The last rows; the next call finds no decoder and ends the stream.
+                            return (!self.rows.is_empty()).then(|| self.take_rows());
+                        }
+                    };
+                    match &mut self.inflater {
+                        Some(inflater) => {
+                            // Inflated a step at a time by the next turns of this loop.
+                            (inflater.input, inflater.taken) = (chunk, 0);
+                            Ok(())
+                        }
+                        None => decoder.feed_into(&chunk, &mut self.rows).map_err(|e| e.to_string()),
+                    }
+                }
             };
-            if let Err(e) = decoder.feed_into(&plain, &mut self.rows) {
+            if let Err(e) = fed {
                 self.decoder = None;
-                return Some(Err(e.to_string()));
+                return Some(Err(e));
             }
             if self.rows.len() >= BATCH_ROWS {
                 return Some(self.take_rows());
@@ -228,6 +260,29 @@ mod tests {
                 .await
                 .unwrap_err();
         assert!(err.contains("corrupt"), "{err}");
+    }
+
+    #[test]
+    fn a_highly_compressed_chunk_is_inflated_a_bounded_step_at_a_time() {
+        let plain = vec![0u8; 24 << 20];
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&plain).unwrap();
+        let packed = z.finish().unwrap();
+        assert!(packed.len() < 64 << 10, "{} bytes", packed.len());
+        let mut inflater = Inflater::new();
+        (inflater.input, inflater.taken) = (Bytes::from(packed), 0);
+        let (mut total, mut steps) = (0, 0);
+        while inflater.has_more() {
+            let step = inflater.step().unwrap();
+            assert!(step.len() <= INFLATE_STEP);
+            assert!(step.iter().all(|b| *b == 0));
+            total += step.len();
+            steps += 1;
+        }
+        assert_eq!(total, plain.len());
+        assert!(steps >= 24, "{steps} steps");
+        assert!(inflater.ended);
+        assert!(inflater.plain.capacity() <= 2 * INFLATE_STEP, "the buffer never grew");
     }
 
     #[tokio::test]
