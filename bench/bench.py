@@ -22,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "compat"))
 from conftest import ACCESS_KEY, SECRET_KEY, FerryServer, s3_client  # noqa: E402
+from procstat import cpu_seconds  # noqa: E402
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -29,14 +30,7 @@ S3S_FS = REPO / "bench" / ".tools" / "bin" / "s3s-fs"
 INFERNO = REPO / "bench" / ".tools" / "bin"
 FERRY = REPO / "target" / "release" / "ferry"
 HASH_FLOOR = REPO / "target" / "release" / "examples" / "hash_floor"
-TICK = os.sysconf("SC_CLK_TCK")
 SCENARIOS = ("s5cmd-upload", "cp-upload", "cp-download", "s5cmd-download")
-
-
-def proc_cpu(pid):
-    """CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def peak_rss_mib(pid):
@@ -58,7 +52,7 @@ class Run:
     """One timed client command against one server: wall seconds, client and server CPU."""
 
     def __init__(self, args, env, server_pid):
-        before = proc_cpu(server_pid)
+        before = cpu_seconds(server_pid)
         start = time.perf_counter()
         child = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         err = child.stderr.read()
@@ -68,7 +62,7 @@ class Run:
         if child.returncode != 0:
             raise RuntimeError(f"{args[0]} failed ({child.returncode}): {err.decode(errors='replace')[-2000:]}")
         self.client_cpu = usage.ru_utime + usage.ru_stime
-        self.server_cpu = proc_cpu(server_pid) - before
+        self.server_cpu = cpu_seconds(server_pid) - before
 
 
 def commands(url, parallel, part_mib):

@@ -22,17 +22,12 @@ sys.path.insert(0, str(REPO / "tests" / "compat"))
 from conftest import ACCESS_KEY, SECRET_KEY, FerryServer  # noqa: E402
 from odps import ODPS  # noqa: E402
 from odps.tunnel import TableTunnel  # noqa: E402
+from procstat import cpu_seconds  # noqa: E402
 
 # TUNNEL_LOAD (with FERRY_BIN for the server) compares other builds side by side.
 LOAD = Path(os.environ.get("TUNNEL_LOAD", REPO / "target" / "release" / "examples" / "tunnel_load"))
 SCHEMA = "id bigint, name string, amount double, flag boolean, at datetime"
 TARGET = 1_000_000
-
-
-def cpu_seconds(pid):
-    """User + system CPU seconds a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def children_cpu():

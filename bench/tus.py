@@ -24,18 +24,13 @@ import threading
 import time
 from pathlib import Path
 
+from procstat import cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 FERRY = ROOT / "target" / "release" / "ferry"
 TUSD = ROOT / "bench" / ".tools" / "bin" / "tusd"
 BUCKET = "bench"
-TICKS = os.sysconf("SC_CLK_TCK")
 MiB = 1024 * 1024
-
-
-def cpu_seconds(pid):
-    """utime + stime of `pid` (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def meta(pairs):

@@ -366,6 +366,21 @@ pub struct Principal {
 pub struct Denied(pub String);
 
 impl Principal {
+    /// A long-lived, non-admin key named `id` with `grants` (in their text form), for tests.
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    pub(crate) fn test_key(id: &str, grants: &[&str]) -> Principal {
+        Principal {
+            access_key_id: id.into(),
+            key: Some(id.into()),
+            admin: false,
+            grants: grants.iter().map(|g| Grant::parse(g).unwrap()).collect(),
+            policy: None,
+            temporary: false,
+            upload_limit: None,
+        }
+    }
+
     /// The admin key's principal.
     pub fn admin(access_key_id: &str) -> Principal {
         Principal {
@@ -455,15 +470,7 @@ mod tests {
     use super::*;
 
     fn key(grants: &[&str]) -> Principal {
-        Principal {
-            access_key_id: "K".into(),
-            key: Some("K".into()),
-            admin: false,
-            grants: grants.iter().map(|g| Grant::parse(g).unwrap()).collect(),
-            policy: None,
-            temporary: false,
-            upload_limit: None,
-        }
+        Principal::test_key("K", grants)
     }
 
     #[test]

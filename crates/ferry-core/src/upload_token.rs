@@ -191,7 +191,6 @@ pub fn open(master: &MasterKey, token: &str, now: i64) -> Result<UploadClaims, U
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::access::Grant;
 
     fn claims() -> UploadClaims {
         UploadClaims {
@@ -204,15 +203,7 @@ mod tests {
     }
 
     fn key(grants: &[&str]) -> Principal {
-        Principal {
-            access_key_id: "FERRYABC".into(),
-            key: Some("FERRYABC".into()),
-            admin: false,
-            grants: grants.iter().map(|g| Grant::parse(g).unwrap()).collect(),
-            policy: None,
-            temporary: false,
-            upload_limit: None,
-        }
+        Principal::test_key("FERRYABC", grants)
     }
 
     #[test]

@@ -60,6 +60,19 @@ pub fn concatenated_from(session: &crate::types::Session) -> Option<Vec<String>>
     Some(ids.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
 }
 
+impl ConcatSource {
+    /// The commit record a source is closed with when it is consumed by the concatenation
+    /// published as session `target`.
+    pub fn consumed_by(&self, target: &str) -> crate::types::CommitRecord {
+        crate::types::CommitRecord {
+            fingerprint: format!("{CONSUMED_PREFIX}{target}"),
+            etag: String::new(),
+            checksum: None,
+            size: self.size,
+        }
+    }
+}
+
 /// Whether `session` was consumed as a source by a concatenation.
 pub fn was_concatenated(session: &crate::types::Session) -> bool {
     session.commit.as_ref().is_some_and(|c| c.fingerprint.starts_with(CONSUMED_PREFIX))

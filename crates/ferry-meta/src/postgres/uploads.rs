@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use ferry_core::events::NewEvent;
-use ferry_core::uploads::{CONSUMED_PREFIX, ConcatSource, UploadStore};
+use ferry_core::uploads::{ConcatSource, UploadStore};
 use ferry_core::{CommitRecord, Error, ObjectRecord, PartRecord, Result, SessionClock};
 
 use super::{PostgresMetaStore, bind, db, sessions};
@@ -98,12 +98,7 @@ impl UploadStore for PostgresMetaStore {
                 .map_err(db)?;
                 next += 1;
             }
-            let closed = CommitRecord {
-                fingerprint: format!("{CONSUMED_PREFIX}{session}"),
-                etag: String::new(),
-                checksum: None,
-                size: source.size,
-            };
+            let closed = source.consumed_by(session);
             tx.execute(
                 "UPDATE sessions SET state = 'CLOSED', last_activity = $2, commit_record = $3 WHERE id = $1",
                 &[&source.session, &object.modified, &json(&closed)?],
