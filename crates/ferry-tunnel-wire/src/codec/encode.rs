@@ -7,6 +7,8 @@ use super::{
 /// Encodes records into a stream, for downloads (and for ferry's own tunnel client).
 pub struct RecordEncoder {
     columns: Vec<ColumnType>,
+    /// How each column travels and its field tag, worked out once rather than per value.
+    fields: Vec<(Wire, u64)>,
     out: Vec<u8>,
     /// The bytes a row's CRC covers, gathered so the CRC is one call per row.
     crc_input: Vec<u8>,
@@ -17,7 +19,22 @@ pub struct RecordEncoder {
 impl RecordEncoder {
     /// Encode records of `columns`; field numbers are positions in this list.
     pub fn new(columns: Vec<ColumnType>) -> Self {
-        RecordEncoder { columns, out: Vec::new(), crc_input: Vec::new(), crc_of_crcs: StreamCrc::new(), count: 0 }
+        let fields = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let wire = wire(c);
+                (wire, (i as u64 + 1) << 3 | wire.wire_type())
+            })
+            .collect();
+        RecordEncoder {
+            columns,
+            fields,
+            out: Vec::new(),
+            crc_input: Vec::new(),
+            crc_of_crcs: StreamCrc::new(),
+            count: 0,
+        }
     }
 
     /// Append one record. Errors when it does not fit the columns (arity or value kind).
@@ -27,13 +44,12 @@ impl RecordEncoder {
         }
         let crc = &mut self.crc_input;
         crc.clear();
-        for (i, (value, column)) in row.iter().zip(&self.columns).enumerate() {
+        for (value, &(wire, tag)) in row.iter().zip(&self.fields) {
             if matches!(value, Value::Null) {
                 continue;
             }
-            let field = i as u64 + 1;
-            let wire = wire(column);
-            put_varint(&mut self.out, field << 3 | wire.wire_type());
+            let field = tag >> 3;
+            put_varint(&mut self.out, tag);
             crc.extend_from_slice(&(field as i32).to_le_bytes());
             match (wire, value) {
                 (Wire::Int, Value::Int(v)) => {
@@ -63,7 +79,10 @@ impl RecordEncoder {
                     crc.extend_from_slice(&seconds.to_le_bytes());
                     crc.extend_from_slice(&nanos.to_le_bytes());
                 }
-                _ => return Err(invalid(format!("column {field} ({}) cannot hold {value:?}", column.name()))),
+                _ => {
+                    let column = &self.columns[field as usize - 1];
+                    return Err(invalid(format!("column {field} ({}) cannot hold {value:?}", column.name())));
+                }
             }
         }
         let row_crc = row_crc(crc);
