@@ -186,7 +186,13 @@ impl ColumnBuilders {
         if self.broken {
             return Err(refused_earlier());
         }
-        let arrays = self.builders.iter_mut().map(Builder::finish).collect();
+        // Each column starts over with a builder sized for a batch: an Arrow builder's own
+        // `finish` leaves it with no capacity, and growing it back by doubling, batch after
+        // batch, was a copy and fresh pages for every batch.
+        let mut arrays = Vec::with_capacity(self.builders.len());
+        for (builder, column) in self.builders.iter_mut().zip(&self.columns) {
+            arrays.push(std::mem::replace(builder, Builder::new(column.column_type)?).finish());
+        }
         self.rows = 0;
         Ok(RecordBatch::try_new(self.schema.clone(), arrays)?)
     }
