@@ -14,14 +14,14 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use ferry_core::pipeline::{Sink, Stage};
 use ferry_core::store::ByteStream;
-use ferry_core::{BlobId, BlobStore, BlobWriter, Error, Millis, Result};
+use ferry_core::{BlobId, BlobStore, BlobWriter, BlockingBlobWrite, Error, Millis, Result};
 use tokio::sync::mpsc;
 
 /// Size of the reads that serve GETs.
@@ -308,19 +308,25 @@ fn sync(file: BufWriter<File>) -> io::Result<()> {
     file.into_inner().map_err(|e| e.into_error())?.sync_data()
 }
 
-/// Writes a blob on its own thread, fsynced as it goes and at the end. Each chunk is written
-/// straight from the buffer the network read it into: the chunks hyper hands over are tens to
-/// hundreds of KiB, so a user-space write buffer would only add a copy of every byte.
+/// Writes a blob from a blocking thread, fsynced as it goes and at the end: on a writer thread
+/// of its own ([`WriterState::Streaming`]) or on the engine's hashing thread
+/// ([`BlobWriter::into_blocking`]). Each chunk is written straight from the buffer the network
+/// read it into: the chunks hyper hands over are tens to hundreds of KiB, so a user-space write
+/// buffer would only add a copy of every byte.
 struct FileSink {
     file: File,
     size: u64,
     unsynced: u64,
+    /// Set to the size once the blob is durable, for [`LocalWriter::finish`] after a hand-over.
+    durable: Option<Arc<OnceLock<u64>>>,
 }
 
-impl Sink for FileSink {
-    type Output = u64;
+impl FileSink {
+    fn new(file: File) -> Self {
+        FileSink { file, size: 0, unsynced: 0, durable: None }
+    }
 
-    fn consume(&mut self, chunk: &[u8]) -> io::Result<()> {
+    fn append(&mut self, chunk: &[u8]) -> io::Result<()> {
         self.size += chunk.len() as u64;
         self.file.write_all(chunk)?;
         self.unsynced += chunk.len() as u64;
@@ -333,9 +339,34 @@ impl Sink for FileSink {
         Ok(())
     }
 
-    fn finish(self) -> io::Result<u64> {
+    fn sync(self) -> io::Result<u64> {
         self.file.sync_data()?;
+        if let Some(durable) = &self.durable {
+            let _ = durable.set(self.size);
+        }
         Ok(self.size)
+    }
+}
+
+impl Sink for FileSink {
+    type Output = u64;
+
+    fn consume(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.append(chunk)
+    }
+
+    fn finish(self) -> io::Result<u64> {
+        self.sync()
+    }
+}
+
+impl BlockingBlobWrite for FileSink {
+    fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.append(chunk)
+    }
+
+    fn finish(self: Box<Self>) -> io::Result<u64> {
+        self.sync()
     }
 }
 
@@ -345,6 +376,8 @@ impl Sink for FileSink {
 enum WriterState {
     Buffering(Vec<Bytes>, usize),
     Streaming(Stage<u64>),
+    /// Handed to the engine's thread; holds the size once that thread made the blob durable.
+    Handed(Arc<OnceLock<u64>>),
     Closed,
 }
 
@@ -361,18 +394,31 @@ struct LocalWriter {
 }
 
 impl LocalWriter {
+    /// Open the file on a blocking thread and write what was buffered into it.
+    async fn open_with_buffered(&mut self) -> Result<FileSink> {
+        let WriterState::Buffering(chunks, _) = std::mem::replace(&mut self.state, WriterState::Closed) else {
+            return Err(Error::Blob(io::Error::other("blob writer is no longer buffering")));
+        };
+        let path = self.path.clone();
+        let sink = tokio::task::spawn_blocking(move || -> io::Result<FileSink> {
+            // Nothing was written through the fresh buffer, so taking the file out cannot fail.
+            let file = open_claimed(&path)?.into_inner().map_err(|e| e.into_error())?;
+            let mut sink = FileSink::new(file);
+            for chunk in &chunks {
+                sink.append(chunk)?;
+            }
+            Ok(sink)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(sink)
+    }
+
     /// Start the writer thread, handing it what was buffered.
     async fn stream(&mut self) -> Result<()> {
-        if let WriterState::Buffering(chunks, _) = std::mem::replace(&mut self.state, WriterState::Closed) {
-            let path = self.path.clone();
-            let file = tokio::task::spawn_blocking(move || open_claimed(&path)).await.map_err(io::Error::other)??;
-            // Nothing was written through the fresh buffer, so taking the file out cannot fail.
-            let file = file.into_inner().map_err(|e| e.into_error())?;
-            let mut stage = Stage::spawn(FileSink { file, size: 0, unsynced: 0 });
-            for chunk in chunks {
-                stage.push(chunk).await?;
-            }
-            self.state = WriterState::Streaming(stage);
+        if matches!(self.state, WriterState::Buffering(..)) {
+            let sink = self.open_with_buffered().await?;
+            self.state = WriterState::Streaming(Stage::spawn(sink));
         }
         Ok(())
     }
@@ -399,6 +445,17 @@ impl BlobWriter for LocalWriter {
         }
     }
 
+    async fn into_blocking(&mut self) -> Result<Option<Box<dyn BlockingBlobWrite>>> {
+        if !matches!(self.state, WriterState::Buffering(..)) {
+            return Ok(None);
+        }
+        let mut sink = self.open_with_buffered().await?;
+        let durable = Arc::new(OnceLock::new());
+        sink.durable = Some(durable.clone());
+        self.state = WriterState::Handed(durable);
+        Ok(Some(Box::new(sink)))
+    }
+
     async fn finish(mut self: Box<Self>) -> Result<u64> {
         let result = match std::mem::replace(&mut self.state, WriterState::Closed) {
             WriterState::Buffering(chunks, size) => {
@@ -416,6 +473,9 @@ impl BlobWriter for LocalWriter {
                 .and_then(|r| r)
             }
             WriterState::Streaming(stage) => stage.finish().await,
+            WriterState::Handed(durable) => {
+                durable.get().copied().ok_or_else(|| io::Error::other("the blocking writer never made the blob durable"))
+            }
             WriterState::Closed => Err(io::Error::other("blob writer already closed")),
         };
         if result.is_err() {
