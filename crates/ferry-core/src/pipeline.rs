@@ -137,3 +137,74 @@ impl Sink for HashWriteSink {
         Ok(self.hasher.finish())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Collects what it is fed, to check order and completeness.
+    struct Collect(Vec<u8>);
+
+    impl Sink for Collect {
+        type Output = Vec<u8>;
+        fn consume(&mut self, chunk: &[u8]) -> io::Result<()> {
+            self.0.extend_from_slice(chunk);
+            Ok(())
+        }
+        fn finish(self) -> io::Result<Vec<u8>> {
+            Ok(self.0)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_chunk_arrives_in_order_including_a_last_partial_batch() {
+        let mut stage = Stage::spawn(Collect(Vec::new()));
+        let mut expected = Vec::new();
+        // 2.5 batches of 100 KiB chunks with distinct contents, so a lost or reordered chunk shows.
+        for i in 0..(BATCH_BYTES * 5 / 2 / (100 * 1024)) {
+            let chunk = vec![i as u8; 100 * 1024];
+            expected.extend_from_slice(&chunk);
+            stage.push(Bytes::from(chunk)).await.expect("push");
+        }
+        assert_eq!(stage.finish().await.expect("finish"), expected);
+    }
+
+    /// Fails on its first chunk.
+    struct Broken;
+
+    impl Sink for Broken {
+        type Output = ();
+        fn consume(&mut self, _: &[u8]) -> io::Result<()> {
+            Err(io::Error::other("disk on fire"))
+        }
+        fn finish(self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failing_sink_surfaces_its_error_from_push_or_finish() {
+        let mut stage = Stage::spawn(Broken);
+        let mut pushed = Ok(());
+        for _ in 0..(STAGE_DEPTH + 2) * (BATCH_BYTES / (64 * 1024)) {
+            pushed = stage.push(Bytes::from(vec![0u8; 64 * 1024])).await;
+            if pushed.is_err() {
+                break;
+            }
+        }
+        let err = match pushed {
+            Err(e) => e,
+            Ok(()) => stage.finish().await.expect_err("the sink failed"),
+        };
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn finishing_with_a_partial_batch_after_the_thread_failed_reports_the_failure() {
+        let mut stage = Stage::spawn(Broken);
+        stage.push(Bytes::from(vec![0u8; BATCH_BYTES])).await.expect("first batch is queued");
+        stage.push(Bytes::from_static(b"tail")).await.expect("held in the batch");
+        let err = stage.finish().await.expect_err("the sink failed");
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+    }
+}
