@@ -313,7 +313,7 @@ fn sync(file: BufWriter<File>) -> io::Result<()> {
 
 /// Writes a blob from a blocking thread, fsynced as it goes and at the end: on a writer thread
 /// of its own ([`WriterState::Streaming`]) or on the engine's hashing thread
-/// ([`BlobWriter::into_blocking`]). Each chunk is written straight from the buffer the network
+/// ([`BlobWriter::hand_to_blocking`]). Each chunk is written straight from the buffer the network
 /// read it into: the chunks hyper hands over are tens to hundreds of KiB, so a user-space write
 /// buffer would only add a copy of every byte.
 struct FileSink {
@@ -448,7 +448,7 @@ impl BlobWriter for LocalWriter {
         }
     }
 
-    async fn into_blocking(&mut self) -> Result<Option<Box<dyn BlockingBlobWrite>>> {
+    async fn hand_to_blocking(&mut self) -> Result<Option<Box<dyn BlockingBlobWrite>>> {
         if !matches!(self.state, WriterState::Buffering(..)) {
             return Ok(None);
         }
@@ -558,7 +558,7 @@ mod tests {
         let mut writer = store.create().await.expect("create");
         let id = writer.id().clone();
         writer.write(Bytes::from_static(b"head-")).await.expect("write");
-        let mut blocking = writer.into_blocking().await.expect("hand over").expect("local files have one");
+        let mut blocking = writer.hand_to_blocking().await.expect("hand over").expect("local files have one");
         assert!(writer.write(Bytes::from_static(b"x")).await.is_err(), "no writes here once handed over");
         let tail = vec![7u8; 3 * 1024 * 1024];
         let size = tokio::task::spawn_blocking(move || {
@@ -581,7 +581,7 @@ mod tests {
         let store = LocalBlobStore::open(dir.path()).expect("open");
         let mut writer = store.create().await.expect("create");
         let path = store.path(writer.id()).expect("path");
-        let mut blocking = writer.into_blocking().await.expect("hand over").expect("local files have one");
+        let mut blocking = writer.hand_to_blocking().await.expect("hand over").expect("local files have one");
         blocking.write(b"never synced").expect("write");
         drop(blocking);
         assert!(writer.finish().await.is_err());

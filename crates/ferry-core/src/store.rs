@@ -184,7 +184,7 @@ pub trait BlobWriter: Send {
     /// Once handed over, `write` here fails; bytes already written here come first in the blob.
     /// [`BlobWriter::finish`] succeeds only after [`BlockingBlobWrite::finish`] did (it is
     /// what makes the bytes durable); `abort` discards the blob either way.
-    async fn into_blocking(&mut self) -> Result<Option<Box<dyn BlockingBlobWrite>>> {
+    async fn hand_to_blocking(&mut self) -> Result<Option<Box<dyn BlockingBlobWrite>>> {
         Ok(None)
     }
     /// Make the blob durable and visible; returns its size.
@@ -193,7 +193,7 @@ pub trait BlobWriter: Send {
     async fn abort(self: Box<Self>);
 }
 
-/// The blocking half of a [`BlobWriter`] (see [`BlobWriter::into_blocking`]); each call may
+/// The blocking half of a [`BlobWriter`] (see [`BlobWriter::hand_to_blocking`]); each call may
 /// block on the disk, so it runs on a blocking thread.
 pub trait BlockingBlobWrite: Send {
     fn write(&mut self, chunk: &[u8]) -> io::Result<()>;

@@ -223,7 +223,7 @@ impl Hasher {
                 return writer.write(chunk).await;
             }
             if let Hasher::Inline(h) = std::mem::replace(self, Hasher::Moving) {
-                *self = match writer.into_blocking().await? {
+                *self = match writer.hand_to_blocking().await? {
                     Some(blob) => Hasher::Joined(Stage::spawn(HashWriteSink { hasher: *h, blob })),
                     None => Hasher::Apart(Stage::spawn(HashSink(*h))),
                 };
