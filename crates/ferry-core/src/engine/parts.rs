@@ -172,7 +172,8 @@ impl Engine {
             Some(e) => Err(e),
             None => match hasher.finish().await {
                 Ok(digests) => verify(&input, size, &digests).map(|()| digests),
-                Err(e) => Err(Error::Blob(e)),
+                // On local disk this includes the last writes and fsync: a full disk is told apart.
+                Err(e) => Err(Error::from(e)),
             },
         };
         match result {
@@ -230,7 +231,8 @@ impl Hasher {
             }
         }
         match self {
-            Hasher::Joined(stage) => stage.push(chunk).await.map_err(Error::Blob),
+            // The writes happen on that thread: a full disk is told apart (see `Error::from`).
+            Hasher::Joined(stage) => stage.push(chunk).await.map_err(Error::from),
             Hasher::Apart(stage) => {
                 stage.push(chunk.clone()).await.map_err(Error::Blob)?;
                 writer.write(chunk).await
