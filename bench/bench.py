@@ -28,7 +28,7 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 S3S_FS = REPO / "bench" / ".tools" / "bin" / "s3s-fs"
 INFERNO = REPO / "bench" / ".tools" / "bin"
-FERRY = REPO / "target" / "release" / "ferry"
+FERRY = Path(os.environ.get("FERRY_BIN", str(REPO / "target" / "release" / "ferry")))
 HASH_FLOOR = REPO / "target" / "release" / "examples" / "hash_floor"
 SCENARIOS = ("s5cmd-upload", "cp-upload", "cp-download", "s5cmd-download")
 

@@ -14,18 +14,21 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ferry_core::pipeline::{Sink, Stage};
 use ferry_core::store::ByteStream;
-use ferry_core::{BlobId, BlobStore, BlobWriter, Error, Millis, Result};
+use ferry_core::{BlobId, BlobStore, BlobWriter, BlockingBlobWrite, Error, Millis, Result};
 use tokio::sync::mpsc;
 
-/// Size of the reads that serve GETs.
+/// Size of the reads that serve GETs. (1 MiB chunks, for fewer hand-overs, cost more CPU: the
+/// allocator then maps fresh pages for most of them, and the kernel zeroes those.)
 const READ_CHUNK: usize = 256 * 1024;
+/// Chunks read ahead of the connection, per GET.
+const READ_AHEAD: usize = 4;
 /// Bytes written between intermediate fsyncs of a blob being written.
 const SYNC_EVERY: u64 = 8 * 1024 * 1024;
 /// Size of the write buffer in front of each blob file.
@@ -169,7 +172,7 @@ impl BlobStore for LocalBlobStore {
     async fn read(&self, blob: &BlobId, offset: u64, len: u64) -> Result<ByteStream> {
         let path = self.path(blob)?;
         let mut file = File::open(&path).map_err(|e| missing_is_critical(e, blob))?;
-        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
+        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(READ_AHEAD);
         tokio::task::spawn_blocking(move || {
             let mut left = len;
             if let Err(e) = file.seek(SeekFrom::Start(offset)) {
@@ -177,18 +180,18 @@ impl BlobStore for LocalBlobStore {
                 return;
             }
             while left > 0 {
-                let want = left.min(READ_CHUNK as u64) as usize;
-                let mut buf = BytesMut::zeroed(want);
-                let got = match file.read(&mut buf) {
+                let want = left.min(READ_CHUNK as u64);
+                // read_to_end fills the spare capacity without zeroing it first (a memset of
+                // every byte served, otherwise), and retries short and interrupted reads.
+                let mut buf = Vec::with_capacity(want as usize);
+                let got = match (&mut file).take(want).read_to_end(&mut buf) {
                     Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than its manifest")),
                     Ok(n) => Ok(n),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => Err(e),
                 };
                 let chunk = got.map(|n| {
-                    buf.truncate(n);
                     left -= n as u64;
-                    buf.freeze()
+                    Bytes::from(buf)
                 });
                 let failed = chunk.is_err();
                 // A closed channel means the reader went away (client disconnected): stop.
@@ -308,19 +311,25 @@ fn sync(file: BufWriter<File>) -> io::Result<()> {
     file.into_inner().map_err(|e| e.into_error())?.sync_data()
 }
 
-/// Writes a blob on its own thread, fsynced as it goes and at the end. Each chunk is written
-/// straight from the buffer the network read it into: the chunks hyper hands over are tens to
-/// hundreds of KiB, so a user-space write buffer would only add a copy of every byte.
+/// Writes a blob from a blocking thread, fsynced as it goes and at the end: on a writer thread
+/// of its own ([`WriterState::Streaming`]) or on the engine's hashing thread
+/// ([`BlobWriter::hand_to_blocking`]). Each chunk is written straight from the buffer the network
+/// read it into: the chunks hyper hands over are tens to hundreds of KiB, so a user-space write
+/// buffer would only add a copy of every byte.
 struct FileSink {
     file: File,
     size: u64,
     unsynced: u64,
+    /// Set to the size once the blob is durable, for [`LocalWriter::finish`] after a hand-over.
+    durable: Option<Arc<OnceLock<u64>>>,
 }
 
-impl Sink for FileSink {
-    type Output = u64;
+impl FileSink {
+    fn new(file: File) -> Self {
+        FileSink { file, size: 0, unsynced: 0, durable: None }
+    }
 
-    fn consume(&mut self, chunk: &[u8]) -> io::Result<()> {
+    fn append(&mut self, chunk: &[u8]) -> io::Result<()> {
         self.size += chunk.len() as u64;
         self.file.write_all(chunk)?;
         self.unsynced += chunk.len() as u64;
@@ -333,9 +342,34 @@ impl Sink for FileSink {
         Ok(())
     }
 
-    fn finish(self) -> io::Result<u64> {
+    fn sync(self) -> io::Result<u64> {
         self.file.sync_data()?;
+        if let Some(durable) = &self.durable {
+            let _ = durable.set(self.size);
+        }
         Ok(self.size)
+    }
+}
+
+impl Sink for FileSink {
+    type Output = u64;
+
+    fn consume(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.append(chunk)
+    }
+
+    fn finish(self) -> io::Result<u64> {
+        self.sync()
+    }
+}
+
+impl BlockingBlobWrite for FileSink {
+    fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.append(chunk)
+    }
+
+    fn finish(self: Box<Self>) -> io::Result<u64> {
+        self.sync()
     }
 }
 
@@ -345,6 +379,8 @@ impl Sink for FileSink {
 enum WriterState {
     Buffering(Vec<Bytes>, usize),
     Streaming(Stage<u64>),
+    /// Handed to the engine's thread; holds the size once that thread made the blob durable.
+    Handed(Arc<OnceLock<u64>>),
     Closed,
 }
 
@@ -361,18 +397,31 @@ struct LocalWriter {
 }
 
 impl LocalWriter {
+    /// Open the file on a blocking thread and write what was buffered into it.
+    async fn open_with_buffered(&mut self) -> Result<FileSink> {
+        let WriterState::Buffering(chunks, _) = std::mem::replace(&mut self.state, WriterState::Closed) else {
+            return Err(Error::Blob(io::Error::other("blob writer is no longer buffering")));
+        };
+        let path = self.path.clone();
+        let sink = tokio::task::spawn_blocking(move || -> io::Result<FileSink> {
+            // Nothing was written through the fresh buffer, so taking the file out cannot fail.
+            let file = open_claimed(&path)?.into_inner().map_err(|e| e.into_error())?;
+            let mut sink = FileSink::new(file);
+            for chunk in &chunks {
+                sink.append(chunk)?;
+            }
+            Ok(sink)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(sink)
+    }
+
     /// Start the writer thread, handing it what was buffered.
     async fn stream(&mut self) -> Result<()> {
-        if let WriterState::Buffering(chunks, _) = std::mem::replace(&mut self.state, WriterState::Closed) {
-            let path = self.path.clone();
-            let file = tokio::task::spawn_blocking(move || open_claimed(&path)).await.map_err(io::Error::other)??;
-            // Nothing was written through the fresh buffer, so taking the file out cannot fail.
-            let file = file.into_inner().map_err(|e| e.into_error())?;
-            let mut stage = Stage::spawn(FileSink { file, size: 0, unsynced: 0 });
-            for chunk in chunks {
-                stage.push(chunk).await?;
-            }
-            self.state = WriterState::Streaming(stage);
+        if matches!(self.state, WriterState::Buffering(..)) {
+            let sink = self.open_with_buffered().await?;
+            self.state = WriterState::Streaming(Stage::spawn(sink));
         }
         Ok(())
     }
@@ -399,6 +448,17 @@ impl BlobWriter for LocalWriter {
         }
     }
 
+    async fn hand_to_blocking(&mut self) -> Result<Option<Box<dyn BlockingBlobWrite>>> {
+        if !matches!(self.state, WriterState::Buffering(..)) {
+            return Ok(None);
+        }
+        let mut sink = self.open_with_buffered().await?;
+        let durable = Arc::new(OnceLock::new());
+        sink.durable = Some(durable.clone());
+        self.state = WriterState::Handed(durable);
+        Ok(Some(Box::new(sink)))
+    }
+
     async fn finish(mut self: Box<Self>) -> Result<u64> {
         let result = match std::mem::replace(&mut self.state, WriterState::Closed) {
             WriterState::Buffering(chunks, size) => {
@@ -416,6 +476,10 @@ impl BlobWriter for LocalWriter {
                 .and_then(|r| r)
             }
             WriterState::Streaming(stage) => stage.finish().await,
+            WriterState::Handed(durable) => durable
+                .get()
+                .copied()
+                .ok_or_else(|| io::Error::other("the blocking writer never made the blob durable")),
             WriterState::Closed => Err(io::Error::other("blob writer already closed")),
         };
         if result.is_err() {
@@ -475,6 +539,53 @@ mod tests {
         let fresh = again.create().await.expect("create");
         assert!(!leftovers.contains(fresh.id()), "a leftover file is never reused");
         fresh.abort().await;
+    }
+
+    async fn read_all(store: &LocalBlobStore, id: &BlobId, len: u64) -> Vec<u8> {
+        use futures_util::StreamExt;
+        let mut stream = store.read(id, 0, len).await.expect("read");
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk.expect("chunk"));
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_blob_handed_to_a_blocking_writer_keeps_what_was_buffered_first() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LocalBlobStore::open(dir.path()).expect("open");
+        let mut writer = store.create().await.expect("create");
+        let id = writer.id().clone();
+        writer.write(Bytes::from_static(b"head-")).await.expect("write");
+        let mut blocking = writer.hand_to_blocking().await.expect("hand over").expect("local files have one");
+        assert!(writer.write(Bytes::from_static(b"x")).await.is_err(), "no writes here once handed over");
+        let tail = vec![7u8; 3 * 1024 * 1024];
+        let size = tokio::task::spawn_blocking(move || {
+            blocking.write(&tail)?;
+            blocking.finish()
+        })
+        .await
+        .expect("thread")
+        .expect("blocking finish");
+        assert_eq!(size, 5 + 3 * 1024 * 1024);
+        assert_eq!(writer.finish().await.expect("finish"), size);
+        let bytes = read_all(&store, &id, size).await;
+        assert_eq!(&bytes[..5], b"head-");
+        assert!(bytes[5..].iter().all(|&b| b == 7));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_handed_over_blob_is_not_finished_unless_the_blocking_writer_made_it_durable() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LocalBlobStore::open(dir.path()).expect("open");
+        let mut writer = store.create().await.expect("create");
+        let path = store.path(writer.id()).expect("path");
+        let mut blocking = writer.hand_to_blocking().await.expect("hand over").expect("local files have one");
+        blocking.write(b"never synced").expect("write");
+        drop(blocking);
+        assert!(writer.finish().await.is_err());
+        assert!(!path.exists(), "a blob that failed to finish leaves no file");
     }
 
     #[tokio::test(flavor = "multi_thread")]

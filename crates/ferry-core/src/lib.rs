@@ -31,5 +31,5 @@ pub use engine::{
 };
 pub use error::{Error, PreconditionFailure, Result, TableError};
 pub use events::{DeleteCause, EventKind, EventStore, NotificationConfig};
-pub use store::{BlobStore, BlobWriter, MetaStore};
+pub use store::{BlobStore, BlobWriter, BlockingBlobWrite, MetaStore};
 pub use types::*;

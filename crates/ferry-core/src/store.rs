@@ -175,8 +175,28 @@ pub trait BlobStore: Send + Sync + 'static {
 pub trait BlobWriter: Send {
     fn id(&self) -> &BlobId;
     async fn write(&mut self, chunk: Bytes) -> Result<()>;
+    /// Hand the rest of the blob to a writer called from a blocking thread, for stores whose
+    /// writes are plain blocking system calls (local files): the engine then hashes and writes
+    /// each chunk on one thread, instead of passing every chunk from a hashing thread to a
+    /// writing thread. `None` (the default) when the store has none; the blob is then written
+    /// through [`BlobWriter::write`] as before.
+    ///
+    /// Once handed over, `write` here fails; bytes already written here come first in the blob.
+    /// [`BlobWriter::finish`] succeeds only after [`BlockingBlobWrite::finish`] did (it is
+    /// what makes the bytes durable); `abort` discards the blob either way.
+    async fn hand_to_blocking(&mut self) -> Result<Option<Box<dyn BlockingBlobWrite>>> {
+        Ok(None)
+    }
     /// Make the blob durable and visible; returns its size.
     async fn finish(self: Box<Self>) -> Result<u64>;
     /// Discard everything written.
     async fn abort(self: Box<Self>);
+}
+
+/// The blocking half of a [`BlobWriter`] (see [`BlobWriter::hand_to_blocking`]); each call may
+/// block on the disk, so it runs on a blocking thread.
+pub trait BlockingBlobWrite: Send {
+    fn write(&mut self, chunk: &[u8]) -> io::Result<()>;
+    /// Make every byte written durable; returns the blob's size.
+    fn finish(self: Box<Self>) -> io::Result<u64>;
 }

@@ -103,9 +103,35 @@ pub(super) async fn bad_bodies_store_nothing(stack: &dyn Stack) {
         e.put_object(target("k"), ObjectMeta::default(), big, None).await,
         Err(Error::EntityTooLarge { .. })
     ));
+    // Bodies past the inline-hashing size go through the hashing thread (and, on local disk,
+    // are written by it): a refused one leaves nothing either.
+    let large: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut wrong_large = crate::body_in_chunks(&large, 100_000);
+    wrong_large.expected.push(Expected { kind: DigestKind::Md5, value: vec![0; 16] });
+    assert!(matches!(
+        e.put_object(target("k"), ObjectMeta::default(), wrong_large, None).await,
+        Err(Error::ChecksumMismatch { kind: DigestKind::Md5, .. })
+    ));
+    let cut: Vec<std::io::Result<Bytes>> = large
+        .chunks(100_000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .chain([Err(std::io::Error::other("reset"))])
+        .collect();
+    let broken_large = PartInput { body: Box::pin(futures_util::stream::iter(cut)), ..body(b"") };
+    assert!(matches!(
+        e.put_object(target("k"), ObjectMeta::default(), broken_large, None).await,
+        Err(Error::IncompleteBody(_))
+    ));
     assert!(matches!(e.head_object("bkt", "k").await, Err(Error::NoSuchKey)));
     assert_eq!(f.blobs.count().await, 0, "no blob survives a refused body");
     assert!(!f.blobs.staged_anything().await, "nothing is staged outside the blob files either");
+    // The same large body, announced rightly, is stored whole.
+    let mut md5 = ferry_core::checksum::MultiHasher::new(Wanted::default());
+    md5.update(&large);
+    let mut right_large = crate::body_in_chunks(&large, 100_000);
+    right_large.expected.push(Expected { kind: DigestKind::Md5, value: md5.finish().md5.to_vec() });
+    e.put_object(target("k"), ObjectMeta::default(), right_large, None).await.unwrap();
+    assert_eq!(read(e, "k", None).await, large);
 }
 
 pub(super) async fn checksums_composite_and_full_object(stack: &dyn Stack) {

@@ -13,7 +13,8 @@ use super::{Engine, Expected, PartInput, PartListing, RangeSpec, resolve_range};
 use crate::checksum::{Digests, MultiHasher, Wanted};
 use crate::conditions::SourceConditions;
 use crate::error::{Error, Result};
-use crate::pipeline::{HashSink, Stage};
+use crate::pipeline::{HashSink, HashWriteSink, Stage};
+use crate::store::BlobWriter;
 use crate::types::*;
 
 impl Engine {
@@ -140,7 +141,7 @@ impl Engine {
     }
 
     /// Stream a body into a new blob while hashing it on another thread; verify size and
-    /// expected digests; only then make the blob durable.
+    /// expected digests; only then acknowledge the blob as durable.
     pub(crate) async fn ingest(&self, mut input: PartInput, mut wanted: Wanted) -> Result<(BlobId, u64, Digests)> {
         self.check_free_space().await?;
         for e in &input.expected {
@@ -148,8 +149,9 @@ impl Engine {
         }
         let mut writer = self.blobs.create().await?;
         // A small body is hashed right here as it arrives; once it grows past INLINE_HASH the
-        // hasher, state and all, moves to its own thread so hashing overlaps the network and
-        // the disk. Handing a 4 KiB part between threads would cost more than hashing it.
+        // hasher, state and all, moves to its own thread so hashing overlaps the network (and
+        // the disk, for stores that write asynchronously). Handing a 4 KiB part between threads
+        // would cost more than hashing it.
         let mut hasher = Hasher::Inline(Box::new(MultiHasher::new(wanted)));
         let mut size: u64 = 0;
         let failure = loop {
@@ -162,10 +164,7 @@ impl Engine {
             if size > input.max_size {
                 break Some(Error::EntityTooLarge { max: input.max_size });
             }
-            if let Err(e) = hasher.push(chunk.clone(), size).await {
-                break Some(Error::Blob(e));
-            }
-            if let Err(e) = writer.write(chunk).await {
+            if let Err(e) = hasher.push(chunk, size, &mut writer).await {
                 break Some(e);
             }
         };
@@ -173,7 +172,8 @@ impl Engine {
             Some(e) => Err(e),
             None => match hasher.finish().await {
                 Ok(digests) => verify(&input, size, &digests).map(|()| digests),
-                Err(e) => Err(Error::Blob(e)),
+                // On local disk this includes the last writes and fsync: a full disk is told apart.
+                Err(e) => Err(Error::from(e)),
             },
         };
         match result {
@@ -202,35 +202,50 @@ impl Engine {
 /// Bodies up to this size are hashed on the task that receives them.
 const INLINE_HASH: u64 = 64 * 1024;
 
-/// The hasher of one body: inline while the body is small, then on its own thread.
+/// Where a body's chunks go: hashed inline while the body is small, then on a thread of its own.
 enum Hasher {
+    /// Hashed here; the blob writer gets each chunk.
     Inline(Box<MultiHasher>),
-    Thread(Stage<Digests>),
+    /// Hashed and written on one blocking thread (stores with a
+    /// [`BlockingBlobWrite`](crate::store::BlockingBlobWrite)).
+    Joined(Stage<Digests>),
+    /// Hashed on a thread; the blob writer gets each chunk as well (stores that write
+    /// asynchronously, such as an object store).
+    Apart(Stage<Digests>),
     Moving,
 }
 
 impl Hasher {
-    /// Hash `chunk`; `size` is the body's size so far, this chunk included.
-    async fn push(&mut self, chunk: Bytes, size: u64) -> std::io::Result<()> {
+    /// Hash and write `chunk`; `size` is the body's size so far, this chunk included.
+    async fn push(&mut self, chunk: Bytes, size: u64, writer: &mut Box<dyn BlobWriter>) -> Result<()> {
         if let Hasher::Inline(h) = self {
             if size <= INLINE_HASH {
                 h.update(&chunk);
-                return Ok(());
+                return writer.write(chunk).await;
             }
             if let Hasher::Inline(h) = std::mem::replace(self, Hasher::Moving) {
-                *self = Hasher::Thread(Stage::spawn(HashSink(*h)));
+                *self = match writer.hand_to_blocking().await? {
+                    Some(blob) => Hasher::Joined(Stage::spawn(HashWriteSink { hasher: *h, blob })),
+                    None => Hasher::Apart(Stage::spawn(HashSink(*h))),
+                };
             }
         }
         match self {
-            Hasher::Thread(stage) => stage.push(chunk).await,
-            _ => Err(std::io::Error::other("hasher already finished")),
+            // The writes happen on that thread: a full disk is told apart (see `Error::from`).
+            Hasher::Joined(stage) => stage.push(chunk).await.map_err(Error::from),
+            Hasher::Apart(stage) => {
+                stage.push(chunk.clone()).await.map_err(Error::Blob)?;
+                writer.write(chunk).await
+            }
+            _ => Err(Error::Blob(std::io::Error::other("hasher already finished"))),
         }
     }
 
+    /// The digests; for a joined stage also the blocking writer's durable finish.
     async fn finish(self) -> std::io::Result<Digests> {
         match self {
             Hasher::Inline(h) => Ok(h.finish()),
-            Hasher::Thread(stage) => stage.finish().await,
+            Hasher::Joined(stage) | Hasher::Apart(stage) => stage.finish().await,
             Hasher::Moving => Err(std::io::Error::other("hasher lost its state")),
         }
     }
