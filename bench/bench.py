@@ -22,12 +22,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "compat"))
 from conftest import ACCESS_KEY, SECRET_KEY, FerryServer, s3_client  # noqa: E402
+import flame  # noqa: E402
 from procstat import cpu_seconds  # noqa: E402
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 S3S_FS = REPO / "bench" / ".tools" / "bin" / "s3s-fs"
-INFERNO = REPO / "bench" / ".tools" / "bin"
 FERRY = Path(os.environ.get("FERRY_BIN", str(REPO / "target" / "release" / "ferry")))
 HASH_FLOOR = REPO / "target" / "release" / "examples" / "hash_floor"
 SCENARIOS = ("s5cmd-upload", "cp-upload", "cp-download", "s5cmd-download")
@@ -179,37 +179,14 @@ def peer_round(root, src, dst, size, parallel, part_mib, results):
 
 
 def start_profile(pid, root, scenario):
-    return subprocess.Popen(["perf", "record", "-F", "999", "-g", "-e", "cpu-clock", "-p", str(pid), "-o",
-                             str(root / f"{scenario}.perf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return flame.start(pid, root / f"{scenario}.perf")
 
 
 def finish_profile(recorder, root, scenario, run, size):
-    recorder.send_signal(2)  # SIGINT: perf writes its file and exits
-    recorder.wait()
-    out_dir = REPO / "docs" / "flamegraphs"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    script = subprocess.run(["perf", "script", "-i", str(root / f"{scenario}.perf")], check=True, capture_output=True)
-    folded = subprocess.run([str(INFERNO / "inferno-collapse-perf")], input=script.stdout, check=True,
-                            capture_output=True).stdout
     title = (f"ferry serve, {scenario}: {size / GiB:.0f} GiB, server {run.server_cpu / (size / GiB):.2f} CPU s/GiB, "
              f"{size / run.wall / 1e6:.0f} MB/s (under perf)")
-    svg = subprocess.run([str(INFERNO / "inferno-flamegraph"), "--title", title, "--width", "1400"], input=folded,
-                         check=True, capture_output=True).stdout
-    (out_dir / f"{scenario}.svg").write_bytes(svg)
-    print(f"  flame graph: docs/flamegraphs/{scenario}.svg ({title})")
-    # The functions where the samples land (self time), for the write-up beside the graph.
-    own, total = {}, 0
-    for line in folded.decode(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        leaf = stack.rsplit(";", 1)[-1]
-        own[leaf] = own.get(leaf, 0) + int(count)
-        total += int(count)
-    for leaf, count in sorted(own.items(), key=lambda kv: -kv[1])[:25]:
-        print(f"    {100 * count / total:5.1f}%  {leaf[:110]}")
-    # Share of the samples under a few frames of interest (inclusive).
-    for frame in ("MultiHasher::update", "md5", "sha2", "crc_fast", "FileSink", "write", "recv", "hyper", "tokio"):
-        n = sum(int(l.rpartition(" ")[2]) for l in folded.decode(errors="replace").splitlines() if frame in l.rpartition(" ")[0])
-        print(f"    inclusive {frame:22} {100 * n / total:5.1f}%")
+    flame.finish(recorder, root / f"{scenario}.perf", scenario, title,
+                 ("MultiHasher::update", "md5", "sha2", "crc_fast", "FileSink", "write", "recv", "hyper", "tokio"))
 
 
 def complete_10k(work, parts=10_000):

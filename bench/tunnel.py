@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO / "tests" / "compat"))
 from conftest import ACCESS_KEY, SECRET_KEY, FerryServer  # noqa: E402
 from odps import ODPS  # noqa: E402
 from odps.tunnel import TableTunnel  # noqa: E402
+import flame  # noqa: E402
 from procstat import cpu_seconds  # noqa: E402
 
 # TUNNEL_LOAD (with FERRY_BIN for the server) compares other builds side by side.
@@ -39,15 +40,23 @@ def stored_rows(o, table):
     return TableTunnel(o).create_download_session(table).count
 
 
-def rust_writer(server, o, rows, parallel):
+def rust_writer(server, o, rows, parallel, profile=None):
+    """The Rust writer's upload then download; with `profile` (a directory), the upload is
+    recorded with perf and rendered as docs/flamegraphs/tunnel-ingest.svg."""
     table = "rust_" + uuid.uuid4().hex[:8]
     o.create_table(table, SCHEMA)
+    recorder = flame.start(server.proc.pid, profile / "tunnel.perf") if profile else None
     server_cpu, client_cpu = cpu_seconds(server.proc.pid), children_cpu()
     out = subprocess.run([str(LOAD), "upload", f"{server.url}/odps", ACCESS_KEY, SECRET_KEY, "proj", table, str(rows),
                           str(parallel)], check=True, capture_output=True, text=True)
     result = json.loads(out.stdout)
     result["server_cpu"] = cpu_seconds(server.proc.pid) - server_cpu
     result["client_cpu"] = children_cpu() - client_cpu
+    if recorder:
+        title = (f"ferry serve, tunnel ingest: {rows:,} rows, server {per_row_us(result, 'server_cpu'):.2f} CPU us/row, "
+                 f"{result['rows_per_s'] / 1e6:.2f} M rows/s (under perf)")
+        flame.finish(recorder, profile / "tunnel.perf", "tunnel-ingest", title,
+                     ("RecordDecoder", "ColumnBuilders", "ArrowWriter", "snap", "md5", "crc_fast", "hyper"))
     assert stored_rows(o, table) == rows, "every row is stored once"
     server_cpu = cpu_seconds(server.proc.pid)
     out = subprocess.run([str(LOAD), "download", f"{server.url}/odps", ACCESS_KEY, SECRET_KEY, "proj", table],
@@ -95,6 +104,9 @@ def main():
     ap.add_argument("--pyodps-rows", type=int, default=500_000, help="rows per pyodps run")
     ap.add_argument("--parallel", type=int, default=4, help="blocks in flight for the Rust writer")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best of each is kept")
+    ap.add_argument("--profile", action="store_true",
+                    help="record ferry serve with perf during one Rust writer upload and write "
+                         "docs/flamegraphs/tunnel-ingest.svg (no rounds)")
     args = ap.parse_args()
     if not LOAD.exists():
         sys.exit(f"{LOAD} is missing: run bench/run.sh --tunnel, which builds it")
@@ -104,6 +116,9 @@ def main():
         server = FerryServer(work / "data").start()  # its log goes beside the data, into work
         try:
             o = ODPS(ACCESS_KEY, SECRET_KEY, "proj", endpoint=f"{server.url}/odps")
+            if args.profile:
+                rust_writer(server, o, args.rows, args.parallel, profile=work)
+                return
             best = {}
             # Alternate the writers so both see the same machine state; keep each one's best round.
             for _ in range(args.rounds):
