@@ -56,7 +56,7 @@ def rust_writer(server, o, rows, parallel, profile=None):
         title = (f"ferry serve, tunnel ingest: {rows:,} rows, server {per_row_us(result, 'server_cpu'):.2f} CPU us/row, "
                  f"{result['rows_per_s'] / 1e6:.2f} M rows/s (under perf)")
         flame.finish(recorder, profile / "tunnel.perf", "tunnel-ingest", title,
-                     ("RecordDecoder", "ColumnBuilders", "ArrowWriter", "snap", "md5", "crc_fast", "hyper"))
+                     ("RecordDecoder", "ColumnBuilders", "snap", "parquet", "md5", "crc_fast"))
     assert stored_rows(o, table) == rows, "every row is stored once"
     server_cpu = cpu_seconds(server.proc.pid)
     out = subprocess.run([str(LOAD), "download", f"{server.url}/odps", ACCESS_KEY, SECRET_KEY, "proj", table],
