@@ -110,7 +110,6 @@ fn crc32c() -> Digest {
     Digest::new(CrcAlgorithm::Crc32Iscsi)
 }
 
-/// A row's CRC32C over the bytes gathered for it, in one call.
 /// The stream checksum: CRC32C over every record's CRC (4 bytes, little-endian, each). The
 /// record CRCs are gathered and fed to the digest a thousand at a time: a digest update per
 /// record cost as much as the record's own CRC.
@@ -141,6 +140,7 @@ impl StreamCrc {
     }
 }
 
+/// A row's CRC32C over the bytes gathered for it, in one call.
 fn row_crc(input: &[u8]) -> u32 {
     crc_fast::checksum(CrcAlgorithm::Crc32Iscsi, input) as u32
 }

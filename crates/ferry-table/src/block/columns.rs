@@ -163,19 +163,18 @@ impl ColumnBuilders {
     /// Add one row of borrowed values (in column order). A value its column cannot hold is
     /// refused, and so is every later row.
     pub fn append(&mut self, row: &[ValueRef<'_>]) -> Result<(), BlockError> {
-        self.check_width(row.len())?;
-        for (i, v) in row.iter().enumerate() {
-            self.append_value(i, *v)?;
-        }
-        self.rows += 1;
-        Ok(())
+        self.append_row(row.iter().copied())
     }
 
     /// [`ColumnBuilders::append`] for owned values.
     pub fn append_values(&mut self, row: &[Value]) -> Result<(), BlockError> {
+        self.append_row(row.iter().map(Value::borrowed))
+    }
+
+    fn append_row<'v>(&mut self, row: impl ExactSizeIterator<Item = ValueRef<'v>>) -> Result<(), BlockError> {
         self.check_width(row.len())?;
-        for (i, v) in row.iter().enumerate() {
-            self.append_value(i, v.borrowed())?;
+        for (i, v) in row.enumerate() {
+            self.append_value(i, v)?;
         }
         self.rows += 1;
         Ok(())

@@ -13,10 +13,10 @@ pub trait RecordSink {
     fn record(&mut self, row: &[ValueRef<'_>]) -> Result<(), CodecError>;
 }
 
-/// Owned values, row after row.
-impl RecordSink for Vec<Value> {
+/// One `Vec` of owned values per record.
+impl RecordSink for Vec<Vec<Value>> {
     fn record(&mut self, row: &[ValueRef<'_>]) -> Result<(), CodecError> {
-        self.extend(row.iter().map(|v| v.to_value()));
+        self.push(row.iter().map(|v| v.to_value()).collect());
         Ok(())
     }
 }
@@ -112,33 +112,18 @@ impl RecordDecoder {
 
     /// Feed the next bytes of the stream; complete records are appended to `out`.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Vec<Value>>) -> Result<(), CodecError> {
-        let mut flat = Vec::new();
-        self.feed_flat(chunk, &mut flat)?;
-        let width = self.columns.len();
-        if width > 0 {
-            let mut values = flat.into_iter();
-            while values.len() > 0 {
-                out.push(values.by_ref().take(width).collect());
-            }
-        }
-        Ok(())
-    }
-
-    /// Feed the next bytes of the stream; the values of complete records are appended to `out`
-    /// row after row (one value per column, NULL included), with no allocation per row.
-    pub fn feed_flat(&mut self, chunk: &[u8], out: &mut Vec<Value>) -> Result<(), CodecError> {
         self.feed_into(chunk, out)
     }
 
     /// Feed the next bytes of the stream; each complete record goes to `sink`.
-    pub fn feed_into<S: RecordSink>(&mut self, chunk: &[u8], out: &mut S) -> Result<(), CodecError> {
+    pub fn feed_into<S: RecordSink>(&mut self, chunk: &[u8], sink: &mut S) -> Result<(), CodecError> {
         if self.finished {
             return if chunk.is_empty() { Ok(()) } else { Err(invalid("data after the stream's trailer")) };
         }
         // Parse straight from `chunk` unless a record is still arriving from the previous one:
         // copying every chunk into `pending` first was a second pass over the whole body.
         if self.pending.is_empty() {
-            let used = self.parse_all(chunk, out)?;
+            let used = self.parse_all(chunk, sink)?;
             self.pending.extend_from_slice(&chunk[used..]);
             return Ok(());
         }
@@ -150,11 +135,11 @@ impl RecordDecoder {
         let mut want = 256.min(chunk.len());
         loop {
             pending.extend_from_slice(&chunk[pending.len() - held..want]);
-            let used = self.parse_all(&pending, out)?;
+            let used = self.parse_all(&pending, sink)?;
             if used >= held {
                 // The straddling record is done; records after it are parsed from `chunk`.
                 let rest = &chunk[used - held..];
-                let more = self.parse_all(rest, out)?;
+                let more = self.parse_all(rest, sink)?;
                 pending.clear();
                 pending.extend_from_slice(&rest[more..]);
                 self.pending = pending;
