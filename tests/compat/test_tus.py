@@ -128,6 +128,18 @@ def signed(server, method, path, headers, body=b"", key=None):
     return tus_request(server, method, path, dict(req.headers.items()), body)
 
 
+def once_key_is_known(request):
+    """Send `request()` until the server knows the key it is signed with: a key created with
+    `ferry keys create` reaches a running server when it next re-reads the key store (about every
+    second), and until then requests signed with it get 401."""
+    for _ in range(50):
+        r = request()
+        if r.status != 401:
+            return r
+        time.sleep(0.1)
+    return r
+
+
 def test_s3_signed_requests_upload_into_any_bucket(tus_server):
     s3 = s3_client(tus_server.url)
     s3.create_bucket(Bucket="tus-signed")
@@ -157,12 +169,7 @@ def test_a_keys_grants_decide_where_it_may_upload(tus_server):
         meta = f"bucket {base64.b64encode(b'tus-granted').decode()},key {base64.b64encode(name.encode()).decode()}"
         return signed(tus_server, "POST", "/files/", {"Upload-Length": "2", "Upload-Metadata": meta}, key=key)
 
-    # The key store is re-read about every second: wait for the new key to be known.
-    for _ in range(50):
-        allowed = create("ci/ok.bin")
-        if allowed.status != 401:
-            break
-        time.sleep(0.1)
+    allowed = once_key_is_known(lambda: create("ci/ok.bin"))
     assert allowed.status == 201
     location = allowed.getheader("Location")
     r = signed(tus_server, "PATCH", location, {"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
@@ -310,13 +317,9 @@ def test_concatenation_refuses_incomplete_and_foreign_partials(tus_server):
         keys[name] = json.loads(out.stdout)
 
     def partial(body, length, key):
-        for _ in range(50):  # the key store is re-read about every second
-            r = signed(tus_server, "POST", "/files/", {"Upload-Concat": "partial", "Upload-Length": str(length),
-                                                        "Upload-Metadata": meta_header("tus-concat", "mine/p")},
-                       key=key)
-            if r.status != 401:
-                break
-            time.sleep(0.1)
+        r = once_key_is_known(lambda: signed(
+            tus_server, "POST", "/files/", {"Upload-Concat": "partial", "Upload-Length": str(length),
+                                            "Upload-Metadata": meta_header("tus-concat", "mine/p")}, key=key))
         assert r.status == 201
         location = r.getheader("Location")
         if body:
@@ -333,7 +336,7 @@ def test_concatenation_refuses_incomplete_and_foreign_partials(tus_server):
     half = partial(b"wor", 5, keys["owner"])
     assert final([done, half], "mine/incomplete", keys["owner"]).status == 400
     # Another key, allowed to write its own final key but not the partials' keys: refused.
-    assert final([done], "theirs/stolen", keys["other"]).status == 403
+    assert once_key_is_known(lambda: final([done], "theirs/stolen", keys["other"])).status == 403
     assert s3.list_objects_v2(Bucket="tus-concat").get("KeyCount") == 0
     r = signed(tus_server, "PATCH", half, {"Upload-Offset": "3", "Content-Type": "application/offset+octet-stream"},
                b"ld", key=keys["owner"])
