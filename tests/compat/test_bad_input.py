@@ -150,5 +150,24 @@ def test_virtual_host_addressing(tmp_path):
         assert s3.get_object(Bucket="vhost", Key="dir/v.txt")["Body"].read() == b"virtual"
         status, body = send(srv, signed(srv.url, "GET", "/?list-type=2", host=host))
         assert status == 200 and b"<Key>dir/v.txt</Key>" in body
+        # On a bucket's host the path is a key, even where it looks like the ferry API, the
+        # console or tus on the service's own host.
+        for key in ["_ferry/v1/upload-tokens", "_ferry/notes.txt", "console/index.html", "files/x"]:
+            status, body = send(srv, signed(srv.url, "PUT", "/" + quote(key), key.encode(), host=host))
+            assert status == 200, (key, body)
+            status, body = send(srv, signed(srv.url, "GET", "/" + quote(key), host=host))
+            assert (status, body) == (200, key.encode())
+            assert s3.get_object(Bucket="vhost", Key=key)["Body"].read() == key.encode()
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        conn.request("GET", "/console/index.html", headers={"Host": host})
+        response = conn.getresponse()
+        assert response.status == 403 and b"<Code>AccessDenied</Code>" in response.read()
+        conn.close()
+        # The service's own host still serves the console.
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        conn.request("GET", "/console/", headers={"Host": f"s3.ferry.test:{srv.port}"})
+        response = conn.getresponse()
+        assert response.status == 200 and b"<html" in response.read().lower()
+        conn.close()
     finally:
         srv.stop()

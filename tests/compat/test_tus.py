@@ -343,3 +343,27 @@ def test_concatenation_refuses_incomplete_and_foreign_partials(tus_server):
     assert r.status == 204
     assert final([done, half], "mine/joined", keys["owner"]).status == 201
     assert s3.get_object(Bucket="tus-concat", Key="mine/joined")["Body"].read() == b"helloworld"
+
+
+def test_an_s3_bucket_named_like_the_tus_path_works_path_style(tus_server):
+    # boto3 addresses 127.0.0.1 path-style: every call below goes to /files/... with no tus header.
+    s3 = s3_client(tus_server.url)
+    s3.create_bucket(Bucket="files")
+    s3.put_object(Bucket="files", Key="photo.jpg", Body=b"jpeg bytes")
+    assert s3.get_object(Bucket="files", Key="photo.jpg")["Body"].read() == b"jpeg bytes"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="files")["Contents"]] == ["photo.jpg"]
+    upload = s3.create_multipart_upload(Bucket="files", Key="big.bin")["UploadId"]
+    etag = s3.upload_part(Bucket="files", Key="big.bin", UploadId=upload, PartNumber=1, Body=b"part")["ETag"]
+    s3.complete_multipart_upload(Bucket="files", Key="big.bin", UploadId=upload,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert s3.get_object(Bucket="files", Key="big.bin")["Body"].read() == b"part"
+    # A signed tus request (it carries Tus-Resumable) still reaches tus, and may upload into it.
+    meta = f"bucket {base64.b64encode(b'files').decode()},key {base64.b64encode(b'via-tus.bin').decode()}"
+    created = signed(tus_server, "POST", "/files/", {"Upload-Length": "3", "Upload-Metadata": meta})
+    assert created.status == 201 and created.getheader("Tus-Resumable") == "1.0.0"
+    r = signed(tus_server, "PATCH", created.getheader("Location"),
+               {"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, b"tus")
+    assert r.status == 204
+    assert s3.get_object(Bucket="files", Key="via-tus.bin")["Body"].read() == b"tus"
+    s3.delete_object(Bucket="files", Key="photo.jpg")
+    assert s3.head_object(Bucket="files", Key="big.bin")["ContentLength"] == 4

@@ -23,9 +23,10 @@ use ferry_http::{Body, Frontend, Request, Response};
 use http::Method;
 use http::request::Parts;
 
-pub use auth::{Payload, authenticate};
+pub use auth::{Payload, authenticate, is_s3_signed};
 pub use error::S3Error;
 use error::S3Result;
+pub use request::bucket_from_host;
 use request::{Address, Query};
 pub use router::endpoint_docs;
 

@@ -77,7 +77,8 @@ fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
-fn bucket_from_host(parts: &Parts, domain: &str) -> Option<String> {
+/// The bucket a Host of `<bucket>.<domain>[:port]` names (virtual-host style), if it names one.
+pub fn bucket_from_host(parts: &Parts, domain: &str) -> Option<String> {
     let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok())?;
     let host =
         host.rsplit_once(':').map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host });

@@ -336,7 +336,16 @@ impl Frontend for TusFrontend {
 
     fn claims(&self, request: &Parts) -> bool {
         let path = request.uri.path();
-        path.strip_prefix(self.config.path.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        let under =
+            path.strip_prefix(self.config.path.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        // tus requests may be S3-signed, but they always carry one of the two protocols' version
+        // headers (a tus request without one could only be refused with 412). An S3-signed
+        // request with neither is an S3 request for a bucket named like the prefix, addressed
+        // path-style (`PUT /files/photo.jpg` into bucket `files`): it belongs to S3.
+        under
+            && !(ferry_s3::is_s3_signed(request)
+                && header(request, "tus-resumable").is_none()
+                && header(request, "upload-draft-interop-version").is_none())
     }
 
     async fn handle(&self, request: Request) -> Response {

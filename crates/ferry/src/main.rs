@@ -3,6 +3,7 @@
 //! resumed).
 
 mod api;
+mod bucket_hosts;
 mod commands;
 mod credentials;
 mod events;

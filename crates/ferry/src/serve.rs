@@ -15,6 +15,7 @@ use ferry_tunnel::{TunnelConfig, TunnelFrontend};
 use ferry_tus::{TusConfig, TusFrontend};
 use ferry_us3::{Us3Config, Us3Frontend};
 
+use crate::bucket_hosts::OffBucketHosts;
 use crate::credentials::{self, Origin};
 use crate::metrics::{EngineMetrics, LifecycleMetrics, ScrubMetrics, SweepMetrics};
 use crate::stores::{MetaLocation, StoreArgs, Stores};
@@ -267,12 +268,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }));
     // Each dialect claims the requests signed in its scheme; S3 answers everything else. tus
     // claims by path (its requests carry S3 signatures), so it is consulted first.
+    // The front-ends that claim by path never claim a request to a bucket's own host name
+    // (virtual-host style): there the path is an object key.
+    let bucket_domains = [args.domain.clone(), args.us3_domain.clone()];
+    let by_path = |frontend: Arc<dyn ferry_http::Frontend>| OffBucketHosts::wrap(frontend, &bucket_domains);
     let router = Router::new(Arc::new(s3))
         // The web console claims unsigned requests under /console, before every dialect; the
         // ferry API claims /_ferry/ (no bucket name starts with `_`).
-        .with(Arc::new(console))
-        .with(Arc::new(api))
-        .with(Arc::new(tus))
+        .with(by_path(Arc::new(console)))
+        .with(by_path(Arc::new(api)))
+        .with(by_path(Arc::new(tus)))
         .with(Arc::new(oss))
         .with(Arc::new(us3))
         .with(Arc::new(tunnel))
