@@ -233,3 +233,59 @@ def test_grants_decide_what_a_key_sees_and_a_disabled_key_is_signed_out(console_
             break
         time.sleep(0.1)
     assert r.status == 401 and json.loads(answer)["error"] == "SignedOut"
+
+
+def test_temporary_credentials_sign_in_browse_and_download(console_server):
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+    from conftest import FERRY_BIN
+
+    s3 = s3_client(console_server.url)
+    s3.create_bucket(Bucket="sts-console")
+    s3.put_object(Bucket="sts-console", Key="t/x.txt", Body=b"temporary")
+    out = subprocess.run([FERRY_BIN, "keys", "create", "console-sts", "--grant", "sts-console/t/:read,list",
+                          "--data-dir", str(console_server.data_dir), "--json"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    key = json.loads(out.stdout)
+    sts = boto3.client("sts", endpoint_url=console_server.url, aws_access_key_id=key["access_key_id"],
+                       aws_secret_access_key=key["secret_access_key"], region_name="us-east-1",
+                       config=Config(retries={"max_attempts": 1}))
+    for _ in range(50):  # the key store is re-read about every second
+        try:
+            creds = sts.get_session_token(DurationSeconds=900)["Credentials"]
+            break
+        except ClientError:
+            time.sleep(0.1)
+    else:
+        raise AssertionError("the new key never became usable")
+
+    def sign_in(token):
+        body = {"accessKeyId": creds["AccessKeyId"], "secretAccessKey": creds["SecretAccessKey"]}
+        if token is not None:
+            body["sessionToken"] = token
+        return request(console_server, "POST", "/console/api/signin", {"Content-Type": "application/json"},
+                       json.dumps(body))
+
+    assert sign_in(None)[0].status == 401, "temporary credentials without their token"
+    assert sign_in(creds["SessionToken"][:-4] + "AAAA")[0].status == 401, "an altered token"
+    r, answer = sign_in(creds["SessionToken"])
+    assert r.status == 200, answer
+    assert json.loads(answer)["accessKeyId"] == creds["AccessKeyId"]
+    cookie = r.getheader("Set-Cookie").split(";")[0]
+    r, answer = request(console_server, "GET", "/console/api/buckets", {"Cookie": cookie})
+    assert [b["name"] for b in json.loads(answer)["buckets"]] == ["sts-console"]
+    r, answer = request(console_server, "GET", "/console/api/objects?bucket=sts-console&prefix=t/", {"Cookie": cookie})
+    assert [o["key"] for o in json.loads(answer)["objects"]] == ["t/x.txt"]
+    # The download URL is signed with the temporary credentials, token included.
+    r, answer = request(console_server, "GET", "/console/api/download?bucket=sts-console&key=t/x.txt",
+                        {"Cookie": cookie})
+    assert r.status == 200, answer
+    url = urllib.parse.urlsplit(json.loads(answer)["url"])
+    assert "X-Amz-Security-Token=" in url.query
+    r, body = request(console_server, "GET", f"{url.path}?{url.query}")
+    assert (r.status, body) == (200, b"temporary")
+    # Outside the key's grants: refused, as for the key itself.
+    r, _ = request(console_server, "GET", "/console/api/objects?bucket=sts-console&prefix=", {"Cookie": cookie})
+    assert r.status == 403

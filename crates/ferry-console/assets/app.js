@@ -88,12 +88,14 @@ $("signin-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("signin-error").textContent = "";
   try {
-    const who = await api("POST", "signin", null, { accessKeyId: $("akid").value, secretAccessKey: $("secret").value });
+    const who = await api("POST", "signin", null,
+      { accessKeyId: $("akid").value, secretAccessKey: $("secret").value, sessionToken: $("token").value });
     $("secret").value = "";
+    $("token").value = "";
     signedIn(who);
     announce("Signed in as " + who.accessKeyId);
   } catch (e) {
-    $("signin-error").textContent = e.status === 401 ? "Wrong access key id or secret." : e.message;
+    $("signin-error").textContent = e.status === 401 ? "Wrong access key id, secret or session token." : e.message;
     $("secret").focus();
   }
 });

@@ -31,6 +31,10 @@ pub struct Claims {
     /// Random, per sign-in; the CSRF token is derived from it.
     #[serde(rename = "n")]
     pub nonce: String,
+    /// The session token of temporary (STS) credentials, sent again with every resolution so
+    /// the console stops working when the credentials expire.
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Seal `claims` into a cookie value (URL-safe base64, no padding: cookie-safe characters).
@@ -92,7 +96,7 @@ mod tests {
     use super::*;
 
     fn claims() -> Claims {
-        Claims { key: "FERRYKEY".into(), expires: 1000, nonce: "n1".into() }
+        Claims { key: "FERRYKEY".into(), expires: 1000, nonce: "n1".into(), token: None }
     }
 
     #[test]

@@ -199,7 +199,7 @@ impl ConsoleFrontend {
             .ok_or_else(|| ConsoleError::signed_out("the sign-in expired or is not valid here; sign in again"))?;
         let resolved = self
             .creds
-            .resolve(&claims.key, None)
+            .resolve(&claims.key, claims.token.as_deref())
             .map_err(|e| ConsoleError::signed_out(format!("the access key can no longer sign in: {e}")))?;
         Ok(Caller { claims, principal: resolved.principal })
     }
@@ -230,10 +230,16 @@ impl ConsoleFrontend {
             .map_err(|_| ConsoleError::bad_request("send {\"accessKeyId\": ..., \"secretAccessKey\": ...}"))?;
         let id = form.get("accessKeyId").and_then(Json::as_str).unwrap_or("").trim();
         let secret = form.get("secretAccessKey").and_then(Json::as_str).unwrap_or("");
-        let refused =
-            || ConsoleError::new(StatusCode::UNAUTHORIZED, "InvalidCredentials", "wrong access key id or secret");
-        // STS credentials (ASIA…) need their session token, which a sign-in form does not take.
-        let resolved = self.creds.resolve(id, None).map_err(|_| refused())?;
+        // Temporary (STS) credentials come with their session token; permanent keys have none.
+        let token = form.get("sessionToken").and_then(Json::as_str).map(str::trim).filter(|t| !t.is_empty());
+        let refused = || {
+            ConsoleError::new(
+                StatusCode::UNAUTHORIZED,
+                "InvalidCredentials",
+                "wrong access key id, secret or session token (or the temporary credentials expired)",
+            )
+        };
+        let resolved = self.creds.resolve(id, token).map_err(|_| refused())?;
         let same = resolved.secret.len() == secret.len()
             && resolved.secret.bytes().zip(secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
         if !same {
@@ -243,6 +249,7 @@ impl ConsoleFrontend {
             key: id.to_string(),
             expires: Self::now_secs() + self.config.session_lifetime as i64,
             nonce: ferry_core::random_id(),
+            token: token.map(str::to_string),
         };
         let mut response = ok(self.whoami(&claims, &resolved.principal));
         let set = cookie::set_cookie(
@@ -320,7 +327,7 @@ impl ConsoleFrontend {
                 self.engine.head_object(bucket, key).await?;
                 let resolved = self
                     .creds
-                    .resolve(&caller.claims.key, None)
+                    .resolve(&caller.claims.key, caller.claims.token.as_deref())
                     .map_err(|e| ConsoleError::signed_out(e.to_string()))?;
                 let host = header(parts, "host").ok_or_else(|| ConsoleError::bad_request("no Host header"))?;
                 let url = presign::Presign {
@@ -329,6 +336,7 @@ impl ConsoleFrontend {
                     region: &self.config.region,
                     access_key_id: &caller.claims.key,
                     secret: &resolved.secret,
+                    session_token: caller.claims.token.as_deref(),
                     bucket,
                     key,
                     expires: self.config.presign_lifetime,

@@ -13,6 +13,8 @@ pub struct Presign<'a> {
     pub region: &'a str,
     pub access_key_id: &'a str,
     pub secret: &'a str,
+    /// The session token of temporary credentials (signed into the URL as X-Amz-Security-Token).
+    pub session_token: Option<&'a str>,
     pub bucket: &'a str,
     pub key: &'a str,
     /// Seconds the URL is valid for.
@@ -46,6 +48,9 @@ impl Presign<'_> {
             ("X-Amz-Expires", &expires),
             ("X-Amz-SignedHeaders", "host"),
         ];
+        if let Some(token) = self.session_token {
+            pairs.push(("X-Amz-Security-Token", token));
+        }
         if let Some(d) = &disposition {
             pairs.push(("response-content-disposition", d));
         }
@@ -80,6 +85,7 @@ mod tests {
             region: "us-east-1",
             access_key_id: "AKIAIOSFODNN7EXAMPLE",
             secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            session_token: None,
             bucket: "",
             key: "test.txt",
             expires: 86400,
@@ -128,6 +134,7 @@ mod tests {
             region: "us-east-1",
             access_key_id: "K",
             secret: "S",
+            session_token: None,
             bucket: "b",
             key: "a dir/é\"x.txt",
             expires: 300,
