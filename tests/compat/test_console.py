@@ -188,6 +188,16 @@ def test_refusals_without_a_browser(console_server):
     assert r.status == 404 and json.loads(body)["error"] == "NoSuchBucket"
 
 
+def create_key(server, name, grant):
+    """A stored access key made with `ferry keys create` (its id and secret)."""
+    from conftest import FERRY_BIN
+
+    out = subprocess.run([FERRY_BIN, "keys", "create", name, "--grant", grant, "--data-dir", str(server.data_dir),
+                          "--json"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 def test_grants_decide_what_a_key_sees_and_a_disabled_key_is_signed_out(console_server):
     from conftest import FERRY_BIN
 
@@ -195,11 +205,7 @@ def test_grants_decide_what_a_key_sees_and_a_disabled_key_is_signed_out(console_
     for name in ["granted-one", "hidden-two"]:
         s3.create_bucket(Bucket=name)
     s3.put_object(Bucket="granted-one", Key="ci/x.txt", Body=b"x")
-    out = subprocess.run([FERRY_BIN, "keys", "create", "console-ci", "--grant", "granted-one/ci/:read,write,list",
-                          "--data-dir", str(console_server.data_dir), "--json"], capture_output=True, text=True,
-                         timeout=30)
-    assert out.returncode == 0, out.stderr
-    key = json.loads(out.stdout)
+    key = create_key(console_server, "console-ci", "granted-one/ci/:read,write,list")
     body = json.dumps({"accessKeyId": key["access_key_id"], "secretAccessKey": key["secret_access_key"]})
     # The key store is re-read about every second.
     for _ in range(50):
@@ -239,16 +245,11 @@ def test_temporary_credentials_sign_in_browse_and_download(console_server):
     import boto3
     from botocore.config import Config
     from botocore.exceptions import ClientError
-    from conftest import FERRY_BIN
 
     s3 = s3_client(console_server.url)
     s3.create_bucket(Bucket="sts-console")
     s3.put_object(Bucket="sts-console", Key="t/x.txt", Body=b"temporary")
-    out = subprocess.run([FERRY_BIN, "keys", "create", "console-sts", "--grant", "sts-console/t/:read,list",
-                          "--data-dir", str(console_server.data_dir), "--json"], capture_output=True, text=True,
-                         timeout=30)
-    assert out.returncode == 0, out.stderr
-    key = json.loads(out.stdout)
+    key = create_key(console_server, "console-sts", "sts-console/t/:read,list")
     sts = boto3.client("sts", endpoint_url=console_server.url, aws_access_key_id=key["access_key_id"],
                        aws_secret_access_key=key["secret_access_key"], region_name="us-east-1",
                        config=Config(retries={"max_attempts": 1}))

@@ -126,7 +126,12 @@ pub fn endpoint_docs() -> Vec<EndpointDoc> {
     vec![
         row("Page", "GET", "/console", "the single page (HTML)"),
         row("Asset", "GET", "/console/assets/{app.js,app.css}", "embedded; ETag, Cache-Control: no-cache"),
-        row("SignIn", "POST", "/console/api/signin", "JSON {accessKeyId, secretAccessKey, sessionToken?} → cookie + CSRF token"),
+        row(
+            "SignIn",
+            "POST",
+            "/console/api/signin",
+            "JSON {accessKeyId, secretAccessKey, sessionToken?} → cookie + CSRF token",
+        ),
         row("SignOut", "POST", "/console/api/signout", "CSRF; clears the cookie"),
         row("WhoAmI", "GET", "/console/api/whoami", "key id, expiry and the CSRF token of the cookie"),
         row("ListBuckets", "GET", "/console/api/buckets", "only the buckets the key sees"),
