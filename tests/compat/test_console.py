@@ -290,3 +290,15 @@ def test_temporary_credentials_sign_in_browse_and_download(console_server):
     # Outside the key's grants: refused, as for the key itself.
     r, _ = request(console_server, "GET", "/console/api/objects?bucket=sts-console&prefix=", {"Cookie": cookie})
     assert r.status == 403
+    # A session policy so large that the cookie holding its token would pass a browser's 4 KiB
+    # limit (and be dropped silently): the sign-in is refused with a reason.
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"arn:aws:s3:::sts-console/t/number-{i}/*"}
+        for i in range(20)]})
+    big = sts.assume_role(RoleArn="arn:aws:iam::000000000000:role/console", RoleSessionName="console",
+                          Policy=policy)["Credentials"]
+    r, answer = request(console_server, "POST", "/console/api/signin", {"Content-Type": "application/json"},
+                        json.dumps({"accessKeyId": big["AccessKeyId"], "secretAccessKey": big["SecretAccessKey"],
+                                    "sessionToken": big["SessionToken"]}))
+    assert r.status == 400 and "too long" in json.loads(answer)["message"], answer
+    assert r.getheader("Set-Cookie") is None

@@ -18,6 +18,9 @@ const CSRF_PURPOSE: &str = "ferry console csrf v1";
 
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "ferry_console";
+/// The longest cookie (name, `=` and value) browsers are sure to keep (RFC 6265 §6.1); a longer
+/// one is dropped without a word, which would look like a sign-in that did not last.
+pub const MAX_COOKIE_BYTES: usize = 4096;
 
 /// What a session cookie says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -172,6 +172,8 @@ fn part_json(number: u32, size: u64, etag: &str) -> Json {
 struct Caller {
     claims: cookie::Claims,
     principal: Principal,
+    /// The key's secret, resolved with the principal (download URLs are signed with it).
+    secret: String,
 }
 
 impl ConsoleFrontend {
@@ -201,7 +203,7 @@ impl ConsoleFrontend {
             .creds
             .resolve(&claims.key, claims.token.as_deref())
             .map_err(|e| ConsoleError::signed_out(format!("the access key can no longer sign in: {e}")))?;
-        Ok(Caller { claims, principal: resolved.principal })
+        Ok(Caller { claims, principal: resolved.principal, secret: resolved.secret })
     }
 
     fn check_write(&self, parts: &Parts, caller: &Caller) -> ConsoleResult<()> {
@@ -251,12 +253,17 @@ impl ConsoleFrontend {
             nonce: ferry_core::random_id(),
             token: token.map(str::to_string),
         };
+        let sealed = cookie::seal(&self.master, &claims);
+        // Temporary credentials carry their session policy in the token, and the cookie carries
+        // the token.
+        if cookie::COOKIE_NAME.len() + 1 + sealed.len() > cookie::MAX_COOKIE_BYTES {
+            return Err(ConsoleError::bad_request(
+                "the session token is too long to keep in a browser cookie (its session policy is too large); \
+                 sign in with credentials whose policy is shorter",
+            ));
+        }
         let mut response = ok(self.whoami(&claims, &resolved.principal));
-        let set = cookie::set_cookie(
-            &cookie::seal(&self.master, &claims),
-            self.config.session_lifetime,
-            scheme(parts) == "https",
-        );
+        let set = cookie::set_cookie(&sealed, self.config.session_lifetime, scheme(parts) == "https");
         ferry_http::response::set(&mut response, "set-cookie", set);
         Ok(response)
     }
@@ -325,17 +332,13 @@ impl ConsoleFrontend {
                 let (bucket, key) = (required(&query, "bucket")?, required(&query, "key")?);
                 Self::authorize(who, Action::Read, &Resource::Object { bucket, key })?;
                 self.engine.head_object(bucket, key).await?;
-                let resolved = self
-                    .creds
-                    .resolve(&caller.claims.key, caller.claims.token.as_deref())
-                    .map_err(|e| ConsoleError::signed_out(e.to_string()))?;
                 let host = header(parts, "host").ok_or_else(|| ConsoleError::bad_request("no Host header"))?;
                 let url = presign::Presign {
                     scheme: scheme(parts),
                     host,
                     region: &self.config.region,
                     access_key_id: &caller.claims.key,
-                    secret: &resolved.secret,
+                    secret: &caller.secret,
                     session_token: caller.claims.token.as_deref(),
                     bucket,
                     key,
