@@ -126,6 +126,17 @@ def tool_env(server, tmp_path):
     return env
 
 
+def object_exists(s3, bucket, key):
+    """Whether HEAD finds the object: False on 404, any other error raised."""
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return True
+    except s3.exceptions.ClientError as e:
+        if e.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+            return False
+        raise
+
+
 def error_code(excinfo):
     return excinfo.value.response["Error"]["Code"]
 

@@ -18,7 +18,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from odps import ODPS
 
-from conftest import ACCESS_KEY, FERRY_BIN, REGION, SECRET_KEY, FerryServer, s3_client, wait_for
+from conftest import ACCESS_KEY, FERRY_BIN, REGION, SECRET_KEY, FerryServer, object_exists, s3_client, wait_for
 
 DOMAIN = "us3.ferry.test"
 KiB = 1024
@@ -51,15 +51,6 @@ def client(url, key, secret, token=None, service="s3", **config):
 
 def code(excinfo):
     return excinfo.value.response["Error"]["Code"]
-
-
-def exists(s3, bucket, key):
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return True
-    except botocore.exceptions.ClientError as e:
-        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 404
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -133,11 +124,11 @@ def test_s3_grants_allow_and_deny_with_the_store_unchanged(srv):
             call()
         assert code(e) == "AccessDenied", e.value.response
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-    assert not exists(admin, "acc", "release/x")
-    assert not exists(admin, "acc", "ci/copy")
-    assert not exists(admin, "acc", "public/b")
-    assert not exists(admin, "elsewhere", "ci/x")
-    assert exists(admin, "acc", "ci/seed") and exists(admin, "acc", "public/a")
+    assert not object_exists(admin, "acc", "release/x")
+    assert not object_exists(admin, "acc", "ci/copy")
+    assert not object_exists(admin, "acc", "public/b")
+    assert not object_exists(admin, "elsewhere", "ci/x")
+    assert object_exists(admin, "acc", "ci/seed") and object_exists(admin, "acc", "public/a")
     assert "writer-made" not in [b["Name"] for b in admin.list_buckets()["Buckets"]]
     assert admin.list_multipart_uploads(Bucket="acc").get("Uploads", []) == []
     assert reader.get_object(Bucket="acc", Key="public/a")["Body"].read() == b"public"
@@ -150,7 +141,7 @@ def test_s3_grants_allow_and_deny_with_the_store_unchanged(srv):
     out = writer.delete_objects(Bucket="acc", Delete={"Objects": [{"Key": "ci/build-1.tar"}, {"Key": "tmp/1"}]})
     assert [e["Key"] for e in out.get("Errors", [])] == ["ci/build-1.tar", "tmp/1"]
     out = app.delete_objects(Bucket="acc", Delete={"Objects": [{"Key": "tmp/1"}]})
-    assert [d["Key"] for d in out["Deleted"]] == ["tmp/1"] and not exists(admin, "acc", "tmp/1")
+    assert [d["Key"] for d in out["Deleted"]] == ["tmp/1"] and not object_exists(admin, "acc", "tmp/1")
 
 
 def test_presigned_urls_carry_the_signers_grants(srv):
@@ -164,7 +155,7 @@ def test_presigned_urls_carry_the_signers_grants(srv):
     assert r.status_code == 403 and b"<Code>AccessDenied</Code>" in r.content
     put = writer.generate_presigned_url("put_object", Params={"Bucket": "acc", "Key": "release/p"}, ExpiresIn=60)
     assert requests.put(put, data=b"x", timeout=10).status_code == 403
-    assert not exists(srv.client(), "acc", "release/p")
+    assert not object_exists(srv.client(), "acc", "release/p")
 
 
 def test_bucket_creator_becomes_its_owner(srv):
@@ -210,7 +201,7 @@ def test_awscli_cells(srv, tmp_path):
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run([*aws, "s3", "cp", str(src), "s3://acc/cli.txt"], env=env, capture_output=True, text=True)
     assert bad.returncode != 0 and "AccessDenied" in bad.stderr
-    assert exists(srv.client(), "acc", "ci/cli.txt") and not exists(srv.client(), "acc", "cli.txt")
+    assert object_exists(srv.client(), "acc", "ci/cli.txt") and not object_exists(srv.client(), "acc", "cli.txt")
     # GetSessionToken through the CLI, then the temporary credentials with the CLI.
     out = subprocess.run(
         [*aws, "sts", "get-session-token", "--duration-seconds", "900"], env=env, capture_output=True, text=True
@@ -240,7 +231,7 @@ def test_oss_grants(srv):
         b.delete_object("ci/oss.txt")
     with pytest.raises(oss2.exceptions.AccessDenied):
         b.batch_delete_objects(["ci/oss.txt"])
-    assert not exists(srv.client(), "acc", "release/oss.txt") and exists(srv.client(), "acc", "ci/oss.txt")
+    assert not object_exists(srv.client(), "acc", "release/oss.txt") and object_exists(srv.client(), "acc", "ci/oss.txt")
     service = oss2.Service(oss2.Auth(k["access_key_id"], k["secret_access_key"]), srv.url)
     assert [x.name for x in oss2.BucketIterator(service)] == ["acc"], "ListBuckets shows granted buckets only"
 
@@ -259,7 +250,7 @@ def test_us3_grants(srv, tmp_path):
     assert resp.status_code == 403 and "may not write" in str(resp.error)
     ret, resp = fm.deletefile("acc", "ci/u.txt")
     assert resp.status_code == 403
-    assert not exists(srv.client(), "acc", "release/u.txt") and exists(srv.client(), "acc", "ci/u.txt")
+    assert not object_exists(srv.client(), "acc", "release/u.txt") and object_exists(srv.client(), "acc", "ci/u.txt")
 
 
 def test_tunnel_project_grants(srv):
@@ -329,7 +320,7 @@ def test_sts_session_policy_narrows_to_a_prefix_and_expires(srv, tmp_path):
         with pytest.raises((botocore.exceptions.ClientError, boto3.exceptions.S3UploadFailedError)) as e:
             call()
         assert "AccessDenied" in str(e.value)
-    assert not exists(admin, "acc", "users/43/x") and not exists(admin, "acc", "users/43/big.bin")
+    assert not object_exists(admin, "acc", "users/43/x") and not object_exists(admin, "acc", "users/43/big.bin")
     # A session token is never a way around the parent's grants: the writer's own key cannot
     # write under users/, and neither can a session of it whatever its policy says.
     wc = assume(srv, "writer", 900)["Credentials"]
@@ -351,7 +342,7 @@ def test_sts_session_policy_narrows_to_a_prefix_and_expires(srv, tmp_path):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.put_object(Bucket="acc", Key="users/42/late", Body=b"late")
     assert code(e) == "ExpiredToken"
-    assert not exists(admin, "acc", "users/42/late")
+    assert not object_exists(admin, "acc", "users/42/late")
 
 
 def test_sts_durations_out_of_range_are_refused(srv):
@@ -383,7 +374,7 @@ def test_oss2_sts_auth_resumable_upload(srv, tmp_path):
     import requests
 
     assert "security-token" in url and requests.get(url, timeout=10).content == src.read_bytes()
-    assert not exists(srv.client(), "acc", "users/7/x")
+    assert not object_exists(srv.client(), "acc", "users/7/x")
 
 
 def test_key_disabled_during_a_multipart_upload(srv):
@@ -415,7 +406,7 @@ def test_key_disabled_during_a_multipart_upload(srv):
     assert [p["PartNumber"] for p in parts] in ([1], [1, 2])
     with pytest.raises(botocore.exceptions.ClientError):
         ts.put_object(Bucket="acc", Key="mp/by-token-2", Body=b"t")
-    assert not exists(srv.client(), "acc", "mp/by-token-2")
+    assert not object_exists(srv.client(), "acc", "mp/by-token-2")
     ferry_keys(srv.data_dir, "enable", name)
     assert wait_for(lambda: _creates(s3), timeout=5)
     ferry_keys(srv.data_dir, "delete", name)
@@ -521,7 +512,7 @@ def test_tokens_and_revocation_across_nodes_sharing_postgresql(tmp_path):
         with pytest.raises(botocore.exceptions.ClientError):
             on_b.put_object(Bucket="shared", Key="users/42/after", Body=b"no")
         admin = nodes[1].client()
-        assert not exists(admin, "shared", "users/42/after") and not exists(admin, "shared", "users/1/from-b")
+        assert not object_exists(admin, "shared", "users/42/after") and not object_exists(admin, "shared", "users/1/from-b")
         assert admin.get_object(Bucket="shared", Key="users/42/from-b")["Body"].read() == b"b"
     finally:
         for n in nodes:

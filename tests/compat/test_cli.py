@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import ACCESS_KEY, FERRY_BIN, SECRET_KEY
+from conftest import ACCESS_KEY, FERRY_BIN, SECRET_KEY, object_exists
 
 MiB = 1024 * 1024
 
@@ -47,16 +47,6 @@ def peak_rss_kib(pid):
     except OSError:
         pass
     return 0
-
-
-def object_exists(s3, bucket, key):
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return True
-    except s3.exceptions.ClientError as e:
-        if e.response["Error"]["Code"] in ("404", "NoSuchKey"):
-            return False
-        raise
 
 
 def sha(data):

@@ -38,7 +38,8 @@ impl Frontend for OffBucketHosts {
     }
 
     fn claims(&self, request: &Parts) -> bool {
-        !self.is_bucket_host(request) && self.inner.claims(request)
+        // The inner front-end's path check first: it turns most requests away without parsing Host.
+        self.inner.claims(request) && !self.is_bucket_host(request)
     }
 
     async fn handle(&self, request: Request) -> Response {
